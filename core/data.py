@@ -1,0 +1,247 @@
+"""Datasets: scikit-learn's built-ins, a synthetic set with known informative features, and CSV files.
+
+Everything a user can get wrong about a CSV is checked here, once, and reported
+as a `DatasetError` whose message says what to do. Standardization is not done
+here: each model standardizes on its own training rows (see `core.models`), so
+a varying train/test split never leaks test rows into the scaling.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets as skdatasets
+
+from .errors import DatasetError
+from .seeding import numpy_generator
+
+MAX_CSV_BYTES = 200 * 1024 * 1024
+MAX_CLASSES = 20
+# A text column with more distinct values than this is treated as an identifier
+# or free text and dropped: one-hot encoding it would add a feature per row.
+MAX_CATEGORIES = 50
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification dataset ready for training.
+
+    X: (row, feature) float64, no missing values, not standardized.
+    y: (row,) int64 class index into `class_names`.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    informative: tuple[int, ...] | None = None  # feature indices known to carry signal (synthetic only)
+    image_shape: tuple[int, int] | None = None  # (height, width) when features are pixels
+    notes: tuple[str, ...] = ()  # what loading changed (dropped columns, imputed values), for the user
+    content_hash: str = field(default="")
+
+    def __post_init__(self):
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", _content_hash(self))
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def preview(self, n: int = 5) -> pd.DataFrame:
+        frame = pd.DataFrame(self.X[:n], columns=list(self.feature_names))
+        frame.insert(0, "target", [self.class_names[c] for c in self.y[:n]])
+        return frame
+
+
+def _content_hash(ds: Dataset) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ds.X, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(ds.y, dtype=np.int64).tobytes())
+    h.update("\x1f".join(ds.feature_names + ("|",) + ds.class_names).encode())
+    return h.hexdigest()[:16]
+
+
+def _from_bunch(name: str, bunch, image_shape=None) -> Dataset:
+    names = getattr(bunch, "feature_names", None)
+    if names is None or len(names) != bunch.data.shape[1]:
+        names = [f"x{i}" for i in range(bunch.data.shape[1])]
+    return Dataset(
+        name=name,
+        X=np.asarray(bunch.data, dtype=np.float64),
+        y=np.asarray(bunch.target, dtype=np.int64),
+        feature_names=tuple(str(n) for n in names),
+        class_names=tuple(str(c) for c in bunch.target_names),
+        image_shape=image_shape,
+    )
+
+
+def _digits() -> Dataset:
+    bunch = skdatasets.load_digits()
+    bunch.feature_names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    return _from_bunch("digits", bunch, image_shape=(8, 8))
+
+
+def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, seed: int = 0) -> Dataset:
+    """A binary problem where only `n_informative` features carry signal; the rest are pure noise.
+
+    The informative columns are placed at seeded random positions (not first), so a
+    method that favours low column indices cannot pass the known-truth checks by luck.
+    """
+    X, y = skdatasets.make_classification(
+        n_samples=n_rows, n_features=n_features, n_informative=n_informative, n_redundant=0,
+        n_repeated=0, n_classes=2, class_sep=1.5, shuffle=False, random_state=seed,
+    )
+    order = numpy_generator(seed, "synthetic_columns").permutation(n_features)
+    X = X[:, order]
+    informative = tuple(sorted(int(np.flatnonzero(order == i)[0]) for i in range(n_informative)))
+    names = tuple(f"{'signal' if j in informative else 'noise'}_{j}" for j in range(n_features))
+    return Dataset(name="synthetic", X=X, y=y.astype(np.int64), feature_names=names,
+                   class_names=("0", "1"), informative=informative)
+
+
+BUILTIN_DATASETS = {
+    "breast_cancer": lambda: _from_bunch("breast_cancer", skdatasets.load_breast_cancer()),
+    "wine": lambda: _from_bunch("wine", skdatasets.load_wine()),
+    "iris": lambda: _from_bunch("iris", skdatasets.load_iris()),
+    "digits": _digits,
+    "synthetic": synthetic,
+}
+
+
+def load_builtin(name: str) -> Dataset:
+    """One of BUILTIN_DATASETS by name; all ship with scikit-learn, nothing is downloaded."""
+    if name not in BUILTIN_DATASETS:
+        raise DatasetError(
+            f"Unknown dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)} or load a CSV file."
+        )
+    return BUILTIN_DATASETS[name]()
+
+
+def _size_of(source) -> int | None:
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    size = getattr(source, "size", None)
+    if size is not None:
+        return int(size)
+    if hasattr(source, "seek") and hasattr(source, "tell"):
+        here = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(here)
+        return end
+    return None
+
+
+def read_csv(source: str | os.PathLike | BinaryIO, *, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
+    """Read a CSV path or file object into a frame, with errors a user can act on."""
+    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+        raise DatasetError(f"No file at {os.fspath(source)!r}; check the path.")
+    size = _size_of(source)
+    if size is not None and size > max_bytes:
+        raise DatasetError(
+            f"The file is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit; "
+            "sample its rows or drop columns and try again."
+        )
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        frame = pd.read_csv(source)
+    except pd.errors.EmptyDataError:
+        raise DatasetError("The file is empty; choose a CSV with a header row and data rows.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(
+            f"The file could not be read as CSV ({reason}); save it as comma-separated UTF-8 text."
+        ) from None
+    if frame.empty or frame.shape[1] == 0:
+        raise DatasetError("The file has a header but no data rows; choose a CSV with data in it.")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
+    """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values."""
+    if target not in frame.columns:
+        raise DatasetError(
+            f"Target column {target!r} is not in the file; its columns are: {', '.join(map(str, frame.columns))}."
+        )
+    notes: list[str] = []
+    frame = frame.copy()
+    missing_target = frame[target].isna()
+    if missing_target.all():
+        raise DatasetError(f"Target column {target!r} has no values; pick a column that holds the labels.")
+    if missing_target.any():
+        notes.append(f"Dropped {int(missing_target.sum())} rows with no value in target {target!r}.")
+        frame = frame[~missing_target]
+    labels = frame[target].astype(str) if frame[target].dtype == object else frame[target]
+    classes = sorted(labels.unique(), key=lambda v: (str(type(v)), v))
+    if len(classes) < 2:
+        raise DatasetError(
+            f"Target column {target!r} has a single class ({classes[0]!r}); "
+            "pick a column with at least two classes."
+        )
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(
+            f"Target column {target!r} has {len(classes)} distinct values, more than {MAX_CLASSES} classes; "
+            "SeedScope compares classifiers, so pick a categorical target (or bin a numeric one)."
+        )
+    y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+
+    features = frame.drop(columns=[target])
+    empty = [c for c in features.columns if features[c].isna().all()]
+    if empty:
+        raise DatasetError(
+            f"Column(s) {', '.join(map(repr, empty))} hold only missing values; remove them from the file and try again."
+        )
+    columns, names = [], []
+    for col in features.columns:
+        series = features[col]
+        if series.nunique(dropna=True) < 2:
+            notes.append(f"Dropped column {col!r}: it has the same value in every row, so it cannot inform a model.")
+            continue
+        numeric = pd.to_numeric(series, errors="coerce")
+        if numeric.notna().sum() == series.notna().sum():
+            if numeric.isna().any():
+                notes.append(f"Filled {int(numeric.isna().sum())} missing values in {col!r} with its median.")
+            columns.append(numeric.fillna(numeric.median()).to_numpy(dtype=np.float64))
+            names.append(col)
+            continue
+        text = series.astype("string")
+        if text.nunique(dropna=True) > MAX_CATEGORIES:
+            notes.append(
+                f"Dropped text column {col!r}: {text.nunique()} distinct values look like an identifier or free text."
+            )
+            continue
+        if text.isna().any():
+            notes.append(f"Encoded {int(text.isna().sum())} missing values in {col!r} as their own category.")
+        text = text.fillna("(missing)")
+        for value in sorted(text.unique()):
+            columns.append((text == value).to_numpy(dtype=np.float64))
+            names.append(f"{col}={value}")
+    if not columns:
+        raise DatasetError(
+            "No usable feature columns remain (each was constant, empty or free text); "
+            "the file needs at least one numeric or categorical column besides the target."
+        )
+    return Dataset(
+        name=name, X=np.column_stack(columns), y=y, feature_names=tuple(names),
+        class_names=tuple(str(c) for c in classes), notes=tuple(notes),
+    )
+
+
+def load_csv(source: str | os.PathLike | BinaryIO, target: str, *, name: str | None = None,
+             max_bytes: int = MAX_CSV_BYTES) -> Dataset:
+    """Load a CSV path or uploaded file object with `target` as the label column."""
+    if name is None:
+        name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) \
+            else getattr(source, "name", "uploaded.csv")
+    return from_frame(read_csv(source, max_bytes=max_bytes), target, name=name)

@@ -1,0 +1,320 @@
+"""RunConfig -> Run: N models that differ only in the chosen sources of randomness.
+
+Each source (init, order, dropout, split, bootstrap) draws from its own
+generator (core.seeding). A source that varies gets one stream per model; a
+fixed source gives every model the same stream. So varying only `order` leaves
+initial weights, splits and dropout masks identical across models.
+
+The N torch MLPs train together as one BatchedMLP: every step evaluates all N
+on their own mini-batches with batched matrix products, and Adam, being
+elementwise, keeps each model's trajectory independent of the others.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .data import Dataset
+from .errors import ConfigError
+from .models import BatchedMLP, MLPBank, SklearnBank, init_mlp_layer
+from .seeding import SOURCES, int_seed, numpy_generator, source_index, torch_generator
+
+FAMILIES: dict[str, str] = {
+    "mlp": "Neural network (PyTorch MLP)",
+    "logistic_regression": "Logistic regression",
+    "random_forest": "Random forest",
+    "gradient_boosting": "Gradient boosting",
+}
+MAX_MODELS = 50
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int | None = None  # early stopping on validation accuracy; None trains all epochs
+
+    def __post_init__(self):
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise ConfigError("Hidden sizes must be positive integers, e.g. (64, 32).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"Dropout must be in [0, 1); got {self.dropout}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("Epochs and batch size must be at least 1.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"Learning rate must be positive; got {self.learning_rate}.")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("Patience must be at least 1 epoch, or None to turn early stopping off.")
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    n_estimators: int = 100
+    max_depth: int | None = None  # None: unlimited for forests; 3 is used for boosting
+    learning_rate: float = 0.1  # boosting only
+    subsample: float = 0.8  # boosting only; < 1 makes boosting stochastic (Friedman 2002)
+    C: float = 1.0  # logistic regression only
+
+    def __post_init__(self):
+        if self.n_estimators < 1:
+            raise ConfigError("The number of trees must be at least 1.")
+        if not 0 < self.subsample <= 1:
+            raise ConfigError(f"Subsample must be in (0, 1]; got {self.subsample}.")
+        if not self.C > 0:
+            raise ConfigError(f"C must be positive; got {self.C}.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run, so equal configs on equal data give bit-identical runs."""
+
+    family: str = "mlp"
+    n_models: int = 10
+    seed: int = 0
+    vary: frozenset[str] = frozenset({"init"})
+    test_fraction: float = 0.25
+    validation_fraction: float = 0.15  # of the training split; for learning curves and early stopping
+    mlp: MLPConfig = field(default_factory=MLPConfig)
+    trees: TreeConfig = field(default_factory=TreeConfig)
+
+    def __post_init__(self):
+        object.__setattr__(self, "vary", frozenset(self.vary))
+        if self.family not in FAMILIES:
+            raise ConfigError(f"Unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}.")
+        if not 1 <= self.n_models <= MAX_MODELS:
+            raise ConfigError(f"The number of models must be between 1 and {MAX_MODELS}; got {self.n_models}.")
+        unknown = sorted(self.vary - set(SOURCES))
+        if unknown:
+            raise ConfigError(
+                f"Unknown randomness source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}."
+            )
+        if not 0.05 <= self.test_fraction <= 0.5:
+            raise ConfigError(f"Test fraction must be between 0.05 and 0.5; got {self.test_fraction}.")
+        if not 0.05 <= self.validation_fraction <= 0.5:
+            raise ConfigError(
+                f"Validation fraction must be between 0.05 and 0.5; got {self.validation_fraction}."
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); stopped_epoch: (model,)."""
+
+    train_loss: np.ndarray
+    val_accuracy: np.ndarray
+    best_epoch: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """N trained models and the rows each saw. Row arrays hold dataset row ids, shaped (model, rows)."""
+
+    config: RunConfig
+    dataset: Dataset
+    bank: MLPBank | SklearnBank
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    test_rows: np.ndarray
+    fingerprints: tuple[str, ...]
+    history: History | None
+
+    @property
+    def n_models(self) -> int:
+        return self.config.n_models
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(model, row, class) probabilities of every model for X (row, feature)."""
+        return self.bank.predict_proba(X)
+
+    @property
+    def common_test_rows(self) -> np.ndarray:
+        """Dataset row ids in every model's test set (all test rows when the split is fixed)."""
+        common = self.test_rows[0]
+        for rows in self.test_rows[1:]:
+            common = np.intersect1d(common, rows)
+        return np.sort(common)
+
+
+def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model, rows) arrays of training, validation and test row ids."""
+    n_models, rows = cfg.n_models, np.arange(len(ds.y))
+    train, val, test = [], [], []
+    for m in range(n_models):
+        seed = int_seed(cfg.seed, "split", source_index("split", m, cfg.vary))
+        fit, te = _stratified(rows, ds.y, cfg.test_fraction, seed)
+        tr, va = _stratified(fit, ds.y[fit], cfg.validation_fraction, seed + 1)
+        if "bootstrap" in cfg.vary:
+            # Bootstrap only when it varies: a single shared resample would just shrink the data.
+            tr = numpy_generator(cfg.seed, "bootstrap", m).choice(tr, size=len(tr), replace=True)
+        train.append(np.sort(tr)), val.append(np.sort(va)), test.append(np.sort(te))
+    return np.stack(train), np.stack(val), np.stack(test)
+
+
+def _stratified(rows, y, fraction, seed):
+    try:
+        a, b = train_test_split(rows, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError:  # a class too rare to stratify: fall back to a plain random split
+        a, b = train_test_split(rows, test_size=fraction, random_state=seed)
+    return a, b
+
+
+@contextlib.contextmanager
+def deterministic_torch(threads: int = 1):
+    """Deterministic kernels and a fixed thread count, so reruns are bit-identical on CPU."""
+    before_threads, before_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before_threads)
+        torch.use_deterministic_algorithms(before_det)
+
+
+def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray) -> BatchedMLP:
+    sizes = [ds.n_features, *cfg.mlp.hidden, ds.n_classes]
+    weights = [[] for _ in sizes[1:]]
+    biases = [[] for _ in sizes[1:]]
+    for m in range(cfg.n_models):
+        g = torch_generator(cfg.seed, "init", source_index("init", m, cfg.vary))
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w, b = init_mlp_layer(fan_in, fan_out, g)
+            weights[layer].append(w), biases[layer].append(b)
+    X_fit = ds.X[train_rows]  # (model, rows, feature)
+    mean = X_fit.mean(axis=1)
+    std = X_fit.std(axis=1)
+    std[std == 0] = 1.0
+    return BatchedMLP([torch.stack(w) for w in weights], [torch.stack(b) for b in biases],
+                      torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32),
+                      dropout=cfg.mlp.dropout)
+
+
+def _epoch_dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int) -> list[torch.Tensor]:
+    """Keep-masks (model, n_rows, hidden) per hidden layer for one epoch, scaled by 1/(1-p).
+
+    Drawn once per epoch (row i of the epoch gets mask row i) rather than once per step:
+    the same random stream, far fewer calls.
+    """
+    p = cfg.mlp.dropout
+    masks = []
+    for width in cfg.mlp.hidden:
+        # One generator per model when dropout varies; a single shared one otherwise,
+        # whose mask is broadcast to all models (so fixed dropout means identical masks).
+        draws = torch.stack([torch.rand(n_rows, width, generator=g) for g in gens])
+        keep = (draws >= p).float() / (1 - p)
+        masks.append(keep.expand(cfg.n_models, -1, -1) if len(gens) == 1 else keep)
+    return masks
+
+
+def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Progress | None) -> tuple[MLPBank, History]:
+    mc, n_models = cfg.mlp, cfg.n_models
+    module = _init_mlp(cfg, ds, train_rows)
+    X = torch.tensor(ds.X, dtype=torch.float32)
+    y = torch.tensor(ds.y)
+    opt = torch.optim.Adam(module.parameters(), lr=mc.learning_rate, weight_decay=mc.weight_decay, fused=True)
+    order_gens = [numpy_generator(cfg.seed, "order", source_index("order", m, cfg.vary)) for m in range(n_models)]
+    n_drop = n_models if "dropout" in cfg.vary else 1
+    drop_gens = [torch_generator(cfg.seed, "dropout", m) for m in range(n_drop)]
+    n_train = train_rows.shape[1]
+    train_t, val_t = torch.tensor(train_rows), torch.tensor(val_rows)
+    model_ix = torch.arange(n_models)[:, None]
+    loss_hist = np.zeros((n_models, mc.epochs))
+    val_hist = np.zeros((n_models, mc.epochs))
+    best_acc = np.full(n_models, -1.0)
+    best_epoch = np.zeros(n_models, dtype=np.int64)
+    best_state = [p.detach().clone() for p in module.parameters()]
+    active = np.ones(n_models, dtype=bool)
+    for epoch in range(mc.epochs):
+        perm = torch.tensor(np.stack([g.permutation(n_train) for g in order_gens]))  # (model, n_train)
+        epoch_rows = train_t[model_ix, perm]  # (model, n_train) dataset rows in visiting order
+        epoch_masks = _epoch_dropout_masks(cfg, drop_gens, n_train) if mc.dropout > 0 else None
+        epoch_loss = torch.zeros(n_models)
+        for start in range(0, n_train, mc.batch_size):
+            stop = start + mc.batch_size
+            rows = epoch_rows[:, start:stop]  # (model, batch)
+            masks = [mk[:, start:stop] for mk in epoch_masks] if epoch_masks else None
+            logits = module(X[rows], masks)  # (model, batch, class)
+            per_model = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), y[rows].reshape(-1), reduction="none"
+            ).view(n_models, -1).mean(dim=1)
+            opt.zero_grad()
+            per_model.sum().backward()  # models share no parameters, so each gets its own gradient
+            opt.step()
+            epoch_loss += per_model.detach() * rows.shape[1]
+        if not active.all():  # models that stopped early keep their best weights
+            frozen = torch.tensor(~active)
+            with torch.no_grad():
+                for p, best in zip(module.parameters(), best_state):
+                    p[frozen] = best[frozen]
+        loss_hist[:, epoch] = (epoch_loss / n_train).numpy()
+        with torch.no_grad():
+            pred = module(X[val_t]).argmax(-1)  # (model, val)
+        val_hist[:, epoch] = (pred == y[val_t]).float().mean(dim=1).numpy()
+        if mc.patience is not None:
+            improved = active & (val_hist[:, epoch] > best_acc)
+            best_acc[improved], best_epoch[improved] = val_hist[improved, epoch], epoch
+            with torch.no_grad():
+                for p, best in zip(module.parameters(), best_state):
+                    best[torch.tensor(improved)] = p[torch.tensor(improved)]
+            active &= (epoch - best_epoch) < mc.patience
+            if not active.any():
+                loss_hist, val_hist = loss_hist[:, :epoch + 1], val_hist[:, :epoch + 1]
+                break
+        if progress:
+            progress((epoch + 1) / mc.epochs, f"Training {n_models} models: epoch {epoch + 1}/{mc.epochs}")
+    if mc.patience is not None:  # early stopping returns each model's best epoch
+        with torch.no_grad():
+            for p, best in zip(module.parameters(), best_state):
+                p.copy_(best)
+    else:
+        best_epoch[:] = loss_hist.shape[1] - 1
+    return MLPBank(module), History(loss_hist, val_hist, best_epoch)
+
+
+def _sklearn_estimator(cfg: RunConfig, random_state: int):
+    t = cfg.trees
+    if cfg.family == "logistic_regression":
+        return LogisticRegression(C=t.C, max_iter=2000, random_state=random_state)
+    if cfg.family == "random_forest":
+        return RandomForestClassifier(n_estimators=t.n_estimators, max_depth=t.max_depth,
+                                      random_state=random_state, n_jobs=1)
+    return GradientBoostingClassifier(n_estimators=t.n_estimators, learning_rate=t.learning_rate,
+                                      max_depth=t.max_depth or 3, subsample=t.subsample,
+                                      random_state=random_state)
+
+
+def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress | None) -> SklearnBank:
+    pipes = []
+    # scikit-learn has no batched fit; each model is its own estimator.
+    for m in range(cfg.n_models):
+        est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)))
+        pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[m]], ds.y[train_rows[m]]))
+        if progress:
+            progress((m + 1) / cfg.n_models, f"Training model {m + 1}/{cfg.n_models}")
+    return SklearnBank(tuple(pipes), cfg.family, ds.n_classes)
+
+
+def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:
+    """Train config.n_models models on dataset; bit-identical for equal (config, dataset)."""
+    train_rows, val_rows, test_rows = _split_rows(dataset, config)
+    with deterministic_torch():
+        if config.family == "mlp":
+            bank, history = _train_mlp(config, dataset, train_rows, val_rows, progress)
+        else:
+            bank, history = _train_sklearn(config, dataset, train_rows, progress), None
+    return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,
+               test_rows=test_rows, fingerprints=bank.fingerprints(), history=history)
