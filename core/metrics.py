@@ -240,3 +240,45 @@ def multiplicity(predictions: np.ndarray, *, common_rows_only: bool) -> Multipli
         n_rows=n_rows,
         common_rows_only=common_rows_only,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """A run scored on its test rows.
+
+    Each model is scored on its own test rows; predictions, proba and correct are
+    restricted to `rows`, the dataset row ids in every model's test set.
+    predictions, correct: (model, row); proba: (model, row, class).
+    """
+
+    scores: Scores
+    multiplicity: Multiplicity
+    rows: np.ndarray
+    proba: np.ndarray
+    predictions: np.ndarray
+    correct: np.ndarray
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """(model,) test accuracy of each model on its own test rows."""
+        return self.scores.per_model["accuracy"].to_numpy()
+
+
+def evaluate(run) -> Evaluation:
+    """Score every model of a `core.training.Run` and measure its predictive multiplicity."""
+    ds = run.dataset
+    proba_all = run.predict_proba(ds.X)  # (model, dataset row, class), one batched pass
+    models = range(run.n_models)
+    scores = score_models(
+        [ds.y[run.test_rows[m]] for m in models],
+        [proba_all[m, run.test_rows[m]] for m in models],
+        n_classes=ds.n_classes, fingerprints=list(run.fingerprints),
+    )
+    rows = common_rows(list(run.test_rows))
+    split_varies = "split" in run.config.vary
+    proba = proba_all[:, rows]
+    predictions = proba.argmax(axis=-1)
+    return Evaluation(
+        scores=scores, multiplicity=multiplicity(predictions, common_rows_only=split_varies), rows=rows,
+        proba=proba, predictions=predictions, correct=predictions == ds.y[rows][None, :],
+    )

@@ -140,14 +140,6 @@ class Run:
         """(model, row, class) probabilities of every model for X (row, feature)."""
         return self.bank.predict_proba(X)
 
-    @property
-    def common_test_rows(self) -> np.ndarray:
-        """Dataset row ids in every model's test set (all test rows when the split is fixed)."""
-        common = self.test_rows[0]
-        for rows in self.test_rows[1:]:
-            common = np.intersect1d(common, rows)
-        return np.sort(common)
-
 
 def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(model, rows) arrays of training, validation and test row ids."""
