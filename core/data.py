@@ -99,7 +99,7 @@ def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, s
     """
     X, y = skdatasets.make_classification(
         n_samples=n_rows, n_features=n_features, n_informative=n_informative, n_redundant=0,
-        n_repeated=0, n_classes=2, class_sep=1.5, shuffle=False, random_state=seed,
+        n_repeated=0, n_classes=2, n_clusters_per_class=1, class_sep=1.5, shuffle=False, random_state=seed,
     )
     order = numpy_generator(seed, "synthetic_columns").permutation(n_features)
     X = X[:, order]
@@ -127,6 +127,10 @@ def load_builtin(name: str) -> Dataset:
     return BUILTIN_DATASETS[name]()
 
 
+def _human_size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
 def _size_of(source) -> int | None:
     if isinstance(source, (str, os.PathLike)):
         return os.path.getsize(source)
@@ -148,7 +152,7 @@ def read_csv(source: str | os.PathLike | BinaryIO, *, max_bytes: int = MAX_CSV_B
     size = _size_of(source)
     if size is not None and size > max_bytes:
         raise DatasetError(
-            f"The file is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit; "
+            f"The file is {_human_size(size)}, over the {_human_size(max_bytes)} limit; "
             "sample its rows or drop columns and try again."
         )
     if hasattr(source, "seek"):

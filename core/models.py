@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 
+_COALITION_POINTS = 32_768  # (coalition, bg, row) combinations per pass: keeps activations in a few MB per model
+
+
 class BatchedMLP(nn.Module):
     """M independent MLPs as one module: layer l has weights (model, in, out) applied with bmm.
 
@@ -49,28 +52,45 @@ class BatchedMLP(nn.Module):
                     h = h * masks[i]
         return h
 
+    def subset(self, models: list[int]) -> "BatchedMLP":
+        """A BatchedMLP of the given models only (copies of their parameters)."""
+        ix = torch.as_tensor(models)
+        return BatchedMLP([w.detach()[ix].clone() for w in self.weights], [b.detach()[ix].clone() for b in self.biases],
+                          self.mean[ix].clone(), self.std[ix].clone(), self.dropout)
+
+    def folded_first_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer 1 with the standardization folded in: W/std (model, feature, hidden), b - (mean/std) @ W (model, hidden).
+
+        Lets raw inputs shared by all models enter with one matmul, without a per-model standardized copy.
+        """
+        w = self.weights[0] / self.std[:, :, None]
+        b = self.biases[0] - torch.einsum("mf,mfh->mh", self.mean / self.std, self.weights[0])
+        return w, b
+
+    def after_first_layer(self, pre: torch.Tensor) -> torch.Tensor:
+        """Logits (model, row, class) from layer-1 pre-activations (model, row, hidden), no dropout."""
+        h = torch.relu_(pre)
+        last = len(self.weights) - 1
+        for i in range(1, last + 1):
+            h = torch.baddbmm(self.biases[i][:, None, :], h, self.weights[i])
+            if i < last:
+                h = torch.relu_(h)
+        return h
+
     def single(self, m: int) -> nn.Sequential:
         """Model m as a plain nn.Sequential ending in nn.Softmax (what shap's DeepExplainer needs)."""
-        layers: list[nn.Module] = [_Standardize(self.mean[m], self.std[m])]
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        w1, b1 = self.folded_first_layer()
+        weights = [w1] + list(self.weights[1:])
+        biases = [b1] + list(self.biases[1:])
+        layers: list[nn.Module] = []
+        for i, (w, b) in enumerate(zip(weights, biases)):
             lin = nn.Linear(w.shape[1], w.shape[2])
             with torch.no_grad():
                 lin.weight.copy_(w[m].T)
                 lin.bias.copy_(b[m])
             layers.append(lin)
-            layers.append(nn.ReLU() if i < last else nn.Softmax(dim=-1))
+            layers.append(nn.ReLU() if i < len(weights) - 1 else nn.Softmax(dim=-1))
         return nn.Sequential(*layers).eval()
-
-
-class _Standardize(nn.Module):
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__()
-        self.register_buffer("mean", mean.detach().clone())
-        self.register_buffer("std", std.detach().clone())
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
 
 
 def init_mlp_layer(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,12 +116,54 @@ class MLPBank:
         """Differentiable probabilities (model, row, class) for x (row, feature) or (model, row, feature)."""
         return torch.softmax(self.module(x), dim=-1)
 
-    def predict_proba(self, X: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
-        """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk."""
+    def predict_proba(self, X: np.ndarray, *, chunk: int = 16384) -> np.ndarray:
+        """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk.
+
+        The inference path folds standardization into layer 1, so the shared rows enter every
+        model through one broadcast matmul instead of N standardized copies.
+        """
+        w1, b1 = self.module.folded_first_layer()
+        parts = []
         with torch.no_grad():
-            parts = [self.torch_proba(torch.as_tensor(X[i:i + chunk], dtype=torch.float32))
-                     for i in range(0, max(len(X), 1), chunk)]
-        return torch.cat(parts, dim=1).double().numpy()
+            for i in range(0, max(len(X), 1), chunk):
+                x = torch.as_tensor(X[i:i + chunk], dtype=torch.float32)
+                pre = torch.matmul(x, w1) + b1[:, None, :]
+                parts.append(torch.softmax(self.module.after_first_layer(pre).double(), dim=-1))
+        return torch.cat(parts, dim=1).numpy()
+
+    def subset(self, models: list[int]) -> "MLPBank":
+        return MLPBank(self.module.subset(models))
+
+    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray,
+                        target: np.ndarray) -> np.ndarray:
+        """p_target of every model at z*x + (1-z)*b for all masks z, rows x, background rows b.
+
+        masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), target (row,)
+        -> (model, coalition, bg, row). Layer 1 is linear, so its pre-activation splits into a row
+        part (z*x) W and a background part ((1-z)*b) W + bias, each computed once and summed per
+        (coalition, bg, row); only the later layers run on every combination.
+        """
+        w1, b1 = self.module.folded_first_layer()
+        z = torch.as_tensor(masks, dtype=torch.float32)
+        x = torch.as_tensor(X, dtype=torch.float32)
+        bg = torch.as_tensor(background, dtype=torch.float32)
+        n_models, hidden = w1.shape[0], w1.shape[2]
+        n_rows, n_bg = len(x), len(bg)
+        row_part = torch.einsum("rf,mfh->mfrh", x, w1).reshape(n_models, -1, n_rows * hidden)
+        bg_part = torch.einsum("bf,mfh->mfbh", bg, w1).reshape(n_models, -1, n_bg * hidden)
+        per_chunk = max(1, _COALITION_POINTS // (n_rows * n_bg))
+        target_t = torch.as_tensor(target)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(z), per_chunk):
+                zc = z[start:start + per_chunk]
+                a = torch.matmul(zc, row_part).view(n_models, len(zc), 1, n_rows, hidden)
+                c = (torch.matmul(1 - zc, bg_part).view(n_models, len(zc), n_bg, hidden) + b1[:, None, None, :])
+                pre = (a + c[:, :, :, None, :]).view(n_models, -1, hidden)
+                proba = torch.softmax(self.module.after_first_layer(pre), dim=-1)
+                proba = proba.view(n_models, len(zc), n_bg, n_rows, -1)
+                out.append(torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0])
+        return torch.cat(out, dim=1).double().numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
         prints = []
@@ -132,6 +194,9 @@ class SklearnBank:
         for m, pipe in enumerate(self.pipelines):
             out[m][:, pipe.classes_] = pipe.predict_proba(X)
         return out
+
+    def subset(self, models: list[int]) -> "SklearnBank":
+        return SklearnBank(tuple(self.pipelines[m] for m in models), self.family, self.n_classes)
 
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(_sklearn_fingerprint(p) for p in self.pipelines)

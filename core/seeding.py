@@ -8,6 +8,7 @@ bit as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import numpy as np
@@ -55,3 +56,18 @@ def source_index(source: str, model: int, varied: frozenset[str]) -> int:
     so every model sees the same draws from it.
     """
     return model if source in varied else 0
+
+
+@contextlib.contextmanager
+def global_numpy_seed(seed: int):
+    """Seed numpy's global generator for a library that draws from it (shap's KernelExplainer), then restore it.
+
+    The one place SeedScope touches global random state, and only around a call into a library
+    that offers no generator argument.
+    """
+    state = np.random.get_state()
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)

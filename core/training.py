@@ -92,7 +92,7 @@ class RunConfig:
     trees: TreeConfig = field(default_factory=TreeConfig)
 
     def __post_init__(self):
-        object.__setattr__(self, "vary", frozenset(self.vary))
+        object.__setattr__(self, "vary", frozenset([self.vary] if isinstance(self.vary, str) else self.vary))
         if self.family not in FAMILIES:
             raise ConfigError(f"Unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}.")
         if not 1 <= self.n_models <= MAX_MODELS:
@@ -112,7 +112,7 @@ class RunConfig:
 
 @dataclass(frozen=True, eq=False)
 class History:
-    """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); stopped_epoch: (model,)."""
+    """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); best_epoch: (model,) epoch kept."""
 
     train_loss: np.ndarray
     val_accuracy: np.ndarray

@@ -1,0 +1,167 @@
+"""One comparison, end to end: train N models, score them, explain them, measure how much they agree.
+
+`compare` does the expensive work once (training and explaining); `summarize`
+derives everything shown to a user for a given k from its result and is cheap,
+so a k slider or a page switch never retrains or re-explains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from . import agreement as agr
+from .data import Dataset
+from .explain import METHODS, ExplainConfig, Explanation, explain
+from .metrics import Evaluation, evaluate
+from .seeding import SOURCES, numpy_generator
+from .training import Progress, Run, RunConfig, train
+
+HEADLINE_METRIC = "feature_agreement"
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    run: Run
+    evaluation: Evaluation
+    explanation: Explanation
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """(model, explained row) predicted class on the explained rows."""
+        rows = self.explanation.rows
+        position = np.searchsorted(self.evaluation.rows, rows)
+        return self.evaluation.predictions[:, position]
+
+
+def _stage(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """A progress callback that maps a stage's 0..1 onto start..end of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
+            progress: Progress | None = None) -> Comparison:
+    """Train, score and explain: the whole expensive part of a comparison."""
+    run = train(dataset, run_config, progress=_stage(progress, 0.0, 0.4))
+    evaluation = evaluate(run)
+    explanation = explain(run, evaluation.rows, explain_config, progress=_stage(progress, 0.4, 1.0))
+    return Comparison(run, evaluation, explanation)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodAgreement:
+    """Agreement of one explanation method at one k.
+
+    matrices: metric -> (model, model); between: metric -> mean over model pairs;
+    noise_floor: metric -> agreement of model 0 with itself under another explainer seed
+    (nan for deterministic methods, which have no sampling noise).
+    """
+
+    method: str
+    matrices: dict[str, np.ndarray]
+    between: dict[str, float]
+    noise_floor: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    k: int
+    tolerance: float
+    by_method: dict[str, MethodAgreement]
+    null: dict[str, float]  # metric -> agreement two random rankings would have
+    pairs: pd.DataFrame  # equal accuracy, different logic (headline method and metric)
+    accuracy_ci: tuple[np.ndarray, np.ndarray]  # (model, model) bootstrap CI of accuracy differences
+    contested: pd.DataFrame
+    divergent: pd.DataFrame
+    ranks: pd.DataFrame  # long form (feature, model, rank)
+    sign_flips: np.ndarray  # (feature,) bool
+    headline_method: str
+    headline: str
+
+
+def _mean_off_diagonal(matrix: np.ndarray) -> float:
+    n = len(matrix)
+    if n < 2:
+        return float("nan")
+    return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1)))
+
+
+def method_agreement(attr, *, k: int) -> MethodAgreement:
+    matrices, between, floor = {}, {}, {}
+    for metric in agr.METRICS:
+        matrices[metric] = agr.agreement_matrix(attr.values, metric=metric, k=k)
+        between[metric] = _mean_off_diagonal(matrices[metric])
+        floor[metric] = (float(agr.METRICS[metric](attr.values[0], attr.repeat, k=k).mean())
+                         if attr.repeat is not None else float("nan"))
+    return MethodAgreement(attr.method, matrices, between, floor)
+
+
+def headline_method(explanation: Explanation) -> str:
+    """The method the headline speaks about: SHAP where available, else the first one run."""
+    for name in ("kernel_shap", "tree_shap", "deep_shap", "lime", "integrated_gradients"):
+        if name in explanation.by_method:
+            return name
+    return explanation.methods[0]
+
+
+def summarize(comparison: Comparison, *, k: int = 5, tolerance: float = 0.01) -> Summary:
+    """Everything the app, the CLI and the report show, for agreement at top-k."""
+    ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
+    seed = ex.config.seed
+    by_method = {name: method_agreement(attr, k=k) for name, attr in ex.by_method.items()}
+    null = {m: agr.null_baseline(ds.n_features, metric=m, k=k, rng=numpy_generator(seed, "null_baseline"))
+            for m in agr.METRICS}
+    head = headline_method(ex)
+    values = ex.by_method[head].values
+    multi = comparison.run.n_models > 1
+    preds = comparison.predictions
+    return Summary(
+        k=k, tolerance=tolerance, by_method=by_method, null=null,
+        pairs=agr.equal_accuracy_pairs(ev.accuracy, by_method[head].matrices[HEADLINE_METRIC], tolerance=tolerance),
+        accuracy_ci=agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci")),
+        contested=agr.contested_rows(values, preds, metric=HEADLINE_METRIC, k=k) if multi else pd.DataFrame(),
+        divergent=agr.same_prediction_divergent_rows(values, preds, k=k) if multi else pd.DataFrame(),
+        ranks=agr.rank_distribution(values, list(ds.feature_names)),
+        sign_flips=agr.sign_flips(values),
+        headline_method=head,
+        headline=_headline(comparison, by_method[head], null[HEADLINE_METRIC], k),
+    )
+
+
+def _headline(comparison: Comparison, agreement: MethodAgreement, null: float, k: int) -> str:
+    acc = comparison.evaluation.accuracy
+    n = len(acc)
+    label = METHODS[agreement.method].label
+    spread = f"accuracy {100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1) if n > 1 else 0:.1f}"
+    if n < 2:
+        return f"1 model, {spread}; train at least two models to compare their explanations."
+    floor = agreement.noise_floor[HEADLINE_METRIC]
+    floor_text = f"explainer noise floor {100 * floor:.0f}%, " if np.isfinite(floor) else ""
+    return (
+        f"{n} models, {spread}; yet their top-{k} {label} features agree on only "
+        f"{100 * agreement.between[HEADLINE_METRIC]:.0f}% on average "
+        f"({floor_text}random rankings {100 * null:.0f}%)."
+        if agreement.between[HEADLINE_METRIC] < 0.999 else
+        f"{n} models, {spread}; their top-{k} {label} features agree completely."
+    )
+
+
+def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig, *,
+                  sources: tuple[str, ...] = SOURCES, k: int = 5,
+                  progress: Progress | None = None) -> pd.DataFrame:
+    """How much of the spread in accuracy and in explanations each source of randomness accounts for.
+
+    Trains one run per source with only that source varying (all else held fixed), and
+    compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
+    """
+    spread = {}
+    for i, source in enumerate(sources):
+        step = _stage(progress, i / len(sources), (i + 1) / len(sources))
+        result = compare(dataset, replace(run_config, vary=frozenset({source})), explain_config, progress=step)
+        head = headline_method(result.explanation)
+        matrix = agr.agreement_matrix(result.explanation.by_method[head].values, metric=HEADLINE_METRIC, k=k)
+        spread[source] = (result.evaluation.accuracy, matrix)
+    return agr.variance_share(spread)

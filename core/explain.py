@@ -1,0 +1,389 @@
+"""Attributions for every model of a run: SHAP, LIME and gradient saliency, shaped (model, row, feature).
+
+Common random numbers: each stochastic explainer draws its perturbation samples
+once and evaluates all N models on them in one batched call, so differences
+between models are never explainer sampling noise. How much noise the
+explainer itself adds is measured separately (the noise floor): model 0 is
+explained a second time with another explainer seed.
+
+KernelSHAP runs for all rows and models in one shap.KernelExplainer call: the
+coalition masks z are the "instance" being explained (background all-zeros,
+instance all-ones), and the value function maps each mask to
+E_b[f_m(z*x_r + (1-z)*b)] for every (row r, model m) at once. shap draws its
+masks (paired, with full enumeration of small coalitions) and solves its
+weighted regression per output exactly as it would for a single row and model,
+while the models are evaluated on all rows and background rows in batched passes.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import shap
+import torch
+from lime.lime_tabular import LimeTabularExplainer
+from threadpoolctl import threadpool_limits
+
+from .errors import ConfigError
+from .models import MLPBank
+from .seeding import global_numpy_seed, int_seed, numpy_generator
+from .training import Progress, Run, deterministic_torch
+
+_POINTS_PER_PASS = 100_000  # model inputs per batched forward pass; bounds memory at a few hundred MB
+_EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How to explain a run. methods: names from METHODS; a family that lacks a method skips it."""
+
+    methods: tuple[str, ...] = ("kernel_shap", "lime", "integrated_gradients")
+    max_rows: int = 50
+    background_size: int = 20
+    kernel_samples: int | None = None  # None: shap's default, 2 * features + 2048
+    lime_samples: int = 5000
+    ig_steps: int = 64
+    target_class: int | None = None  # None: binary -> positive class; multiclass -> most models' prediction
+    seed: int = 0
+    noise_floor: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", tuple(self.methods))
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(
+                f"Unknown explanation method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}."
+            )
+        if not self.methods:
+            raise ConfigError("Choose at least one explanation method.")
+        if self.max_rows < 1:
+            raise ConfigError("Explain at least one row.")
+        if not 2 <= self.background_size <= 200:
+            raise ConfigError(f"Background size must be between 2 and 200; got {self.background_size}.")
+        if self.kernel_samples is not None and self.kernel_samples < 10:
+            raise ConfigError("KernelSHAP needs at least 10 samples per row.")
+        if self.lime_samples < 100 or self.ig_steps < 2:
+            raise ConfigError("LIME needs at least 100 samples and integrated gradients at least 2 steps.")
+
+
+@dataclass(frozen=True, eq=False)
+class Attributions:
+    method: str
+    values: np.ndarray  # (model, row, feature)
+    rows: np.ndarray  # (row,) dataset row ids explained
+    target_class: np.ndarray  # (row,) the class whose probability is explained
+    repeat: np.ndarray | None = None  # (row, feature) model 0 again with another explainer seed; None if deterministic
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """All methods' attributions of one run on the same rows."""
+
+    config: ExplainConfig
+    rows: np.ndarray  # (row,) dataset row ids
+    target_class: np.ndarray  # (row,)
+    by_method: dict[str, Attributions]
+    skipped: tuple[str, ...] = ()  # requested methods this model family does not support
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.by_method)
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What every method needs. X: (row, feature); target: (row,); background: k-means centres with weights."""
+
+    run: Run
+    rows: np.ndarray  # (row,) dataset row ids
+    X: np.ndarray
+    target: np.ndarray
+    background: np.ndarray  # (centre, feature)
+    weights: np.ndarray  # (centre,) cluster shares, summing to 1
+    config: ExplainConfig
+
+    @property
+    def expanded_background(self) -> np.ndarray:
+        """The centres repeated in proportion to their weights, for explainers that take plain samples."""
+        counts = np.maximum(1, np.round(self.weights * _EXPANDED_BACKGROUND)).astype(int)
+        return np.repeat(self.background, counts, axis=0)
+
+
+def _target_proba(bank, points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """points (..., row, feature), target (row,) -> (model, ..., row): each model's probability of each row's target."""
+    flat = points.reshape(-1, points.shape[-1])
+    parts = [bank.predict_proba(flat[s:s + _POINTS_PER_PASS]) for s in range(0, len(flat), _POINTS_PER_PASS)]
+    proba = np.concatenate(parts, axis=1).reshape(bank.n_models, *points.shape[:-1], -1)
+    index = np.broadcast_to(target[:, None], proba.shape[:-1] + (1,))
+    return np.take_along_axis(proba, index, axis=-1)[..., 0]
+
+
+def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
+    """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
+    X, bg, w = ctx.X, ctx.background, ctx.weights
+    n_rows, n_features = X.shape
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        # masks (coalition, feature) -> (coalition, row * model): expected output over the background
+        if isinstance(bank, MLPBank):
+            proba = bank.coalition_proba(masks, X, bg, ctx.target)
+        else:
+            z = masks[:, None, None, :]
+            points = z * X[None, None, :, :] + (1 - z) * bg[None, :, None, :]  # (coalition, bg, row, feature)
+            proba = _target_proba(bank, points, ctx.target)  # (model, coalition, bg, row)
+        return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
+
+    explainer = shap.KernelExplainer(value, np.zeros((1, n_features)))
+    nsamples = ctx.config.kernel_samples or 2 * n_features + 2048
+    with global_numpy_seed(seed):  # shap draws its coalitions from numpy's global generator
+        phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
+    return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
+
+
+def kernel_shap(ctx: _Context) -> Attributions:
+    seed = ctx.config.seed
+    values = _kernel_shap_values(ctx.run.bank, ctx, int_seed(seed, "kernel_shap"))
+    repeat = None
+    if ctx.config.noise_floor:
+        repeat = _kernel_shap_values(ctx.run.bank.subset([0]), ctx, int_seed(seed, "kernel_shap", 1))[0]
+    return Attributions("kernel_shap", values, ctx.rows, ctx.target, repeat)
+
+
+def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(row, feature, class) shap output -> (row, feature) for each row's target class."""
+    values = np.asarray(values)
+    if values.ndim == 2:  # a single output
+        return values
+    return values[np.arange(len(target)), :, target]
+
+
+def tree_shap(ctx: _Context) -> Attributions:
+    """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP."""
+    bank = ctx.run.bank
+    out = []
+    # Each model is its own tree ensemble; TreeExplainer walks one ensemble at a time.
+    for pipe in bank.pipelines:
+        scaler, model = pipe[:-1], pipe[-1]
+        explainer = shap.TreeExplainer(model, scaler.transform(ctx.expanded_background),
+                                       feature_perturbation="interventional", model_output="probability")
+        values = explainer.shap_values(scaler.transform(ctx.X), check_additivity=False)
+        out.append(_pick_target(values, ctx.target))
+    return Attributions("tree_shap", np.stack(out), ctx.rows, ctx.target)
+
+
+def deep_shap(ctx: _Context) -> Attributions:
+    """shap.DeepExplainer (DeepLIFT with SHAP's background averaging) on each MLP."""
+    bank: MLPBank = ctx.run.bank
+    bg = torch.tensor(ctx.expanded_background, dtype=torch.float32)
+    x = torch.tensor(ctx.X, dtype=torch.float32)
+    out = []
+    # DeepExplainer hooks one nn.Module's layers, so each model is explained on its own.
+    for m in range(bank.n_models):
+        explainer = shap.DeepExplainer(bank.module.single(m), bg)
+        out.append(_pick_target(explainer.shap_values(x, check_additivity=False), ctx.target))
+    return Attributions("deep_shap", np.stack(out), ctx.rows, ctx.target)
+
+
+class _WeightedRidge:
+    """LIME's default local model, Ridge(alpha=1) with an intercept and sample weights, in closed form.
+
+    Same estimate as sklearn.linear_model.Ridge (tests check it), without its per-call input
+    validation, which dominated LIME's time when one row is fitted for N models.
+    """
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def fit(self, X, y, sample_weight):
+        w = sample_weight / sample_weight.sum()
+        x_mean, y_mean = w @ X, w @ y
+        Xc = X - x_mean
+        gram = Xc.T @ (Xc * sample_weight[:, None]) + self.alpha * np.eye(X.shape[1])
+        self.coef_ = np.linalg.solve(gram, Xc.T @ (sample_weight * (y - y_mean)))
+        self.intercept_ = y_mean - x_mean @ self.coef_
+        return self
+
+    def predict(self, X):
+        return X @ self.coef_ + self.intercept_
+
+    def score(self, X, y, sample_weight):
+        residual = sample_weight @ (y - self.predict(X)) ** 2
+        total = sample_weight @ (y - np.average(y, weights=sample_weight)) ** 2
+        return 1.0 - residual / total if total > 0 else 0.0
+
+
+def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
+    """(model, row, feature) LIME weights; each row's perturbations are shared by all models."""
+    ds = ctx.run.dataset
+    train = ds.X[np.unique(ctx.run.train_rows[0])]
+    explainer = LimeTabularExplainer(
+        train, feature_names=list(ds.feature_names), class_names=[f"model {m}" for m in range(bank.n_models)],
+        feature_selection="none", random_state=seed,
+    )
+    out = np.zeros((bank.n_models, len(ctx.X), ds.n_features))
+    # LIME samples a neighbourhood per row, so rows go one at a time; all models share each row's samples.
+    # numpy's BLAS threads spin between LIME's small solves and starve torch's threads: keep BLAS to one.
+    with threadpool_limits(1, user_api="blas"):
+        for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
+            out[:, r] = _lime_row(explainer, bank, x, c, ctx.config.lime_samples)
+    return out
+
+
+def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_samples: int) -> np.ndarray:
+    """(model, feature) LIME weights of one row x for class c."""
+    def predict(points):
+        return _target_proba(bank, points[:, None, :], np.array([c]))[:, :, 0].T  # (sample, model)
+
+    with warnings.catch_warnings():
+        # The stacked outputs are N models' probabilities of one class, not one distribution.
+        warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1")
+        exp = explainer.explain_instance(x, predict, labels=range(bank.n_models), num_features=len(x),
+                                         num_samples=n_samples, model_regressor=_WeightedRidge())
+    out = np.zeros((bank.n_models, len(x)))
+    for m, weights in exp.as_map().items():
+        for f, weight in weights:
+            out[m, f] = weight
+    return out
+
+
+def lime(ctx: _Context) -> Attributions:
+    seed = ctx.config.seed
+    values = _lime_values(ctx.run.bank, ctx, int_seed(seed, "lime"))
+    repeat = None
+    if ctx.config.noise_floor:
+        repeat = _lime_values(ctx.run.bank.subset([0]), ctx, int_seed(seed, "lime", 1))[0]
+    return Attributions("lime", values, ctx.rows, ctx.target, repeat)
+
+
+def _gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:
+    """points (model, ..., row, feature) -> d p_target / d input, same shape; models never mix."""
+    points = points.detach().requires_grad_(True)
+    flat = points.reshape(bank.n_models, -1, points.shape[-1])
+    proba = bank.torch_proba(flat).reshape(*points.shape[:-1], -1)
+    index = torch.as_tensor(target).expand(points.shape[:-1])[..., None]
+    torch.gather(proba, -1, index).sum().backward()
+    return points.grad
+
+
+def _training_mean(ctx: _Context) -> np.ndarray:
+    return ctx.run.dataset.X[np.unique(ctx.run.train_rows[0])].mean(axis=0)
+
+
+def gradient(ctx: _Context) -> Attributions:
+    """Vanilla gradient of the target-class probability with respect to the raw input."""
+    x = torch.tensor(ctx.X, dtype=torch.float32).expand(ctx.run.n_models, -1, -1)
+    grads = _gradients(ctx.run.bank, x, ctx.target)
+    return Attributions("gradient", grads.double().numpy(), ctx.rows, ctx.target)
+
+
+def gradient_x_input(ctx: _Context) -> Attributions:
+    """Gradient times (input - training mean): the first-order Taylor share of each feature."""
+    grads = gradient(ctx).values
+    return Attributions("gradient_x_input", grads * (ctx.X - _training_mean(ctx))[None], ctx.rows, ctx.target)
+
+
+def integrated_gradients(ctx: _Context) -> Attributions:
+    """Integrated gradients (Sundararajan et al. 2017) from the training mean, Gauss-Legendre quadrature.
+
+    Completeness: attributions sum to f(x) - f(baseline), up to the quadrature error.
+    """
+    steps = ctx.config.ig_steps
+    nodes, quad_w = np.polynomial.legendre.leggauss(steps)
+    alphas, quad_w = (nodes + 1) / 2, quad_w / 2  # map [-1, 1] to [0, 1]
+    base = _training_mean(ctx)
+    delta = ctx.X - base  # (row, feature)
+    path = base[None, None] + alphas[:, None, None] * delta[None]  # (step, row, feature)
+    x = torch.tensor(path, dtype=torch.float32).expand(ctx.run.n_models, -1, -1, -1)
+    grads = _gradients(ctx.run.bank, x, ctx.target).double().numpy()  # (model, step, row, feature)
+    values = np.einsum("msrf,s->mrf", grads, quad_w) * delta[None]
+    return Attributions("integrated_gradients", values, ctx.rows, ctx.target)
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    families: frozenset[str]
+    stochastic: bool
+    fn: Callable[[_Context], Attributions] = field(repr=False)
+
+
+_ALL = frozenset({"mlp", "logistic_regression", "random_forest", "gradient_boosting"})
+_TORCH = frozenset({"mlp"})
+METHODS: dict[str, Method] = {
+    "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap),
+    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, tree_shap),
+    "deep_shap": Method("DeepSHAP", _TORCH, False, deep_shap),
+    "lime": Method("LIME", _ALL, True, lime),
+    "gradient": Method("Gradient", _TORCH, False, gradient),
+    "gradient_x_input": Method("Gradient x input", _TORCH, False, gradient_x_input),
+    "integrated_gradients": Method("Integrated gradients", _TORCH, False, integrated_gradients),
+}
+
+
+def methods_for(family: str) -> tuple[str, ...]:
+    """Names of the methods that can explain a model family."""
+    return tuple(name for name, m in METHODS.items() if family in m.families)
+
+
+def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """shap.kmeans summary of X: (centre, feature) centres and (centre,) weights summing to 1.
+
+    A weighted summary keeps KernelSHAP's cost at `size` evaluations per coalition while
+    staying close to the full training distribution.
+    """
+    size = min(size, len(np.unique(X, axis=0)))
+    summary = shap.kmeans(X, size)
+    return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)
+
+
+def explain_rows(run: Run, rows: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """At most max_rows of `rows`, a seeded sample kept in dataset order."""
+    if len(rows) <= max_rows:
+        return np.asarray(rows)
+    return np.sort(numpy_generator(seed, "explain_rows").choice(rows, size=max_rows, replace=False))
+
+
+def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndarray:
+    """(row,) class to explain: the given one, the positive class if binary, else the models' majority vote."""
+    n_classes = run.dataset.n_classes
+    if target_class is not None:
+        if not 0 <= target_class < n_classes:
+            raise ConfigError(f"Target class must be between 0 and {n_classes - 1}; got {target_class}.")
+        return np.full(len(X), target_class)
+    if n_classes == 2:
+        return np.ones(len(X), dtype=np.int64)
+    votes = run.predict_proba(X).argmax(axis=-1)  # (model, row)
+    return np.array([np.bincount(v, minlength=n_classes).argmax() for v in votes.T])
+
+
+def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
+            progress: Progress | None = None) -> Explanation:
+    """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
+    rows = explain_rows(run, rows, config.max_rows, config.seed)
+    X = run.dataset.X[rows]
+    family = run.config.family
+    usable = [m for m in config.methods if family in METHODS[m].families]
+    skipped = tuple(m for m in config.methods if m not in usable)
+    if not usable:
+        raise ConfigError(
+            f"None of {', '.join(config.methods)} can explain a {family} model; "
+            f"choose from {', '.join(methods_for(family))}."
+        )
+    background, weights = kmeans_background(run.dataset.X[np.unique(run.train_rows[0])], config.background_size)
+    ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, config)
+    by_method = {}
+    with deterministic_torch(threads=torch.get_num_threads()):
+        for i, name in enumerate(usable):
+            if progress:
+                progress(i / len(usable), f"Explaining {run.n_models} models with {METHODS[name].label}")
+            by_method[name] = METHODS[name].fn(ctx)
+    if progress:
+        progress(1.0, "Explanations done")
+    return Explanation(config, rows, ctx.target, by_method, skipped)
+
+
+def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(..., feature) attributions -> (..., height, width) pictures, for pixel datasets such as digits."""
+    return values.reshape(*values.shape[:-1], *image_shape)
