@@ -1,6 +1,10 @@
 """SeedScope's public API: what the app, the CLI and the tests call."""
 from .data import BUILTIN_DATASETS, MAX_CSV_BYTES, Dataset, from_frame, load_builtin, load_csv, read_csv, synthetic
+from .compare import HEADLINE_METRIC, Comparison, Summary, compare, default_k, source_spread, summarize
 from .errors import ConfigError, DatasetError
+from .presets import PRESETS, Preset
+from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, explain, methods_for
+from .metrics import Evaluation, evaluate
 from .seeding import SOURCE_HELP, SOURCES
 from .training import FAMILIES, MAX_MODELS, History, MLPConfig, Run, RunConfig, TreeConfig, train
 
@@ -8,4 +12,7 @@ __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
     "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "train",
+    "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
+    "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "explain", "methods_for",
+    "Evaluation", "evaluate", "PRESETS", "Preset",
 ]

@@ -107,6 +107,11 @@ def headline_method(explanation: Explanation) -> str:
     return explanation.methods[0]
 
 
+def default_k(n_features: int) -> int:
+    """5, or half the features when there are fewer than 10 (k = all features would agree trivially)."""
+    return max(1, min(5, n_features // 2))
+
+
 def summarize(comparison: Comparison, *, k: int = 5, tolerance: float = 0.01) -> Summary:
     """Everything the app, the CLI and the report show, for agreement at top-k."""
     ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset

@@ -1,0 +1,29 @@
+"""SeedScope: do equally accurate models decide for the same reasons? Entry page and navigation."""
+import streamlit as st
+
+from pages import _state
+
+st.set_page_config(page_title="SeedScope", page_icon="🔭", layout="wide")
+
+PAGES = [
+    st.Page("pages/setup.py", title="Setup", icon="⚙️", default=True),
+    st.Page("pages/overview.py", title="Overview", icon="🔭"),
+    st.Page("pages/metrics.py", title="Metrics", icon="📊"),
+    st.Page("pages/attributions.py", title="Attributions", icon="🧭"),
+    st.Page("pages/agreement.py", title="Agreement", icon="🤝"),
+]
+
+with st.sidebar:
+    st.markdown("### 🔭 SeedScope")
+    st.caption("Same code, same data, same accuracy: same reasons?")
+    comp = _state.current()
+    if comp is None:
+        st.caption("No comparison yet.")
+    else:
+        name, run_config, _ = st.session_state[_state.CONFIG]
+        st.caption(
+            f"**{name}** · {run_config.n_models} × {comp.run.bank.family} · "
+            f"varying {', '.join(sorted(run_config.vary)) or 'nothing'} · seed {run_config.seed}"
+        )
+
+st.navigation(PAGES).run()

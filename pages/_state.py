@@ -1,0 +1,88 @@
+"""Session-state keys and the one place that caches core calls.
+
+Cached by what things are: a comparison (trained torch modules, explanations) is a
+resource keyed by the configuration and the data's content hash; its summary for a
+given k is derived from it. Switching pages, k or the row never retrains or re-explains.
+"""
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+import core
+
+COMPARISON = "comparison"  # the current core.Comparison
+CONFIG = "config"  # (dataset name, RunConfig, ExplainConfig) of the current comparison
+K = "k"  # top-k used by agreement metrics
+ROW = "explorer_row"  # dataset row id shown in the row explorer
+METHOD = "method"  # explanation method shown on the attribution pages
+NOTES = "dataset_notes"  # what loading the dataset changed
+SPREAD = "source_spread"  # variance share per source, when measured
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def builtin_dataset(name: str) -> core.Dataset:
+    return core.load_builtin(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def csv_frame(content: bytes, file_name: str):
+    return core.read_csv(io.BytesIO(content))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def csv_dataset(content: bytes, file_name: str, target: str) -> core.Dataset:
+    return core.from_frame(csv_frame(content, file_name), target, name=file_name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def comparison(_dataset: core.Dataset, dataset_hash: str, config_key: str, _run_config: core.RunConfig,
+               _explain_config: core.ExplainConfig, _progress=None) -> core.Comparison:
+    """Train and explain once per (data content, configuration)."""
+    return core.compare(_dataset, _run_config, _explain_config, progress=_progress)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def summary(_comparison: core.Comparison, comparison_id: int, k: int, tolerance: float) -> core.Summary:
+    return core.summarize(_comparison, k=k, tolerance=tolerance)
+
+
+def config_key(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
+    return f"{dataset.content_hash}|{run_config!r}|{explain_config!r}"
+
+
+def current() -> core.Comparison | None:
+    return st.session_state.get(COMPARISON)
+
+
+def current_summary() -> core.Summary:
+    comp = current()
+    n_features = comp.run.dataset.n_features
+    k = min(st.session_state.get(K) or core.default_k(n_features), n_features)
+    return summary(comp, id(comp), k, 0.01)
+
+
+def require_comparison() -> core.Comparison | None:
+    """The current comparison, or a note saying what to do first (then None)."""
+    comp = current()
+    if comp is None:
+        st.info("No comparison yet. Open **Setup**, choose a dataset (or a demo preset) and press "
+                "**Train and explain**.")
+        st.page_link("pages/setup.py", label="Go to Setup", icon="⚙️")
+    return comp
+
+
+def method_picker(comp: core.Comparison, *, key: str = METHOD) -> str:
+    methods = list(comp.explanation.by_method)
+    labels = {m: core.METHODS[m].label for m in methods}
+    default = st.session_state.get(key)
+    index = methods.index(default) if default in methods else 0
+    return st.selectbox("Explanation method", methods, index=index, format_func=labels.get, key=f"{key}_select")
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def source_spread(_dataset: core.Dataset, key: str, k: int, _run_config: core.RunConfig,
+                  _explain_config: core.ExplainConfig, _progress=None):
+    """Variance share per randomness source: one extra run per source, cached like a comparison."""
+    return core.source_spread(_dataset, _run_config, _explain_config, k=k, progress=_progress)

@@ -1,0 +1,92 @@
+"""Agreement: how much the models' explanations agree, against the explainer's own noise and chance."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import core
+from core import agreement as agr
+from core import charts
+from pages import _state
+
+METRIC_LABELS = {
+    "feature_agreement": "Feature agreement@k", "rank_agreement": "Rank agreement@k",
+    "sign_agreement": "Sign agreement@k", "signed_rank_agreement": "Signed rank agreement@k",
+    "rank_correlation": "Rank correlation (Spearman)", "pairwise_rank_agreement": "Pairwise rank agreement",
+}
+
+st.title("Agreement")
+comp = _state.require_comparison()
+if comp is not None:
+    ds, ex, ev = comp.run.dataset, comp.explanation, comp.evaluation
+    c1, c2, c3 = st.columns(3)
+    k = c1.slider("k (top features compared)", 1, ds.n_features, min(st.session_state.get(_state.K) or core.default_k(ds.n_features), ds.n_features),
+                  key="k_slider")
+    st.session_state[_state.K] = k
+    with c2:
+        method = _state.method_picker(comp)
+    metric = c3.selectbox("Metric", list(agr.METRICS), format_func=METRIC_LABELS.get, key="metric")
+    summary = _state.current_summary()
+    result = summary.by_method[method]
+
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Between models", f"{result.between[metric]:.2f}", help="Mean over all pairs of models and rows.")
+    floor = result.noise_floor[metric]
+    c2.metric("Explainer noise floor", f"{floor:.2f}" if np.isfinite(floor) else "deterministic",
+              help="Model 0 explained twice with different explainer seeds. Between-model agreement far below "
+                   "this is real disagreement, not sampling noise.")
+    c3.metric("Random rankings", f"{summary.null[metric]:.2f}", help="What two unrelated random rankings would score.")
+    st.altair_chart(charts.heatmap(result.matrices[metric], title=f"{METRIC_LABELS[metric]}, {core.METHODS[method].label}"))
+
+    if len(ex.by_method) > 1:
+        st.subheader("Do the methods agree with each other?")
+        model = st.selectbox("Model", range(comp.run.n_models), format_func=charts.model_label, key="method_model")
+        frame = agr.method_matrix({core.METHODS[m].label: a.values[model] for m, a in ex.by_method.items()},
+                                  metric=metric, k=k)
+        st.altair_chart(charts.heatmap(frame.to_numpy(), title=f"{METRIC_LABELS[metric]} between methods, model {model}",
+                                       labels=list(frame.index)))
+
+    st.subheader("Equal accuracy, different logic")
+    head = summary.headline_method
+    all_pairs = agr.equal_accuracy_pairs(ev.accuracy, summary.by_method[head].matrices[core.HEADLINE_METRIC],
+                                         tolerance=1.0)
+    st.altair_chart(charts.gap_vs_agreement(all_pairs, summary.tolerance))
+    lo, hi = summary.accuracy_ci
+    pairs = summary.pairs.assign(
+        accuracy_difference_ci=[f"[{100 * lo[a, b]:+.1f}, {100 * hi[a, b]:+.1f}] pts"
+                                for a, b in zip(summary.pairs.model_a, summary.pairs.model_b)])
+    st.caption(f"Pairs within {100 * summary.tolerance:.0f} accuracy point, lowest top-{k} "
+               f"{core.METHODS[head].label} agreement first. The 95% bootstrap interval of each accuracy difference "
+               "(on the shared test rows) says how equal \"equal\" is.")
+    st.dataframe(pairs, width="stretch", hide_index=True, column_config={
+        "accuracy_a": st.column_config.NumberColumn(format="%.3f"), "accuracy_b": st.column_config.NumberColumn(format="%.3f"),
+        "accuracy_gap": st.column_config.NumberColumn(format="%.3f"), "agreement": st.column_config.NumberColumn(format="%.2f")})
+
+    if not summary.contested.empty:
+        st.subheader("Contested rows")
+        st.caption("Test rows whose explanations disagree most across models, and whether the prediction flips.")
+        contested = summary.contested.assign(row=lambda d: ex.rows[d["row"]])
+        st.dataframe(contested, width="stretch", hide_index=True,
+                     column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
+        pick = st.selectbox("Open a row in the row explorer", contested["row"].tolist(), key="contested_pick")
+        if st.button("Open in row explorer", key="open_row"):
+            st.session_state[_state.ROW] = int(pick)
+            st.switch_page("pages/attributions.py")
+
+    st.subheader("Feature ranks across models")
+    flips = dict(zip(ds.feature_names, summary.sign_flips))
+    st.altair_chart(charts.rank_distribution(summary.ranks, flips))
+    flipped = [f for f, flag in flips.items() if flag]
+    st.caption("Features whose mean attribution is positive in some models and negative in others: "
+               + (", ".join(flipped) if flipped else "none."))
+
+    with st.expander("Which source of randomness causes the disagreement?"):
+        st.caption("Trains one extra run per source, varying only that source, and compares their spread.")
+        if st.button("Measure each source's share", key="spread"):
+            name, run_config, explain_config = st.session_state[_state.CONFIG]
+            bar = st.progress(0.0, text="Training one run per source…")
+            st.session_state[_state.SPREAD] = _state.source_spread(
+                ds, _state.config_key(ds, run_config, explain_config), k, run_config, explain_config,
+                _progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+            bar.empty()
+        if _state.SPREAD in st.session_state:
+            st.dataframe(pd.DataFrame(st.session_state[_state.SPREAD]), width="stretch", hide_index=True)

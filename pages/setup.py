@@ -1,0 +1,152 @@
+"""Setup: dataset, models, randomness sources, explanations; then train and explain."""
+from __future__ import annotations
+
+import streamlit as st
+
+import core
+from pages import _state
+
+st.title("Setup")
+st.caption("Train several models that differ only in their randomness, explain each one, and compare.")
+
+
+def run_comparison(dataset: core.Dataset, name: str, run_config: core.RunConfig,
+                   explain_config: core.ExplainConfig) -> None:
+    bar = st.progress(0.0, text="Starting…")
+    key = _state.config_key(dataset, run_config, explain_config)
+    try:
+        comp = _state.comparison(dataset, dataset.content_hash, key, run_config, explain_config,
+                                 _progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    except (core.ConfigError, core.DatasetError) as exc:
+        bar.empty()
+        st.error(str(exc))
+        return
+    bar.progress(1.0, text="Done")
+    st.session_state[_state.COMPARISON] = comp
+    st.session_state[_state.CONFIG] = (name, run_config, explain_config)
+    st.session_state[_state.NOTES] = dataset.notes
+    st.session_state.pop(_state.SPREAD, None)
+    st.switch_page("pages/overview.py")
+
+
+def preset_inputs() -> None:
+    st.subheader("One-click demo")
+    names = list(core.PRESETS)
+    choice = st.selectbox("Preset", names, key="preset")
+    preset = core.PRESETS[choice]
+    st.caption(preset.blurb)
+    if st.button("Run this demo", type="primary", key="run_preset"):
+        st.session_state[_state.K] = None  # the dataset's default k
+        run_comparison(_state.builtin_dataset(preset.dataset), preset.dataset, preset.run, preset.explain)
+
+
+def dataset_inputs() -> tuple[core.Dataset | None, str]:
+    """The chosen dataset, or None with an error shown."""
+    source = st.radio("Data", ["Built-in dataset", "Upload a CSV"], horizontal=True, key="data_source")
+    if source == "Built-in dataset":
+        name = st.selectbox("Dataset", list(core.BUILTIN_DATASETS), key="builtin")
+        dataset = _state.builtin_dataset(name)
+        st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features · {dataset.n_classes} classes")
+        return dataset, name
+    upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
+    if upload is None:
+        st.info("Upload a CSV file, then pick its target column.")
+        return None, ""
+    if upload.size > core.MAX_CSV_BYTES:
+        st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB, over the {core.MAX_CSV_BYTES // 2**20} MB limit; "
+                 "sample its rows or drop columns and upload again.")
+        return None, ""
+    try:
+        frame = _state.csv_frame(upload.getvalue(), upload.name)
+    except core.DatasetError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return None, ""
+    columns = list(frame.columns)
+    target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
+    st.dataframe(frame.head(8), width="stretch")
+    try:
+        dataset = _state.csv_dataset(upload.getvalue(), upload.name, target)
+    except core.DatasetError as exc:
+        st.error(str(exc))
+        return None, ""
+    for note in dataset.notes:
+        st.warning(note)
+    st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
+    return dataset, upload.name
+
+
+def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
+    family = st.selectbox("Model family", list(core.FAMILIES), format_func=core.FAMILIES.get, key="family")
+    mlp, trees = core.MLPConfig(), core.TreeConfig()
+    with st.expander("Hyperparameters", expanded=False):
+        if family == "mlp":
+            hidden = st.text_input("Hidden layer sizes (comma-separated)", "64,32", key="hidden")
+            c1, c2, c3 = st.columns(3)
+            epochs = c1.number_input("Epochs", 1, 2000, 40, key="epochs")
+            batch = c2.number_input("Batch size", 1, 4096, 32, key="batch")
+            lr = c3.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.4f", key="lr")
+            dropout = c1.slider("Dropout", 0.0, 0.9, 0.1, 0.05, key="dropout")
+            patience = c2.number_input("Early-stopping patience (0 = off)", 0, 500, 0, key="patience")
+            try:
+                sizes = tuple(int(h) for h in hidden.replace(" ", "").split(",") if h)
+            except ValueError:
+                raise core.ConfigError(f"Hidden sizes {hidden!r} must be whole numbers separated by commas, e.g. 64,32.")
+            mlp = core.MLPConfig(hidden=sizes, dropout=dropout, epochs=int(epochs), batch_size=int(batch),
+                                 learning_rate=float(lr), patience=int(patience) or None)
+        elif family == "logistic_regression":
+            trees = core.TreeConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, 1.0, key="C"))
+        else:
+            c1, c2 = st.columns(2)
+            n_trees = c1.number_input("Trees", 1, 1000, 100, key="n_trees")
+            depth = c2.number_input("Max depth (0 = unlimited)", 0, 50, 0 if family == "random_forest" else 3,
+                                    key="depth")
+            lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, 0.1, key="gb_lr")
+            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, 0.8, 0.05, key="subsample")
+            trees = core.TreeConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
+                                    subsample=float(sub))
+    return family, mlp, trees
+
+
+def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
+    c1, c2, c3 = st.columns(3)
+    n_models = c1.slider("Number of models", 2, core.MAX_MODELS, 8, key="n_models")
+    seed = c2.number_input("Base seed", 0, 2**31 - 1, 0, key="seed")
+    test_fraction = c3.slider("Test fraction", 0.05, 0.5, 0.25, 0.05, key="test_fraction")
+    st.markdown("**What varies between the models** (everything else is held fixed)")
+    cols = st.columns(len(core.SOURCES))
+    vary = frozenset(s for s, col in zip(core.SOURCES, cols)
+                     if col.checkbox(s, value=s in ("init", "order"), help=core.SOURCE_HELP[s], key=f"vary_{s}"))
+    st.caption(" · ".join(f"**{s}**: {core.SOURCE_HELP[s]}" for s in core.SOURCES))
+    return n_models, int(seed), test_fraction, vary
+
+
+def explain_inputs(family: str, seed: int) -> core.ExplainConfig:
+    available = list(core.methods_for(family))
+    default = [m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients") if m in available]
+    methods = st.multiselect("Explanation methods", available, default=default,
+                             format_func=lambda m: core.METHODS[m].label, key=f"methods_{family}")
+    c1, c2, c3 = st.columns(3)
+    rows = c1.slider("Test rows to explain", 5, 300, 40, 5, key="rows")
+    background = c2.slider("SHAP background size (k-means)", 5, 100, 20, key="background")
+    st.session_state[_state.K] = c3.number_input("k (top features compared)", 1, 50, 5, key="k_setup")
+    return core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed)
+
+
+preset_inputs()
+st.divider()
+st.subheader("Or set up your own comparison")
+try:
+    dataset, name = dataset_inputs()
+    family, mlp, trees = model_inputs()
+    n_models, seed, test_fraction, vary = randomness_inputs()
+    explain_config = explain_inputs(family, seed)
+    run_config = core.RunConfig(family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction,
+                                mlp=mlp, trees=trees)
+except (core.ConfigError, core.DatasetError) as exc:
+    st.error(str(exc))
+    dataset = None
+else:
+    if not vary:
+        st.warning("No source of randomness varies, so all models will be identical. Tick at least one box.")
+if st.button("Train and explain", type="primary", disabled=dataset is None, key="train"):
+    run_comparison(dataset, name, run_config, explain_config)
