@@ -1,0 +1,145 @@
+"""Drive the real app with streamlit's AppTest: train a small run, visit every page, check what a user sees."""
+import io
+from pathlib import Path
+
+import pytest
+import shap  # noqa: F401  (imported up front so the app's first run fits its timeout)
+import torch  # noqa: F401
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = ["pages/overview.py", "pages/metrics.py", "pages/attributions.py", "pages/agreement.py"]
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def trained():
+    at = new_app()
+    at.selectbox(key="preset").set_value("Quick check: 3 small nets on iris")
+    at.button(key="run_preset").click()
+    at.run()
+    assert not at.exception
+    assert not at.error
+    return at
+
+
+def test_pages_before_a_run_say_what_to_do_first():
+    at = new_app()
+    for page in PAGES:
+        at.switch_page(page)
+        at.run()
+        assert not at.exception
+        assert any("Setup" in info.value for info in at.info)
+
+
+def test_demo_preset_trains_and_overview_states_the_finding(trained):
+    at = trained
+    at.switch_page("pages/overview.py")
+    at.run()
+    assert not at.exception
+    headline = at.markdown[0].value
+    assert "3 models" in headline and "accuracy" in headline
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Models"] == "3"
+    assert labels["Accuracy"].endswith("%")
+    assert "Explainer noise floor" in labels
+
+
+def test_metrics_page_shows_scores_fingerprints_and_disagreement(trained):
+    at = trained
+    at.switch_page("pages/metrics.py")
+    at.run()
+    assert not at.exception
+    per_model = at.dataframe[0].value
+    assert len(per_model) == 3
+    assert per_model["fingerprint"].str.len().eq(12).all()
+    assert {"Ambiguity", "Discrepancy", "Rows compared"} <= {m.label for m in at.metric}
+    assert len(at.get("vega_lite_chart")) >= 3  # accuracy, curves, disagreement heatmap
+
+
+def test_attributions_page_draws_importance_and_row_explorer(trained):
+    at = trained
+    at.switch_page("pages/attributions.py")
+    at.run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) >= 2
+    rows = at.selectbox(key="row_select")
+    last = rows.options[-1]
+    rows.select(last)
+    at.run()
+    assert not at.exception
+    assert at.session_state["explorer_row"] == int(last.split()[1])
+
+
+def test_agreement_page_k_slider_recomputes_without_retraining(trained):
+    at = trained
+    at.switch_page("pages/agreement.py")
+    at.run()
+    assert not at.exception
+    before = {m.label: m.value for m in at.metric}
+    assert {"Between models", "Explainer noise floor", "Random rankings"} <= set(before)
+    at.slider(key="k_slider").set_value(1)
+    at.run()
+    assert not at.exception
+    after = {m.label: m.value for m in at.metric}
+    assert after["Random rankings"] != before["Random rankings"]  # k changed the null baseline
+    fingerprints = at.session_state["comparison"].run.fingerprints
+    at.switch_page("pages/metrics.py")
+    at.run()
+    assert at.session_state["comparison"].run.fingerprints == fingerprints
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.radio(key="data_source").set_value("Upload a CSV")
+    at.run()
+    at.file_uploader(key="upload").set_value((name, content, "text/csv"))
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_upload_asks_for_a_file_first():
+    at = new_app()
+    at.radio(key="data_source").set_value("Upload a CSV")
+    at.run()
+    assert not at.exception
+    assert any("Upload a CSV" in i.value for i in at.info)
+
+
+def test_empty_csv_upload_shows_an_error_not_a_traceback():
+    at = upload(new_app(), "empty.csv", b"")
+    assert any("empty" in e.value for e in at.error)
+    assert at.button(key="train").disabled
+
+
+def test_single_class_target_shows_what_to_do():
+    at = upload(new_app(), "one.csv", b"a,b,label\n1,2,x\n3,4,x\n5,6,x\n")
+    at.selectbox(key="target").set_value("label")
+    at.run()
+    assert not at.exception
+    assert any("single class" in e.value and "at least two classes" in e.value for e in at.error)
+
+
+def test_good_csv_upload_previews_and_trains():
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{'ab'[i % 2]},{int(i % 7 > 3)}" for i in range(80))
+    at = upload(new_app(), "tiny.csv", ("x,y,colour,label\n" + rows + "\n").encode())
+    at.selectbox(key="target").set_value("label")
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe) == 1  # the preview
+    at.selectbox(key="family").set_value("logistic_regression")
+    at.run()
+    at.slider(key="n_models").set_value(2)
+    at.checkbox(key="vary_split").check()
+    at.slider(key="rows").set_value(5)
+    at.run()
+    at.button(key="train").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["comparison"].run.n_models == 2
