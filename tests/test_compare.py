@@ -1,0 +1,114 @@
+"""compare() trains, scores and explains once; summarize(k) derives every view a user sees from that."""
+import numpy as np
+import pytest
+
+from core import agreement as agr
+from core.compare import compare, summarize
+from core.errors import ConfigError
+from core.explain import ExplainConfig, methods_for
+from core.training import MLPConfig, RunConfig
+
+TINY_MLP = MLPConfig(hidden=(16,), dropout=0.0, epochs=20, learning_rate=1e-2)
+EXPLAIN = ExplainConfig(methods=("kernel_shap", "gradient"), max_rows=10, background_size=5, lime_samples=500)
+
+
+@pytest.fixture(scope="module")
+def progress_log():
+    return []
+
+
+@pytest.fixture(scope="module")
+def comparison(iris, progress_log):
+    config = RunConfig(n_models=3, seed=0, vary=frozenset({"init"}), mlp=TINY_MLP)
+    return compare(iris, config, EXPLAIN, progress=lambda fraction, message: progress_log.append((fraction, message)))
+
+
+@pytest.fixture(scope="module")
+def summary(comparison):
+    return summarize(comparison, k=2)
+
+
+@pytest.fixture(scope="module")
+def identical(synthetic_data):
+    """Three models trained with no source of randomness varying: the same model three times."""
+    config = RunConfig(n_models=3, seed=0, vary=frozenset(), mlp=TINY_MLP)
+    explain_config = ExplainConfig(methods=methods_for("mlp"), max_rows=5, background_size=5, kernel_samples=300,
+                                   lime_samples=500)
+    return compare(synthetic_data, config, explain_config)
+
+
+def test_comparison_explains_every_model_on_common_test_rows(comparison):
+    ex = comparison.explanation
+    assert ex.methods == ("kernel_shap", "gradient")
+    assert np.isin(ex.rows, comparison.evaluation.rows).all()
+    assert len(ex.rows) == EXPLAIN.max_rows
+    assert comparison.predictions.shape == (3, len(ex.rows))
+    expected = comparison.run.predict_proba(comparison.run.dataset.X[ex.rows]).argmax(axis=-1)
+    assert np.array_equal(comparison.predictions, expected)
+
+
+def test_headline_names_the_model_count_and_the_noise_floor(summary):
+    assert summary.headline_method == "kernel_shap"
+    assert summary.by_method["kernel_shap"].between["feature_agreement"] < 0.999  # the models do disagree
+    assert summary.headline.startswith("3 models")
+    assert "noise floor" in summary.headline
+
+
+def test_summary_has_every_metric_per_method_as_model_by_model_matrices(summary):
+    assert set(summary.by_method) == {"kernel_shap", "gradient"}
+    for name, agreement in summary.by_method.items():
+        assert agreement.method == name
+        assert set(agreement.matrices) == set(agr.METRICS)
+        assert set(agreement.between) == set(agr.METRICS)
+        for metric, matrix in agreement.matrices.items():
+            assert matrix.shape == (3, 3)
+            np.testing.assert_allclose(matrix, matrix.T)
+            np.testing.assert_allclose(np.diag(matrix), 1.0)
+            off_diagonal = matrix[~np.eye(3, dtype=bool)]
+            assert agreement.between[metric] == pytest.approx(off_diagonal.mean())
+    assert all(np.isfinite(v) for v in summary.by_method["kernel_shap"].noise_floor.values())
+    assert all(np.isnan(v) for v in summary.by_method["gradient"].noise_floor.values())
+    assert set(summary.null) == set(agr.METRICS)
+    assert summary.null["feature_agreement"] == pytest.approx(2 / 4)
+
+
+def test_summary_for_k_above_the_feature_count_raises(comparison):
+    with pytest.raises(ConfigError, match="k=5"):
+        summarize(comparison, k=5)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.02, 1.0])
+def test_pairs_are_exactly_the_model_pairs_within_the_accuracy_tolerance(comparison, tolerance):
+    pairs = summarize(comparison, k=2, tolerance=tolerance).pairs
+    accuracy = comparison.evaluation.accuracy
+    expected = {(a, b) for a in range(3) for b in range(a + 1, 3) if abs(accuracy[a] - accuracy[b]) <= tolerance}
+    assert set(zip(pairs.model_a, pairs.model_b)) == expected
+    assert (pairs.accuracy_gap <= tolerance + 1e-12).all()
+    if tolerance == 1.0:
+        assert len(pairs) == 3
+
+
+def test_progress_rises_from_zero_to_one(comparison, progress_log):
+    fractions = [fraction for fraction, _ in progress_log]
+    assert len(fractions) > 2
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+    assert all(a <= b for a, b in zip(fractions, fractions[1:]))
+    assert fractions[-1] == 1.0
+    assert all(isinstance(message, str) and message for _, message in progress_log)
+
+
+def test_identical_models_get_identical_attributions_from_every_method(identical):
+    assert len(set(identical.run.fingerprints)) == 1
+    assert set(identical.explanation.methods) == set(methods_for("mlp"))
+    for name, attr in identical.explanation.by_method.items():
+        for m in range(1, identical.run.n_models):
+            assert np.array_equal(attr.values[m], attr.values[0]), name
+
+
+def test_identical_models_agree_completely_on_every_metric(identical):
+    summary = summarize(identical, k=3)
+    for name, agreement in summary.by_method.items():
+        for metric, matrix in agreement.matrices.items():
+            np.testing.assert_array_equal(matrix, 1.0, err_msg=f"{name} {metric}")
+            assert agreement.between[metric] == 1.0
+    assert "agree completely" in summary.headline
