@@ -3,18 +3,18 @@ import streamlit as st
 
 from pages import _state
 
-st.set_page_config(page_title="SeedScope", page_icon="🔭", layout="wide")
+st.set_page_config(page_title="SeedScope", page_icon=":material/insights:", layout="wide")
 
 PAGES = [
-    st.Page("pages/setup.py", title="Setup", icon="⚙️", default=True),
-    st.Page("pages/overview.py", title="Overview", icon="🔭"),
-    st.Page("pages/metrics.py", title="Metrics", icon="📊"),
-    st.Page("pages/attributions.py", title="Attributions", icon="🧭"),
-    st.Page("pages/agreement.py", title="Agreement", icon="🤝"),
+    st.Page("pages/setup.py", title="Setup", icon=":material/tune:", default=True),
+    st.Page("pages/overview.py", title="Overview", icon=":material/insights:"),
+    st.Page("pages/metrics.py", title="Metrics", icon=":material/leaderboard:"),
+    st.Page("pages/attributions.py", title="Attributions", icon=":material/bar_chart:"),
+    st.Page("pages/agreement.py", title="Agreement", icon=":material/handshake:"),
 ]
 
 with st.sidebar:
-    st.markdown("### 🔭 SeedScope")
+    st.markdown("### SeedScope")
     st.caption("Same code, same data, same accuracy: same reasons?")
     comp = _state.current()
     if comp is None:

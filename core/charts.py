@@ -37,8 +37,8 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
             color=alt.condition(f"datum['{value}'] > {np.nanmean(matrix):.6f}", alt.value("black"), alt.value("white")),
         )
         chart = cells + text
-    side = max(220, min(520, 36 * n))
-    return chart.properties(width=side, height=side)
+    step = max(18, min(48, 440 // max(n, 1)))
+    return chart.properties(width=alt.Step(step), height=alt.Step(step))
 
 
 def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
@@ -49,7 +49,7 @@ def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
         y=alt.Y("model:N", sort=None, title=None), tooltip=["model", alt.Tooltip("accuracy:Q", format=".2%")],
     )
     mean = alt.Chart(frame).mark_rule(color="gray", strokeDash=[4, 4]).encode(x="mean(accuracy):Q")
-    return (dots + mean).properties(width=420, height=max(120, 18 * len(frame)))
+    return (dots + mean).properties(width=420, height=alt.Step(24))
 
 
 def training_curves(train_loss: np.ndarray, val_accuracy: np.ndarray) -> alt.Chart:
@@ -78,7 +78,7 @@ def importance_small_multiples(importance: np.ndarray, feature_names: list[str],
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("mean |attribution|:Q", title=None), y=alt.Y("feature:N", sort=names, title=None),
         color=alt.Color("feature:N", legend=None, sort=names), tooltip=["model", "feature", "mean |attribution|"],
-    ).properties(width=150, height=18 * len(order)).facet(facet=alt.Facet("model:N", title=None, sort=None),
+    ).properties(width=150, height=alt.Step(16)).facet(facet=alt.Facet("model:N", title=None, sort=None),
                                                             columns=columns)
 
 
@@ -93,7 +93,7 @@ def pair_importance(importance: np.ndarray, a: int, b: int, feature_names: list[
         y=alt.Y("feature:N", sort=names, title=None), x=alt.X("mean |attribution|:Q"),
         color=alt.Color("model:N", scale=alt.Scale(range=[MODEL_A, MODEL_B])), yOffset="model:N",
         tooltip=["model", "feature", alt.Tooltip("mean |attribution|:Q", format=".4f")],
-    ).properties(width=460, height=26 * len(feats), title="Global importance of the two models")
+    ).properties(width=460, height=alt.Step(30), title="Global importance of the two models")
 
 
 def row_attributions(values: np.ndarray, feature_names: list[str], *, top: int = 10, title: str = "") -> alt.Chart:
@@ -105,7 +105,7 @@ def row_attributions(values: np.ndarray, feature_names: list[str], *, top: int =
     return alt.Chart(frame, title=title).mark_bar().encode(
         y=alt.Y("feature:N", sort=names, title=None), x="attribution:Q", yOffset="model:N",
         color="model:N", tooltip=["model", "feature", alt.Tooltip("attribution:Q", format=".4f")],
-    ).properties(width=420, height=max(160, 6 * len(values) * len(order)))
+    ).properties(width=420, height=alt.Step(max(14, 6 * len(values))))
 
 
 def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.Chart:
@@ -119,7 +119,7 @@ def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.
         x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
         color=alt.Color("attribution:Q", scale=alt.Scale(scheme="redblue", domain=[-bound, bound], reverse=True)),
         tooltip=["model", "x", "y", alt.Tooltip("attribution:Q", format=".4f")],
-    ).properties(width=110, height=110).facet(facet=alt.Facet("model:N", sort=None), columns=columns, title=title)
+    ).properties(width=alt.Step(13), height=alt.Step(13)).facet(facet=alt.Facet("model:N", sort=None), columns=columns, title=title)
 
 
 def gap_vs_agreement(pairs: pd.DataFrame, tolerance: float) -> alt.Chart:
@@ -147,4 +147,4 @@ def rank_distribution(ranks: pd.DataFrame, flips: dict[str, bool], *, top: int =
         y=alt.Y("feature:N", sort=order, title=None), x=alt.X("rank:Q", scale=alt.Scale(zero=False)),
         color=alt.Color("sign:N", scale=alt.Scale(domain=["consistent sign", "sign flips across models"],
                                                   range=["#4C78A8", "#E45756"]), title=None),
-    ).properties(width=460, height=20 * len(order))
+    ).properties(width=460, height=alt.Step(22))

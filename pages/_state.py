@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 
+import altair as alt
 import streamlit as st
 
 import core
@@ -69,7 +70,7 @@ def require_comparison() -> core.Comparison | None:
     if comp is None:
         st.info("No comparison yet. Open **Setup**, choose a dataset (or a demo preset) and press "
                 "**Train and explain**.")
-        st.page_link("pages/setup.py", label="Go to Setup", icon="⚙️")
+        st.page_link("pages/setup.py", label="Go to Setup", icon=":material/tune:")
     return comp
 
 
@@ -86,3 +87,9 @@ def source_spread(_dataset: core.Dataset, key: str, k: int, _run_config: core.Ru
                   _explain_config: core.ExplainConfig, _progress=None):
     """Variance share per randomness source: one extra run per source, cached like a comparison."""
     return core.source_spread(_dataset, _run_config, _explain_config, k=k, progress=_progress)
+
+
+def show_chart(chart: alt.TopLevelMixin) -> None:
+    """st.altair_chart that keeps the chart's own pixel height (Streamlit's "content" height drops it)."""
+    height = getattr(chart, "height", alt.Undefined)
+    st.altair_chart(chart, height=height if isinstance(height, int) else "content")

@@ -35,21 +35,21 @@ if comp is not None:
               help="Model 0 explained twice with different explainer seeds. Between-model agreement far below "
                    "this is real disagreement, not sampling noise.")
     c3.metric("Random rankings", f"{summary.null[metric]:.2f}", help="What two unrelated random rankings would score.")
-    st.altair_chart(charts.heatmap(result.matrices[metric], title=f"{METRIC_LABELS[metric]}, {core.METHODS[method].label}"))
+    _state.show_chart(charts.heatmap(result.matrices[metric], title=f"{METRIC_LABELS[metric]}, {core.METHODS[method].label}"))
 
     if len(ex.by_method) > 1:
         st.subheader("Do the methods agree with each other?")
         model = st.selectbox("Model", range(comp.run.n_models), format_func=charts.model_label, key="method_model")
         frame = agr.method_matrix({core.METHODS[m].label: a.values[model] for m, a in ex.by_method.items()},
                                   metric=metric, k=k)
-        st.altair_chart(charts.heatmap(frame.to_numpy(), title=f"{METRIC_LABELS[metric]} between methods, model {model}",
+        _state.show_chart(charts.heatmap(frame.to_numpy(), title=f"{METRIC_LABELS[metric]} between methods, model {model}",
                                        labels=list(frame.index)))
 
     st.subheader("Equal accuracy, different logic")
     head = summary.headline_method
     all_pairs = agr.equal_accuracy_pairs(ev.accuracy, summary.by_method[head].matrices[core.HEADLINE_METRIC],
                                          tolerance=1.0)
-    st.altair_chart(charts.gap_vs_agreement(all_pairs, summary.tolerance))
+    _state.show_chart(charts.gap_vs_agreement(all_pairs, summary.tolerance))
     lo, hi = summary.accuracy_ci
     pairs = summary.pairs.assign(
         accuracy_difference_ci=[f"[{100 * lo[a, b]:+.1f}, {100 * hi[a, b]:+.1f}] pts"
@@ -74,7 +74,7 @@ if comp is not None:
 
     st.subheader("Feature ranks across models")
     flips = dict(zip(ds.feature_names, summary.sign_flips))
-    st.altair_chart(charts.rank_distribution(summary.ranks, flips))
+    _state.show_chart(charts.rank_distribution(summary.ranks, flips))
     flipped = [f for f, flag in flips.items() if flag]
     st.caption("Features whose mean attribution is positive in some models and negative in others: "
                + (", ".join(flipped) if flipped else "none."))

@@ -20,9 +20,9 @@ if comp is not None:
 
     st.subheader("Global importance per model")
     st.caption(f"Mean |attribution| over {len(ex.rows)} explained test rows; the 10 features most important overall.")
-    st.altair_chart(charts.importance_small_multiples(global_importance(values), names))
+    _state.show_chart(charts.importance_small_multiples(global_importance(values), names))
     if ds.image_shape is not None:
-        st.altair_chart(charts.image_grid(core.as_images(global_importance(values), ds.image_shape),
+        _state.show_chart(charts.image_grid(core.as_images(global_importance(values), ds.image_shape),
                                           title="Mean |attribution| per pixel"))
 
     st.subheader("Row explorer")
@@ -42,9 +42,10 @@ if comp is not None:
     by_method = {name: attr.values[:, i] for name, attr in ex.by_method.items()}
     columns = st.columns(min(3, len(by_method)))
     for col, (name, row_values) in zip(columns * 3, by_method.items()):
-        col.altair_chart(charts.row_attributions(row_values, names, title=core.METHODS[name].label))
+        with col:
+            _state.show_chart(charts.row_attributions(row_values, names, title=core.METHODS[name].label))
     if ds.image_shape is not None:
-        st.altair_chart(charts.image_grid(core.as_images(values[:, i], ds.image_shape),
+        _state.show_chart(charts.image_grid(core.as_images(values[:, i], ds.image_shape),
                                           title=f"{core.METHODS[method].label}, row {row} (red: pushes towards {target})"))
     with st.expander("Raw attributions of this row"):
         st.dataframe(pd.DataFrame(values[:, i].T, index=names, columns=[charts.model_label(m) for m in range(len(values))]),

@@ -16,10 +16,10 @@ if comp is not None:
     st.dataframe(ev.scores.per_model, column_config=pct, width="stretch")
     st.caption("Across models")
     st.dataframe(ev.scores.summary, column_config=pct, width="stretch")
-    st.altair_chart(charts.accuracy_strip(ev.scores.per_model))
+    _state.show_chart(charts.accuracy_strip(ev.scores.per_model))
     if comp.run.history is not None:
         st.subheader("Training curves per seed")
-        st.altair_chart(charts.training_curves(comp.run.history.train_loss, comp.run.history.val_accuracy))
+        _state.show_chart(charts.training_curves(comp.run.history.train_loss, comp.run.history.val_accuracy))
 
     st.subheader("Do the models predict the same?")
     m = ev.multiplicity
@@ -28,5 +28,5 @@ if comp is not None:
     c2.metric("Discrepancy", f"{100 * m.discrepancy:.1f}%", help="Most rows on which a single model disagrees with model 0.")
     c3.metric("Rows compared", m.n_rows)
     st.caption(m.note + " Marx, Calmon & Ustun (2020), Predictive Multiplicity in Classification.")
-    st.altair_chart(charts.heatmap(m.disagreement, title="Share of test rows on which two models predict differently",
+    _state.show_chart(charts.heatmap(m.disagreement, title="Share of test rows on which two models predict differently",
                                    value="disagreement", fmt=".1%", domain=None, scheme="oranges"))

@@ -18,8 +18,8 @@ if comp is not None:
     metric = core.HEADLINE_METRIC
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Models", comp.run.n_models)
-    c2.metric("Accuracy", f"{100 * acc.mean():.1f}%", f"± {100 * acc.std(ddof=1):.1f} pts" if len(acc) > 1 else None,
-              delta_color="off")
+    c2.metric("Accuracy", f"{100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1):.1f}" if len(acc) > 1
+              else f"{100 * acc.mean():.1f}%", help="Mean ± standard deviation of test accuracy across models.")
     c3.metric(f"Top-{summary.k} agreement", f"{100 * head.between[metric]:.0f}%",
               help="Feature agreement@k (Krishna et al. 2022), averaged over rows and pairs of models.")
     floor = head.noise_floor[metric]
@@ -43,7 +43,7 @@ if comp is not None:
             f"**{100 * pair.agreement:.0f}%** of them on average."
         )
         values = comp.explanation.by_method[summary.headline_method].values
-        st.altair_chart(charts.pair_importance(global_importance(values), a, b,
+        _state.show_chart(charts.pair_importance(global_importance(values), a, b,
                                                list(comp.run.dataset.feature_names)))
         st.caption(f"{len(summary.pairs)} pairs of models are within {100 * summary.tolerance:.0f} accuracy point; "
                    "see **Agreement** for all of them.")
