@@ -44,7 +44,10 @@ class ExplainConfig:
     methods: tuple[str, ...] = ("kernel_shap", "lime", "integrated_gradients")
     max_rows: int = 50
     background_size: int = 20
-    kernel_samples: int | None = None  # None: shap's default, 2 * features + 2048
+    # Coalitions per KernelSHAP run, shared by all rows and models. On breast_cancer, 512 gives a
+    # Pearson correlation of 0.97 with a 10x-sample reference (shap's per-row default, l1 feature
+    # selection on, gives 0.92); None uses shap's default of 2 * features + 2048.
+    kernel_samples: int | None = 512
     lime_samples: int = 5000
     ig_steps: int = 64  # refined per row until complete, see integrated_gradients
     target_class: int | None = None  # None: binary -> positive class; multiclass -> most models' prediction
@@ -220,9 +223,12 @@ def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """(model, row, feature) LIME weights; each row's perturbations are shared by all models."""
     ds = ctx.run.dataset
     train = ds.X[np.unique(ctx.run.train_rows[0])]
+    # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
+    # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
+    # compared feature by feature (a bin-indicator weight means something else).
     explainer = LimeTabularExplainer(
         train, feature_names=list(ds.feature_names), class_names=[f"model {m}" for m in range(bank.n_models)],
-        feature_selection="none", random_state=seed,
+        feature_selection="none", discretize_continuous=False, sample_around_instance=True, random_state=seed,
     )
     out = np.zeros((bank.n_models, len(ctx.X), ds.n_features))
     # LIME samples a neighbourhood per row, so rows go one at a time; all models share each row's samples.
@@ -359,7 +365,8 @@ def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     staying close to the full training distribution.
     """
     size = min(size, len(np.unique(X, axis=0)))
-    summary = shap.kmeans(X, size)
+    with threadpool_limits(1):  # k-means on a few hundred rows: threads only add start-up and contention
+        summary = shap.kmeans(X, size)
     return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)
 
 
