@@ -3,7 +3,7 @@ from .data import BUILTIN_DATASETS, MAX_CSV_BYTES, Dataset, from_frame, load_bui
 from .compare import HEADLINE_METRIC, Comparison, Summary, compare, default_k, source_spread, summarize
 from .errors import ConfigError, DatasetError
 from .presets import PRESETS, Preset
-from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, explain, methods_for
+from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, default_methods, explain, methods_for
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCE_HELP, SOURCES
 from .training import FAMILIES, MAX_MODELS, History, MLPConfig, Run, RunConfig, TreeConfig, train
@@ -13,6 +13,6 @@ __all__ = [
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
     "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
-    "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "explain", "methods_for",
+    "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "Evaluation", "evaluate", "PRESETS", "Preset",
 ]

@@ -353,6 +353,11 @@ METHODS: dict[str, Method] = {
 }
 
 
+def default_methods(family: str) -> tuple[str, ...]:
+    """What the app and the CLI explain with unless told otherwise: SHAP, LIME and (for nets) integrated gradients."""
+    return tuple(m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients") if family in METHODS[m].families)
+
+
 def methods_for(family: str) -> tuple[str, ...]:
     """Names of the methods that can explain a model family."""
     return tuple(name for name, m in METHODS.items() if family in m.families)

@@ -85,7 +85,7 @@ class RunConfig:
     family: str = "mlp"
     n_models: int = 10
     seed: int = 0
-    vary: frozenset[str] = frozenset({"init"})
+    vary: frozenset[str] = frozenset({"init", "order"})
     test_fraction: float = 0.25
     validation_fraction: float = 0.15  # of the training split; for learning curves and early stopping
     mlp: MLPConfig = field(default_factory=MLPConfig)

@@ -72,6 +72,15 @@ if comp is not None:
             st.session_state[_state.ROW] = int(pick)
             st.switch_page("pages/attributions.py")
 
+    if not summary.divergent.empty:
+        st.subheader("Same prediction, different reasons")
+        st.caption(f"Rows on which every model predicts the same class, ranked by how much their top-{k} "
+                   f"{core.METHODS[head].label} features differ (1 - mean feature agreement).")
+        divergent = summary.divergent.assign(row=lambda d: ex.rows[d["row"]],
+                                             prediction=lambda d: [ds.class_names[c] for c in d["prediction"]])
+        st.dataframe(divergent.head(20), width="stretch", hide_index=True,
+                     column_config={"divergence": st.column_config.NumberColumn(format="%.2f")})
+
     st.subheader("Feature ranks across models")
     flips = dict(zip(ds.feature_names, summary.sign_flips))
     _state.show_chart(charts.rank_distribution(summary.ranks, flips))

@@ -16,7 +16,7 @@ if comp is not None:
     st.session_state[_state.METHOD] = method
     values = ex.by_method[method].values  # (model, row, feature)
     if ex.skipped:
-        st.caption(f"Not available for {comp.run.bank.family}: {', '.join(core.METHODS[m].label for m in ex.skipped)}.")
+        st.caption(f"Not available for {comp.run.config.family}: {', '.join(core.METHODS[m].label for m in ex.skipped)}.")
 
     st.subheader("Global importance per model")
     st.caption(f"Mean |attribution| over {len(ex.rows)} explained test rows; the 10 features most important overall.")

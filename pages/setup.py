@@ -77,31 +77,30 @@ def dataset_inputs() -> tuple[core.Dataset | None, str]:
 
 def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
     family = st.selectbox("Model family", list(core.FAMILIES), format_func=core.FAMILIES.get, key="family")
-    mlp, trees = core.MLPConfig(), core.TreeConfig()
+    mlp, trees = core.MLPConfig(), core.TreeConfig()  # the defaults the CLI uses too
     with st.expander("Hyperparameters", expanded=False):
         if family == "mlp":
-            hidden = st.text_input("Hidden layer sizes (comma-separated)", "64,32", key="hidden")
+            hidden = st.text_input("Hidden layer sizes (comma-separated)", ",".join(map(str, mlp.hidden)), key="hidden")
             c1, c2, c3 = st.columns(3)
-            epochs = c1.number_input("Epochs", 1, 2000, 40, key="epochs")
-            batch = c2.number_input("Batch size", 1, 4096, 32, key="batch")
-            lr = c3.number_input("Learning rate", 1e-5, 1.0, 1e-3, format="%.4f", key="lr")
-            dropout = c1.slider("Dropout", 0.0, 0.9, 0.1, 0.05, key="dropout")
+            epochs = c1.number_input("Epochs", 1, 2000, mlp.epochs, key="epochs")
+            batch = c2.number_input("Batch size", 1, 4096, mlp.batch_size, key="batch")
+            lr = c3.number_input("Learning rate", 1e-5, 1.0, mlp.learning_rate, format="%.4f", key="lr")
+            dropout = c1.slider("Dropout", 0.0, 0.9, mlp.dropout, 0.05, key="dropout")
             patience = c2.number_input("Early-stopping patience (0 = off)", 0, 500, 0, key="patience")
             try:
                 sizes = tuple(int(h) for h in hidden.replace(" ", "").split(",") if h)
             except ValueError:
                 raise core.ConfigError(f"Hidden sizes {hidden!r} must be whole numbers separated by commas, e.g. 64,32.")
-            mlp = core.MLPConfig(hidden=sizes, dropout=dropout, epochs=int(epochs), batch_size=int(batch),
+            mlp = core.MLPConfig(hidden=sizes, dropout=round(dropout, 4), epochs=int(epochs), batch_size=int(batch),
                                  learning_rate=float(lr), patience=int(patience) or None)
         elif family == "logistic_regression":
-            trees = core.TreeConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, 1.0, key="C"))
+            trees = core.TreeConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, trees.C, key="C"))
         else:
             c1, c2 = st.columns(2)
-            n_trees = c1.number_input("Trees", 1, 1000, 100, key="n_trees")
-            depth = c2.number_input("Max depth (0 = unlimited)", 0, 50, 0 if family == "random_forest" else 3,
-                                    key="depth")
-            lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, 0.1, key="gb_lr")
-            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, 0.8, 0.05, key="subsample")
+            n_trees = c1.number_input("Trees", 1, 1000, trees.n_estimators, key="n_trees")
+            depth = c2.number_input("Max depth (0 = unlimited for forests, 3 for boosting)", 0, 50, 0, key="depth")
+            lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, trees.learning_rate, key="gb_lr")
+            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, trees.subsample, 0.05, key="subsample")
             trees = core.TreeConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
                                     subsample=float(sub))
     return family, mlp, trees
@@ -109,27 +108,36 @@ def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
 
 def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
     c1, c2, c3 = st.columns(3)
-    n_models = c1.slider("Number of models", 2, core.MAX_MODELS, 8, key="n_models")
-    seed = c2.number_input("Base seed", 0, 2**31 - 1, 0, key="seed")
-    test_fraction = c3.slider("Test fraction", 0.05, 0.5, 0.25, 0.05, key="test_fraction")
+    defaults = core.RunConfig()
+    n_models = c1.slider("Number of models", 2, core.MAX_MODELS, defaults.n_models, key="n_models")
+    seed = c2.number_input("Base seed", 0, 2**31 - 1, defaults.seed, key="seed")
+    test_fraction = c3.slider("Test fraction", 0.05, 0.5, defaults.test_fraction, 0.05, key="test_fraction")
     st.markdown("**What varies between the models** (everything else is held fixed)")
     cols = st.columns(len(core.SOURCES))
     vary = frozenset(s for s, col in zip(core.SOURCES, cols)
-                     if col.checkbox(s, value=s in ("init", "order"), help=core.SOURCE_HELP[s], key=f"vary_{s}"))
+                     if col.checkbox(s, value=s in defaults.vary, help=core.SOURCE_HELP[s], key=f"vary_{s}"))
     st.caption(" · ".join(f"**{s}**: {core.SOURCE_HELP[s]}" for s in core.SOURCES))
-    return n_models, int(seed), test_fraction, vary
+    return n_models, int(seed), round(test_fraction, 4), vary
 
 
-def explain_inputs(family: str, seed: int) -> core.ExplainConfig:
-    available = list(core.methods_for(family))
-    default = [m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients") if m in available]
-    methods = st.multiselect("Explanation methods", available, default=default,
+def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> core.ExplainConfig:
+    defaults = core.ExplainConfig()
+    methods = st.multiselect("Explanation methods", list(core.methods_for(family)), default=core.default_methods(family),
                              format_func=lambda m: core.METHODS[m].label, key=f"methods_{family}")
     c1, c2, c3 = st.columns(3)
-    rows = c1.slider("Test rows to explain", 5, 300, 40, 5, key="rows")
-    background = c2.slider("SHAP background size (k-means)", 5, 100, 20, key="background")
-    st.session_state[_state.K] = c3.number_input("k (top features compared)", 1, 50, 5, key="k_setup")
-    return core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed)
+    rows = c1.slider("Test rows to explain", 5, 300, defaults.max_rows, 5, key="rows")
+    background = c2.slider("SHAP background size (k-means)", 5, 100, defaults.background_size, key="background")
+    n_features = dataset.n_features if dataset is not None else 10
+    st.session_state[_state.K] = c3.number_input("k (top features compared)", 1, n_features,
+                                                 core.default_k(n_features), key="k_setup")
+    target = None
+    if dataset is not None and dataset.n_classes > 2:
+        options = [None, *range(dataset.n_classes)]
+        target = st.selectbox("Class whose probability is explained", options, key="target_class",
+                              format_func=lambda c: "the class most models predict, row by row" if c is None
+                              else dataset.class_names[c])
+    return core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
+                              target_class=target)
 
 
 preset_inputs()
@@ -139,7 +147,7 @@ try:
     dataset, name = dataset_inputs()
     family, mlp, trees = model_inputs()
     n_models, seed, test_fraction, vary = randomness_inputs()
-    explain_config = explain_inputs(family, seed)
+    explain_config = explain_inputs(family, seed, dataset)
     run_config = core.RunConfig(family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction,
                                 mlp=mlp, trees=trees)
 except (core.ConfigError, core.DatasetError) as exc:
