@@ -90,10 +90,10 @@ def pair_importance(importance: np.ndarray, a: int, b: int, feature_names: list[
     frame = pd.DataFrame([(model_label(m), feature_names[f], float(importance[m, f])) for m in (a, b) for f in feats],
                          columns=["model", "feature", "mean |attribution|"])
     return alt.Chart(frame).mark_bar().encode(
-        y=alt.Y("feature:N", sort=names, title=None), x=alt.X("mean |attribution|:Q"),
+        y=alt.Y("feature:N", sort=names, title=None, axis=alt.Axis(labelLimit=220)), x=alt.X("mean |attribution|:Q"),
         color=alt.Color("model:N", scale=alt.Scale(range=[MODEL_A, MODEL_B])), yOffset="model:N",
         tooltip=["model", "feature", alt.Tooltip("mean |attribution|:Q", format=".4f")],
-    ).properties(width=460, height=alt.Step(30), title="Global importance of the two models")
+    ).properties(width=460, height=alt.Step(22), title="Global importance of the two models")
 
 
 def row_attributions(values: np.ndarray, feature_names: list[str], *, top: int = 10, title: str = "") -> alt.Chart:

@@ -19,6 +19,7 @@ from .seeding import SOURCES, numpy_generator
 from .training import Progress, Run, RunConfig, train
 
 HEADLINE_METRIC = "feature_agreement"
+NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,21 +138,25 @@ def summarize(comparison: Comparison, *, k: int = 5, tolerance: float = 0.01) ->
 
 
 def _headline(comparison: Comparison, agreement: MethodAgreement, null: float, k: int) -> str:
+    """The finding in one sentence, read against the explainer's own noise floor when it has one."""
     acc = comparison.evaluation.accuracy
     n = len(acc)
     label = METHODS[agreement.method].label
     spread = f"accuracy {100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1) if n > 1 else 0:.1f}"
     if n < 2:
         return f"1 model, {spread}; train at least two models to compare their explanations."
-    floor = agreement.noise_floor[HEADLINE_METRIC]
-    floor_text = f"explainer noise floor {100 * floor:.0f}%, " if np.isfinite(floor) else ""
-    return (
-        f"{n} models, {spread}; yet their top-{k} {label} features agree on only "
-        f"{100 * agreement.between[HEADLINE_METRIC]:.0f}% on average "
-        f"({floor_text}random rankings {100 * null:.0f}%)."
-        if agreement.between[HEADLINE_METRIC] < 0.999 else
-        f"{n} models, {spread}; their top-{k} {label} features agree completely."
-    )
+    between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
+    if between >= 0.999:
+        return f"{n} models, {spread}; their top-{k} {label} features agree completely."
+    agree = f"their top-{k} {label} features agree on {100 * between:.0f}% on average"
+    chance = f"random rankings {100 * null:.0f}%"
+    if not np.isfinite(floor):
+        return f"{n} models, {spread}; yet {agree} ({chance})."
+    if between < floor - NOISE_MARGIN:
+        return (f"{n} models, {spread}; yet {agree}, well below the explainer's noise floor of "
+                f"{100 * floor:.0f}% ({chance}): the models rely on different features.")
+    return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {100 * floor:.0f}% "
+            f"({chance}): no sign of different logic beyond the explainer's own noise.")
 
 
 def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig, *,

@@ -10,8 +10,7 @@ st.title("Setup")
 st.caption("Train several models that differ only in their randomness, explain each one, and compare.")
 
 
-def run_comparison(dataset: core.Dataset, name: str, run_config: core.RunConfig,
-                   explain_config: core.ExplainConfig) -> None:
+def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> None:
     bar = st.progress(0.0, text="Starting…")
     key = _state.config_key(dataset, run_config, explain_config)
     try:
@@ -22,10 +21,7 @@ def run_comparison(dataset: core.Dataset, name: str, run_config: core.RunConfig,
         st.error(str(exc))
         return
     bar.progress(1.0, text="Done")
-    st.session_state[_state.COMPARISON] = comp
-    st.session_state[_state.CONFIG] = (name, run_config, explain_config)
-    st.session_state[_state.NOTES] = dataset.notes
-    st.session_state.pop(_state.SPREAD, None)
+    _state.adopt(comp)
     st.switch_page("pages/overview.py")
 
 
@@ -37,30 +33,30 @@ def preset_inputs() -> None:
     st.caption(preset.blurb)
     if st.button("Run this demo", type="primary", key="run_preset"):
         st.session_state[_state.K] = None  # the dataset's default k
-        run_comparison(_state.builtin_dataset(preset.dataset), preset.dataset, preset.run, preset.explain)
+        run_comparison(_state.builtin_dataset(preset.dataset), preset.run, preset.explain)
 
 
-def dataset_inputs() -> tuple[core.Dataset | None, str]:
+def dataset_inputs() -> core.Dataset | None:
     """The chosen dataset, or None with an error shown."""
     source = st.radio("Data", ["Built-in dataset", "Upload a CSV"], horizontal=True, key="data_source")
     if source == "Built-in dataset":
         name = st.selectbox("Dataset", list(core.BUILTIN_DATASETS), key="builtin")
         dataset = _state.builtin_dataset(name)
         st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features · {dataset.n_classes} classes")
-        return dataset, name
+        return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
     if upload is None:
         st.info("Upload a CSV file, then pick its target column.")
-        return None, ""
+        return None
     if upload.size > core.MAX_CSV_BYTES:
         st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB, over the {core.MAX_CSV_BYTES // 2**20} MB limit; "
                  "sample its rows or drop columns and upload again.")
-        return None, ""
+        return None
     try:
         frame = _state.csv_frame(upload.getvalue(), upload.name)
     except core.DatasetError as exc:
         st.error(f"{upload.name}: {exc}")
-        return None, ""
+        return None
     columns = list(frame.columns)
     target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
     st.dataframe(frame.head(8), width="stretch")
@@ -68,11 +64,11 @@ def dataset_inputs() -> tuple[core.Dataset | None, str]:
         dataset = _state.csv_dataset(upload.getvalue(), upload.name, target)
     except core.DatasetError as exc:
         st.error(str(exc))
-        return None, ""
+        return None
     for note in dataset.notes:
         st.warning(note)
     st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
-    return dataset, upload.name
+    return dataset
 
 
 def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
@@ -130,6 +126,13 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> core
     n_features = dataset.n_features if dataset is not None else 10
     st.session_state[_state.K] = c3.number_input("k (top features compared)", 1, n_features,
                                                  core.default_k(n_features), key="k_setup")
+    with st.expander("Explainer settings"):
+        e1, e2, e3 = st.columns(3)
+        kernel = e1.number_input("KernelSHAP coalitions", 10, 20000, defaults.kernel_samples, key="kernel_samples",
+                                 help="Shared by all rows and models; more means a lower noise floor, slower.")
+        lime_samples = e2.number_input("LIME samples per row", 100, 20000, defaults.lime_samples, key="lime_samples")
+        ig_steps = e3.number_input("Integrated-gradient steps (minimum)", 2, 4096, defaults.ig_steps, key="ig_steps",
+                                   help="Rows whose attributions miss completeness by over 1% are refined.")
     target = None
     if dataset is not None and dataset.n_classes > 2:
         options = [None, *range(dataset.n_classes)]
@@ -137,14 +140,15 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> core
                               format_func=lambda c: "the class most models predict, row by row" if c is None
                               else dataset.class_names[c])
     return core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
-                              target_class=target)
+                              target_class=target, kernel_samples=int(kernel), lime_samples=int(lime_samples),
+                              ig_steps=int(ig_steps))
 
 
 preset_inputs()
 st.divider()
 st.subheader("Or set up your own comparison")
 try:
-    dataset, name = dataset_inputs()
+    dataset = dataset_inputs()
     family, mlp, trees = model_inputs()
     n_models, seed, test_fraction, vary = randomness_inputs()
     explain_config = explain_inputs(family, seed, dataset)
@@ -157,4 +161,4 @@ else:
     if not vary:
         st.warning("No source of randomness varies, so all models will be identical. Tick at least one box.")
 if st.button("Train and explain", type="primary", disabled=dataset is None, key="train"):
-    run_comparison(dataset, name, run_config, explain_config)
+    run_comparison(dataset, run_config, explain_config)
