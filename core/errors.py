@@ -7,3 +7,7 @@ class DatasetError(ValueError):
 
 class ConfigError(ValueError):
     """Raised for a setting SeedScope cannot honour; the message says which values are allowed."""
+
+
+class BundleError(ValueError):
+    """Raised for a file that is not a readable SeedScope bundle; the message says how to get a good one."""
