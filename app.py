@@ -11,6 +11,7 @@ PAGES = [
     st.Page("pages/metrics.py", title="Metrics", icon=":material/leaderboard:"),
     st.Page("pages/attributions.py", title="Attributions", icon=":material/bar_chart:"),
     st.Page("pages/agreement.py", title="Agreement", icon=":material/handshake:"),
+    st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ]
 
 with st.sidebar:

@@ -1,7 +1,8 @@
 """SeedScope's public API: what the app, the CLI and the tests call."""
 from .data import BUILTIN_DATASETS, MAX_CSV_BYTES, Dataset, from_frame, load_builtin, load_csv, read_csv, synthetic
 from .compare import HEADLINE_METRIC, Comparison, Summary, compare, default_k, source_spread, summarize
-from .errors import ConfigError, DatasetError
+from .bundle import bundle_bytes, library_versions, load_bundle, save_bundle
+from .errors import BundleError, ConfigError, DatasetError
 from .presets import PRESETS, Preset
 from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, default_methods, explain, methods_for
 from .metrics import Evaluation, evaluate
@@ -15,4 +16,5 @@ __all__ = [
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "Evaluation", "evaluate", "PRESETS", "Preset",
+    "BundleError", "bundle_bytes", "library_versions", "load_bundle", "save_bundle",
 ]

@@ -154,7 +154,7 @@ def _headline(comparison: Comparison, agreement: MethodAgreement, null: float, k
         return f"{n} models, {spread}; yet {agree} ({chance})."
     if between < floor - NOISE_MARGIN:
         return (f"{n} models, {spread}; yet {agree}, well below the explainer's noise floor of "
-                f"{100 * floor:.0f}% ({chance}): the models rely on different features.")
+                f"{100 * floor:.0f}% ({chance}): the models weigh their features differently.")
     return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {100 * floor:.0f}% "
             f"({chance}): no sign of different logic beyond the explainer's own noise.")
 

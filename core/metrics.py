@@ -48,7 +48,6 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, n_bins:
     # side="left" counts edges strictly below the confidence, giving right-closed bins
     # that agree exactly with the linspace edges (no floating-point rounding of conf * n_bins).
     bin_of_row = np.searchsorted(inner_edges, confidence, side="left")
-    rows_per_bin = np.bincount(bin_of_row, minlength=n_bins)
     gap_per_bin = np.abs(
         np.bincount(bin_of_row, weights=correct, minlength=n_bins)
         - np.bincount(bin_of_row, weights=confidence, minlength=n_bins)

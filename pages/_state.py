@@ -93,3 +93,32 @@ def show_chart(chart: alt.TopLevelMixin) -> None:
     """st.altair_chart that keeps the chart's own pixel height (Streamlit's "content" height drops it)."""
     height = getattr(chart, "height", alt.Undefined)
     st.altair_chart(chart, height=height if isinstance(height, int) else "content")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def report_html(_comparison: core.Comparison, comparison_id: int, k: int) -> str:
+    from core import report
+    return report.render_html(_comparison, summary(_comparison, comparison_id, k, 0.01))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def bundle(_comparison: core.Comparison, comparison_id: int) -> bytes:
+    return core.bundle_bytes(_comparison)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_bundle(content: bytes) -> core.Comparison:
+    return core.load_bundle(content)
+
+
+def adopt(comp: core.Comparison) -> None:
+    """Make `comp` the comparison every page shows."""
+    st.session_state[COMPARISON] = comp
+    st.session_state[CONFIG] = (comp.run.dataset.name, comp.run.config, comp.explanation.config)
+    st.session_state[NOTES] = comp.run.dataset.notes
+    st.session_state.pop(SPREAD, None)
+
+
+def file_stem(name: str) -> str:
+    """A file-name-safe version of a dataset name."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.rsplit(".", 1)[0])[:40] or "data"

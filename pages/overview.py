@@ -36,11 +36,13 @@ if comp is not None:
     else:
         pair = summary.pairs.iloc[0]
         a, b = int(pair.model_a), int(pair.model_b)
+        floor = head.noise_floor[metric]
         st.markdown(
             f"**Model {a}** ({100 * pair.accuracy_a:.1f}% accurate) and **model {b}** "
             f"({100 * pair.accuracy_b:.1f}%) are equally accurate, yet their top-{summary.k} "
             f"{core.METHODS[summary.headline_method].label} features agree on only "
-            f"**{100 * pair.agreement:.0f}%** of them on average."
+            f"**{100 * pair.agreement:.0f}%** of them on average"
+            + (f" (explainer noise floor: {100 * floor:.0f}%)." if floor == floor else ".")
         )
         values = comp.explanation.by_method[summary.headline_method].values
         _state.show_chart(charts.pair_importance(global_importance(values), a, b,

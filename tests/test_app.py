@@ -143,3 +143,40 @@ def test_good_csv_upload_previews_and_trains():
     at.run()
     assert not at.exception and not at.error
     assert at.session_state["comparison"].run.n_models == 2
+
+
+def test_report_page_offers_the_html_report_and_the_bundle(trained):
+    at = trained
+    at.switch_page("pages/report.py")
+    at.run()
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the HTML report" in labels and "Download the data bundle (.zip)" in labels
+
+
+def test_a_saved_bundle_loads_back_and_every_page_shows_it(trained):
+    import core
+
+    original = trained.session_state["comparison"]
+    at = new_app()
+    at.switch_page("pages/report.py")
+    at.run()
+    at.file_uploader(key="bundle_upload").set_value(("past.zip", core.bundle_bytes(original), "application/zip"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Loaded past.zip" in s.value for s in at.success)
+    assert at.session_state["comparison"].run.fingerprints == original.run.fingerprints
+    for page in PAGES:
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, page
+
+
+def test_a_tampered_bundle_is_rejected_with_a_message():
+    at = new_app()
+    at.switch_page("pages/report.py")
+    at.run()
+    at.file_uploader(key="bundle_upload").set_value(("bad.zip", b"not a zip at all", "application/zip"))
+    at.run()
+    assert not at.exception
+    assert any("not a SeedScope bundle" in e.value for e in at.error)

@@ -74,9 +74,9 @@ def test_train_a_preset_in_a_real_browser_and_reach_the_overview(page):
     assert page.get_by_text("3 models, accuracy").count() >= 1
     assert page.get_by_test_id("stException").count() == 0
     screenshot(page, "overview")
-    for title in ("Metrics", "Attributions", "Agreement"):
+    for title in ("Metrics", "Attributions", "Agreement", "Report"):
         page.get_by_role("link", name=title).first.click()
         page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
         page.wait_for_timeout(2000)
         assert page.get_by_test_id("stException").count() == 0
-        screenshot(page, title.lower())
+        screenshot(page, f"app_{title.lower()}")

@@ -13,7 +13,8 @@ from pandas.testing import assert_frame_equal
 
 import core
 from core.errors import BundleError
-from core.report import SECTIONS, bundle_bytes, library_versions, load_bundle, render_html, save_bundle, write_report
+from core.bundle import bundle_bytes, library_versions, load_bundle, save_bundle
+from core.report import SECTIONS, render_html, write_report
 
 EVIL = "<script>alert(1)</script>"
 CHROMIUM = "/usr/bin/chromium"

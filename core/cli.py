@@ -1,0 +1,145 @@
+"""Command line: `python -m core compare ...` trains, explains, writes the report and its data bundle.
+
+The same configuration objects as the app, built from flags instead of widgets, so the
+app and the command line give identical numbers for the same settings.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .compare import compare, default_k, summarize
+from .data import BUILTIN_DATASETS, load_builtin, load_csv
+from .errors import BundleError, ConfigError, DatasetError
+from .explain import METHODS, ExplainConfig, default_methods
+from .presets import PRESETS
+from .seeding import SOURCES
+from .training import FAMILIES, MLPConfig, RunConfig, TreeConfig
+
+_RUN, _MLP, _TREES, _EXPLAIN = RunConfig(), MLPConfig(), TreeConfig(), ExplainConfig()
+
+
+def _csv_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=(
+        "SeedScope: train models that differ only in their randomness, explain each one, "
+        "and measure whether they decide for the same reasons."))
+    commands = parser.add_subparsers(dest="command", required=True)
+    c = commands.add_parser("compare", help="train, explain and write an HTML report with its data bundle",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = c.add_argument_group("data")
+    data.add_argument("--dataset", default="breast_cancer",
+                      help=f"built-in dataset: {', '.join(BUILTIN_DATASETS)} (ignored with --csv)")
+    data.add_argument("--csv", type=Path, help="CSV file to use instead of a built-in dataset")
+    data.add_argument("--target", help="target column of the CSV file (required with --csv)")
+    data.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                      help="run a demo preset instead of setting data, models and explanations: "
+                           + "; ".join(repr(p) for p in PRESETS))
+    runs = c.add_argument_group("models and randomness")
+    runs.add_argument("--family", default=_RUN.family, help=f"model family: {', '.join(FAMILIES)}")
+    runs.add_argument("--models", type=int, default=_RUN.n_models, help="number of models (1-50)")
+    runs.add_argument("--vary", default=",".join(sorted(_RUN.vary)),
+                      help=f"comma-separated sources of randomness that vary: {', '.join(SOURCES)}")
+    runs.add_argument("--seed", type=int, default=_RUN.seed, help="base seed")
+    runs.add_argument("--test-fraction", type=float, default=_RUN.test_fraction, help="share of rows held out")
+    runs.add_argument("--epochs", type=int, default=_MLP.epochs, help="MLP training epochs")
+    runs.add_argument("--hidden", default=",".join(map(str, _MLP.hidden)), help="MLP hidden layer sizes")
+    runs.add_argument("--dropout", type=float, default=_MLP.dropout, help="MLP dropout rate")
+    runs.add_argument("--batch-size", type=int, default=_MLP.batch_size, help="MLP mini-batch size")
+    runs.add_argument("--learning-rate", type=float, default=_MLP.learning_rate, help="MLP Adam learning rate")
+    runs.add_argument("--patience", type=int, default=0, help="MLP early-stopping patience in epochs (0 = off)")
+    runs.add_argument("--trees", type=int, default=_TREES.n_estimators, help="trees per forest / boosting model")
+    explain = c.add_argument_group("explanations and agreement")
+    explain.add_argument("--methods", help="comma-separated explanation methods (default: SHAP, LIME and, for "
+                         f"neural nets, integrated gradients); all: {', '.join(METHODS)}")
+    explain.add_argument("--rows", type=int, default=_EXPLAIN.max_rows, help="test rows to explain")
+    explain.add_argument("--background", type=int, default=_EXPLAIN.background_size,
+                         help="k-means background rows for SHAP")
+    explain.add_argument("--kernel-samples", type=int, default=_EXPLAIN.kernel_samples,
+                         help="KernelSHAP coalitions, shared by all rows and models")
+    explain.add_argument("--lime-samples", type=int, default=_EXPLAIN.lime_samples, help="LIME samples per row")
+    explain.add_argument("--ig-steps", type=int, default=_EXPLAIN.ig_steps,
+                         help="integrated-gradient steps (rows missing completeness by over 1%% are refined)")
+    explain.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
+    c.add_argument("--out", type=Path, default=Path("seedscope_report.html"),
+                   help="HTML report path; the data bundle is written beside it as .zip")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """Data, model and explanation flags given together with --preset (which sets them all)."""
+    defaults = vars(parser.parse_args(["compare"]))
+    return [k for k, v in vars(args).items() if k not in ("preset", "out", "quiet", "k") and defaults.get(k) != v]
+
+
+def build(args: argparse.Namespace):
+    """(dataset, RunConfig, ExplainConfig) from parsed flags; raises DatasetError/ConfigError."""
+    if args.preset:
+        preset = PRESETS[args.preset]
+        return load_builtin(preset.dataset), preset.run, preset.explain
+    if args.csv is not None:
+        if not args.target:
+            raise ConfigError("--csv needs --target, the name of the label column.")
+        dataset = load_csv(args.csv, args.target)
+    else:
+        dataset = load_builtin(args.dataset)
+    unknown = [s for s in _csv_list(args.vary) if s not in SOURCES]
+    if unknown:
+        raise ConfigError(f"--vary: unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}.")
+    try:
+        hidden = tuple(int(h) for h in _csv_list(args.hidden))
+    except ValueError:
+        raise ConfigError(f"--hidden {args.hidden!r}: give whole numbers separated by commas, e.g. 64,32.") from None
+    run_config = RunConfig(
+        family=args.family, n_models=args.models, seed=args.seed, vary=frozenset(_csv_list(args.vary)),
+        test_fraction=args.test_fraction,
+        mlp=MLPConfig(hidden=hidden, dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
+                      learning_rate=args.learning_rate, patience=args.patience or None),
+        trees=replace(_TREES, n_estimators=args.trees),
+    )
+    methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family)
+    explain_config = ExplainConfig(methods=methods, max_rows=args.rows, background_size=args.background,
+                                   kernel_samples=args.kernel_samples, lime_samples=args.lime_samples,
+                                   ig_steps=args.ig_steps, seed=args.seed)
+    return dataset, run_config, explain_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    beside = _flags_beside_preset(args, parser) if args.preset else []
+    if beside:
+        parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")
+    try:
+        dataset, run_config, explain_config = build(args)
+        k = args.k or default_k(dataset.n_features)
+        with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
+            def progress(fraction: float, message: str) -> None:
+                bar.set_description_str(message[:60])
+                bar.update(round(100 * fraction) - bar.n)
+
+            comparison = compare(dataset, run_config, explain_config, progress=progress)
+        summary = summarize(comparison, k=k)
+        from .report import write_report  # the report pulls in vl-convert; only load it once needed
+        html_path, bundle_path = write_report(comparison, summary, args.out)
+    except (ConfigError, DatasetError, BundleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the report ({exc.strerror}: {exc.filename}); choose another --out path.",
+              file=sys.stderr)
+        return 2
+    for note in dataset.notes:
+        print(f"note: {note}")
+    print(summary.headline)
+    print(f"report: {html_path}")
+    print(f"bundle: {bundle_path}")
+    return 0

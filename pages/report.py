@@ -1,0 +1,38 @@
+"""Report: download the comparison as an offline HTML report and a data bundle, or load a saved bundle."""
+import streamlit as st
+
+import core
+from pages import _state
+
+st.title("Report")
+st.caption("Take the comparison to a meeting or a review: the HTML report opens in any browser, offline; "
+           "the data bundle (.zip of JSON, CSV and NPZ) loads back here without retraining.")
+
+comp = _state.current()
+export, load = st.tabs(["Export this comparison", "Load a saved comparison"])
+with export:
+    if comp is None:
+        st.info("No comparison yet: run one on the **Setup** page, or load a saved bundle in the next tab.")
+    else:
+        summary = _state.current_summary()
+        stem = f"seedscope_{_state.file_stem(comp.run.dataset.name)}_{comp.run.n_models}models"
+        st.markdown(f"**{summary.headline}**")
+        c1, c2 = st.columns(2)
+        c1.download_button("Download the HTML report", _state.report_html(comp, id(comp), summary.k),
+                           file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
+        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, id(comp)),
+                           file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
+        st.caption(f"The report shows agreement at k = {summary.k}; change k on the Agreement page first "
+                   "if you want another.")
+with load:
+    upload = st.file_uploader("SeedScope bundle (.zip)", type=["zip"], key="bundle_upload")
+    if upload is not None:
+        try:
+            loaded = _state.load_bundle(upload.getvalue())
+        except core.BundleError as exc:
+            st.error(f"{upload.name}: {exc}")
+        else:
+            _state.adopt(loaded)
+            st.success(f"Loaded {upload.name}: {loaded.run.n_models} models on {loaded.run.dataset.name}. "
+                       "Every page now shows it; models themselves are not in the bundle, so nothing retrains.")
+            st.page_link("pages/overview.py", label="Open the overview", icon=":material/insights:")

@@ -1,0 +1,109 @@
+"""The command line: success path, clear one-line errors, --help, and the same numbers as the app."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shap  # noqa: F401  (imported up front so the app's first run fits its timeout)
+from streamlit.testing.v1 import AppTest
+
+from core.cli import main
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TINY = ["--dataset", "iris", "--models", "2", "--epochs", "5", "--hidden", "8", "--rows", "5",
+        "--methods", "integrated_gradients", "--quiet"]
+
+
+def run_cli(capsys, *args):
+    code = main(["compare", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "report.html"
+    assert main(["compare", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+def test_compare_writes_report_and_bundle_and_prints_the_finding(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    code, stdout, stderr = run_cli(capsys, *TINY, "--out", str(out))
+    assert code == 0, stderr
+    assert "2 models, accuracy" in stdout
+    assert out.exists() and out.with_suffix(".zip").exists()
+    assert "<h2" in out.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "nope"], "Unknown dataset 'nope'"),
+    (["--vary", "init,weather"], "unknown source(s) weather"),
+    (["--models", "0"], "between 1 and 50"),
+    (["--methods", "tree_shap"], "None of tree_shap can explain a mlp model"),
+    (["--hidden", "64,abc"], "--hidden"),
+])
+def test_bad_arguments_give_one_line_error_and_exit_2(tmp_path, capsys, args, message):
+    code, stdout, stderr = run_cli(capsys, *TINY, *args, "--out", str(tmp_path / "r.html"))
+    assert code == 2
+    assert stderr.startswith("error: ") and message in stderr
+    assert stderr.count("\n") == 1  # one line, no traceback
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bad_target_column_names_the_columns(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n")
+    code, _, stderr = run_cli(capsys, "--csv", str(csv), "--target", "class", "--out", str(tmp_path / "r.html"))
+    assert code == 2
+    assert "Target column 'class' is not in the file" in stderr and "a, b, label" in stderr
+
+
+def test_csv_without_target_is_a_clear_error(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,label\n1,x\n")
+    code, _, stderr = run_cli(capsys, "--csv", str(csv), "--out", str(tmp_path / "r.html"))
+    assert code == 2 and "--target" in stderr
+
+
+def test_preset_with_conflicting_flags_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--preset", "Quick check: 3 small nets on iris", "--models", "4"])
+    assert exit_info.value.code == 2
+    assert "--models" in capsys.readouterr().err
+
+
+def test_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--csv", "--target", "--preset", "--family", "--models", "--vary", "--seed",
+                 "--test-fraction", "--epochs", "--hidden", "--dropout", "--batch-size", "--learning-rate",
+                 "--patience", "--trees", "--methods", "--rows", "--background", "--kernel-samples", "--lime-samples", "--ig-steps", "--k",
+                 "--out", "--quiet"):
+        assert flag in text
+
+
+def test_app_and_cli_give_identical_numbers_for_the_same_settings(cli_report):
+    from core.bundle import load_bundle
+
+    cli = load_bundle(cli_report.with_suffix(".zip").read_bytes())
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.selectbox(key="builtin").set_value("iris")
+    at.text_input(key="hidden").set_value("8")
+    at.number_input(key="epochs").set_value(5)
+    at.slider(key="n_models").set_value(2)
+    at.run()
+    at.multiselect(key="methods_mlp").set_value(["integrated_gradients"])
+    at.slider(key="rows").set_value(5)
+    at.run()
+    at.button(key="train").click()
+    at.run()
+    assert not at.exception and not at.error
+    app = at.session_state["comparison"]
+    assert app.run.config == cli.run.config
+    assert app.explanation.config == cli.explanation.config
+    assert app.run.fingerprints == cli.run.fingerprints
+    np.testing.assert_array_equal(app.evaluation.proba, cli.evaluation.proba)
+    np.testing.assert_array_equal(app.explanation.by_method["integrated_gradients"].values,
+                                  cli.explanation.by_method["integrated_gradients"].values)
