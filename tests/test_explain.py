@@ -192,8 +192,8 @@ def test_integrated_gradients_are_complete_within_one_percent_at_default_steps(s
     assert (gap <= 0.01 * delta + 1e-5).all()
 
 
-def test_integrated_gradients_converge_at_a_fixed_high_step_count_too(syn_run, syn_rows):
-    config = ExplainConfig(methods=("integrated_gradients",), max_rows=40, background_size=10, ig_steps=2048)
+def test_integrated_gradients_are_complete_from_any_starting_step_count(syn_run, syn_rows):
+    config = ExplainConfig(methods=("integrated_gradients",), max_rows=40, background_size=10, ig_steps=8)
     attr = explain(syn_run, syn_rows, config).by_method["integrated_gradients"]
     gap, delta = completeness_gap(syn_run, attr)
     assert delta.min() > 1e-3  # no row is trivially complete
