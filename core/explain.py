@@ -147,13 +147,16 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
 
 
-def kernel_shap(ctx: _Context) -> Attributions:
+def _with_noise_floor(name: str, values: Callable, ctx: _Context) -> Attributions:
+    """A stochastic explainer on all models, then on model 0 again with another seed (the noise floor)."""
     seed = ctx.config.seed
-    values = _kernel_shap_values(ctx.run.bank, ctx, int_seed(seed, "kernel_shap"))
-    repeat = None
-    if ctx.config.noise_floor:
-        repeat = _kernel_shap_values(ctx.run.bank.subset([0]), ctx, int_seed(seed, "kernel_shap", 1))[0]
-    return Attributions("kernel_shap", values, ctx.rows, ctx.target, repeat)
+    all_models = values(ctx.run.bank, ctx, int_seed(seed, name))
+    repeat = values(ctx.run.bank.subset([0]), ctx, int_seed(seed, name, 1))[0] if ctx.config.noise_floor else None
+    return Attributions(name, all_models, ctx.rows, ctx.target, repeat)
+
+
+def kernel_shap(ctx: _Context) -> Attributions:
+    return _with_noise_floor("kernel_shap", _kernel_shap_values, ctx)
 
 
 def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -257,12 +260,7 @@ def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_sa
 
 
 def lime(ctx: _Context) -> Attributions:
-    seed = ctx.config.seed
-    values = _lime_values(ctx.run.bank, ctx, int_seed(seed, "lime"))
-    repeat = None
-    if ctx.config.noise_floor:
-        repeat = _lime_values(ctx.run.bank.subset([0]), ctx, int_seed(seed, "lime", 1))[0]
-    return Attributions("lime", values, ctx.rows, ctx.target, repeat)
+    return _with_noise_floor("lime", _lime_values, ctx)
 
 
 def _gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:

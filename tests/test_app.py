@@ -18,6 +18,13 @@ def new_app() -> AppTest:
     return at
 
 
+def visit(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, page
+    return at
+
+
 @pytest.fixture(scope="module")
 def trained():
     at = new_app()
@@ -39,10 +46,7 @@ def test_pages_before_a_run_say_what_to_do_first():
 
 
 def test_demo_preset_trains_and_overview_states_the_finding(trained):
-    at = trained
-    at.switch_page("pages/overview.py")
-    at.run()
-    assert not at.exception
+    at = visit(trained, "pages/overview.py")
     headline = at.markdown[0].value
     assert "3 models" in headline and "accuracy" in headline
     labels = {m.label: m.value for m in at.metric}
@@ -52,10 +56,7 @@ def test_demo_preset_trains_and_overview_states_the_finding(trained):
 
 
 def test_metrics_page_shows_scores_fingerprints_and_disagreement(trained):
-    at = trained
-    at.switch_page("pages/metrics.py")
-    at.run()
-    assert not at.exception
+    at = visit(trained, "pages/metrics.py")
     per_model = at.dataframe[0].value
     assert len(per_model) == 3
     assert per_model["fingerprint"].str.len().eq(12).all()
@@ -64,10 +65,7 @@ def test_metrics_page_shows_scores_fingerprints_and_disagreement(trained):
 
 
 def test_attributions_page_draws_importance_and_row_explorer(trained):
-    at = trained
-    at.switch_page("pages/attributions.py")
-    at.run()
-    assert not at.exception
+    at = visit(trained, "pages/attributions.py")
     assert len(at.get("vega_lite_chart")) >= 2
     rows = at.selectbox(key="row_select")
     last = rows.options[-1]
@@ -78,10 +76,7 @@ def test_attributions_page_draws_importance_and_row_explorer(trained):
 
 
 def test_agreement_page_k_slider_recomputes_without_retraining(trained):
-    at = trained
-    at.switch_page("pages/agreement.py")
-    at.run()
-    assert not at.exception
+    at = visit(trained, "pages/agreement.py")
     before = {m.label: m.value for m in at.metric}
     assert {"Between models", "Explainer noise floor", "Random rankings"} <= set(before)
     at.slider(key="k_slider").set_value(1)
@@ -146,10 +141,7 @@ def test_good_csv_upload_previews_and_trains():
 
 
 def test_report_page_offers_the_html_report_and_the_bundle(trained):
-    at = trained
-    at.switch_page("pages/report.py")
-    at.run()
-    assert not at.exception
+    at = visit(trained, "pages/report.py")
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the HTML report" in labels and "Download the data bundle (.zip)" in labels
 
