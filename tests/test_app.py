@@ -172,3 +172,13 @@ def test_a_tampered_bundle_is_rejected_with_a_message():
     at.run()
     assert not at.exception
     assert any("not a SeedScope bundle" in e.value for e in at.error)
+
+
+def test_agreement_page_measures_each_sources_share(trained):
+    at = visit(trained, "pages/agreement.py")
+    at.button(key="spread").click()
+    at.run()
+    assert not at.exception
+    shares = at.dataframe[-1].value
+    assert set(shares["source"]) == {"init", "order", "dropout", "split", "bootstrap"}
+    assert shares["disagreement_share"].sum() == pytest.approx(1.0)

@@ -112,3 +112,16 @@ def test_identical_models_agree_completely_on_every_metric(identical):
             np.testing.assert_array_equal(matrix, 1.0, err_msg=f"{name} {metric}")
             assert agreement.between[metric] == 1.0
     assert "agree completely" in summary.headline
+
+
+def test_source_spread_attributes_the_spread_to_the_sources_that_vary(iris):
+    from core.compare import source_spread
+
+    config = RunConfig(n_models=3, seed=0, mlp=TINY_MLP)
+    explain_config = ExplainConfig(methods=("gradient",), max_rows=10)
+    shares = source_spread(iris, config, explain_config, sources=("init", "dropout"), k=2).set_index("source")
+    # TINY_MLP has no dropout, so varying only the dropout masks changes nothing: identical models.
+    assert shares.loc["dropout", "accuracy_std"] == 0 and shares.loc["dropout", "disagreement"] == 0
+    assert shares.loc["init", "disagreement"] > 0
+    assert shares.loc["init", "disagreement_share"] == pytest.approx(1.0)
+    assert shares["accuracy_share"].sum() == pytest.approx(1.0) or shares["accuracy_std"].sum() == 0
