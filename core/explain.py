@@ -409,7 +409,7 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     background, weights = kmeans_background(run.dataset.X[np.unique(run.train_rows[0])], config.background_size)
     ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, config)
     by_method = {}
-    with deterministic_torch(threads=torch.get_num_threads()):
+    with deterministic_torch():
         for i, name in enumerate(usable):
             if progress:
                 progress(i / len(usable), f"Explaining {run.n_models} models with {METHODS[name].label}")

@@ -164,8 +164,13 @@ def _stratified(rows, y, fraction, seed):
     return a, b
 
 
+# A fixed thread count, whatever the machine has: CPU kernels may split work differently with
+# another count, and so round differently. Two threads suit the small batched matmuls here.
+TORCH_THREADS = 2
+
+
 @contextlib.contextmanager
-def deterministic_torch(threads: int = 1):
+def deterministic_torch(threads: int = TORCH_THREADS):
     """Deterministic kernels and a fixed thread count, so reruns are bit-identical on CPU."""
     before_threads, before_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
