@@ -125,6 +125,13 @@ def _target_proba(bank, points: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.take_along_axis(proba, index, axis=-1)[..., 0]
 
 
+def _masked_proba(bank, masks: np.ndarray, X: np.ndarray, bg: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(model, coalition, bg, row) p_target at z*x + (1-z)*b, for any bank (MLPs have a faster path)."""
+    z = masks[:, None, None, :]
+    points = z * X[None, None, :, :] + (1 - z) * bg[None, :, None, :]  # (coalition, bg, row, feature)
+    return _target_proba(bank, points, target)
+
+
 def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
     X, bg, w = ctx.X, ctx.background, ctx.weights
@@ -135,9 +142,10 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
         if isinstance(bank, MLPBank):
             proba = bank.coalition_proba(masks, X, bg, ctx.target)
         else:
-            z = masks[:, None, None, :]
-            points = z * X[None, None, :, :] + (1 - z) * bg[None, :, None, :]  # (coalition, bg, row, feature)
-            proba = _target_proba(bank, points, ctx.target)  # (model, coalition, bg, row)
+            proba = np.concatenate([_masked_proba(bank, chunk, X, bg, ctx.target)
+                                    for chunk in np.array_split(masks, max(1, masks.size * len(X) * len(bg)
+                                                                           // (_POINTS_PER_PASS * n_features)))],
+                                   axis=1)
         return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = shap.KernelExplainer(value, np.zeros((1, n_features)))

@@ -20,6 +20,11 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
         bar.empty()
         st.error(str(exc))
         return
+    except Exception as exc:  # a failure we did not foresee: say so plainly instead of a traceback
+        bar.empty()
+        st.error(f"Training or explaining failed ({type(exc).__name__}: {exc}). Try fewer models or rows, or "
+                 "other settings; if it persists, report it with this message.")
+        return
     bar.progress(1.0, text="Done")
     _state.adopt(comp)
     st.switch_page("pages/overview.py")
