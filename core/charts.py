@@ -78,7 +78,7 @@ def importance_small_multiples(importance: np.ndarray, feature_names: list[str],
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("mean |attribution|:Q", title=None), y=alt.Y("feature:N", sort=names, title=None),
         color=alt.Color("feature:N", legend=None, sort=names), tooltip=["model", "feature", "mean |attribution|"],
-    ).properties(width=150, height=alt.Step(16)).facet(facet=alt.Facet("model:N", title=None, sort=None),
+    ).properties(width=150, height=alt.Step(20)).facet(facet=alt.Facet("model:N", title=None, sort=None),
                                                             columns=columns)
 
 
@@ -93,7 +93,7 @@ def pair_importance(importance: np.ndarray, a: int, b: int, feature_names: list[
         y=alt.Y("feature:N", sort=names, title=None, axis=alt.Axis(labelLimit=220)), x=alt.X("mean |attribution|:Q"),
         color=alt.Color("model:N", scale=alt.Scale(range=[MODEL_A, MODEL_B])), yOffset="model:N",
         tooltip=["model", "feature", alt.Tooltip("mean |attribution|:Q", format=".4f")],
-    ).properties(width=460, height=alt.Step(22), title="Global importance of the two models")
+    ).properties(width=460, height=alt.Step(12), title="Global importance of the two models")  # step per bar
 
 
 def row_attributions(values: np.ndarray, feature_names: list[str], *, top: int = 10, title: str = "") -> alt.Chart:
@@ -105,7 +105,7 @@ def row_attributions(values: np.ndarray, feature_names: list[str], *, top: int =
     return alt.Chart(frame, title=title).mark_bar().encode(
         y=alt.Y("feature:N", sort=names, title=None), x="attribution:Q", yOffset="model:N",
         color="model:N", tooltip=["model", "feature", alt.Tooltip("attribution:Q", format=".4f")],
-    ).properties(width=420, height=alt.Step(max(14, 6 * len(values))))
+    ).properties(width=420, height=alt.Step(max(4, 24 // len(values))))  # step per bar (yOffset band)
 
 
 def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.Chart:
@@ -119,7 +119,8 @@ def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.
         x=alt.X("x:O", axis=None), y=alt.Y("y:O", axis=None),
         color=alt.Color("attribution:Q", scale=alt.Scale(scheme="redblue", domain=[-bound, bound], reverse=True)),
         tooltip=["model", "x", "y", alt.Tooltip("attribution:Q", format=".4f")],
-    ).properties(width=alt.Step(13), height=alt.Step(13)).facet(facet=alt.Facet("model:N", sort=None), columns=columns, title=title)
+    ).properties(width=alt.Step(13), height=alt.Step(13)).facet(
+        facet=alt.Facet("model:N", sort=None, title=None), columns=columns, title=title)
 
 
 def gap_vs_agreement(pairs: pd.DataFrame, tolerance: float) -> alt.Chart:
