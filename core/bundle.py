@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from .compare import Comparison
+from .compare import Comparison, Summary
 from .data import Dataset
 from .errors import BundleError, ConfigError
 from .explain import METHODS, Attributions, ExplainConfig, Explanation
@@ -76,8 +76,26 @@ def _arrays(c: Comparison) -> dict[str, np.ndarray]:
     return arrays
 
 
-def bundle_bytes(comparison: Comparison) -> bytes:
-    """The comparison as a zip: manifest.json, metrics.csv and arrays.npz (see the module docstring)."""
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None  # JSON has no NaN
+
+
+def _agreement_json(summary: Summary) -> dict:
+    """Agreement at the summary's k, for readers of the bundle (load_bundle recomputes it instead)."""
+    return {
+        "k": summary.k, "tolerance": summary.tolerance, "headline": summary.headline,
+        "null_baseline": {m: _finite(v) for m, v in summary.null.items()},
+        "methods": {name: {"between_models": {m: _finite(v) for m, v in a.between.items()},
+                           "noise_floor": {m: _finite(v) for m, v in a.noise_floor.items()},
+                           "matrices": {m: matrix.tolist() for m, matrix in a.matrices.items()}}
+                    for name, a in summary.by_method.items()},
+        "equal_accuracy_pairs": json.loads(summary.pairs.to_json(orient="records")),
+    }
+
+
+def bundle_bytes(comparison: Comparison, summary: Summary | None = None) -> bytes:
+    """The comparison as a zip: manifest.json, metrics.csv, arrays.npz and, given a summary,
+    agreement.json (its agreement matrices, noise floors and baselines at its k)."""
     run, ex = comparison.run, comparison.explanation
     ds = run.dataset
     manifest = {
@@ -97,12 +115,14 @@ def bundle_bytes(comparison: Comparison) -> bytes:
         zf.writestr("manifest.json", json.dumps(manifest, indent=2))
         zf.writestr("metrics.csv", comparison.evaluation.scores.per_model.to_csv())
         zf.writestr("arrays.npz", npz.getvalue(), compress_type=zipfile.ZIP_STORED)  # already compressed
+        if summary is not None:
+            zf.writestr("agreement.json", json.dumps(_agreement_json(summary), indent=1))
     return out.getvalue()
 
 
-def save_bundle(comparison: Comparison, path: str | os.PathLike) -> Path:
+def save_bundle(comparison: Comparison, path: str | os.PathLike, summary: Summary | None = None) -> Path:
     path = Path(path)
-    path.write_bytes(bundle_bytes(comparison))
+    path.write_bytes(bundle_bytes(comparison, summary))
     return path
 
 

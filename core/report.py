@@ -275,6 +275,6 @@ def write_report(comparison: Comparison, summary: Summary, html_path: str | os.P
     """Write the HTML report to html_path and the bundle beside it (same stem, .zip); returns both paths."""
     html_path = Path(html_path)
     html_path.write_text(render_html(comparison, summary), encoding="utf-8")
-    return html_path, save_bundle(comparison, html_path.with_suffix(".zip"))
+    return html_path, save_bundle(comparison, html_path.with_suffix(".zip"), summary)
 
 

@@ -102,8 +102,8 @@ def report_html(_comparison: core.Comparison, comparison_id: int, k: int) -> str
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def bundle(_comparison: core.Comparison, comparison_id: int) -> bytes:
-    return core.bundle_bytes(_comparison)
+def bundle(_comparison: core.Comparison, comparison_id: int, k: int) -> bytes:
+    return core.bundle_bytes(_comparison, summary(_comparison, comparison_id, k, 0.01))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -20,7 +20,7 @@ with export:
         c1, c2 = st.columns(2)
         c1.download_button("Download the HTML report", _state.report_html(comp, id(comp), summary.k),
                            file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
-        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, id(comp)),
+        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, id(comp), summary.k),
                            file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
         st.caption(f"The report shows agreement at k = {summary.k}; change k on the Agreement page first "
                    "if you want another.")

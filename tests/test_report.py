@@ -143,10 +143,15 @@ def test_write_report_puts_the_bundle_beside_the_page(comparison, summary, tmp_p
     html_path, zip_path = write_report(comparison, summary, tmp_path / "out.html")
     assert zip_path == tmp_path / "out.zip" and html_path.read_text().startswith("<!DOCTYPE html>")
     with zipfile.ZipFile(zip_path) as zf:
-        assert {"manifest.json", "metrics.csv", "arrays.npz"} <= set(zf.namelist())
+        assert {"manifest.json", "metrics.csv", "arrays.npz", "agreement.json"} <= set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))
+        agreement = json.loads(zf.read("agreement.json"))
     assert manifest["format"] == "seedscope-bundle" and manifest["version"] == 1
     assert manifest["run_config"]["mlp"]["hidden"] == [8]
+    assert agreement["k"] == summary.k and agreement["headline"] == summary.headline
+    for name, result in summary.by_method.items():
+        for metric, matrix in result.matrices.items():
+            np.testing.assert_array_equal(agreement["methods"][name]["matrices"][metric], matrix)
 
 
 def _rewrite(bundle: bytes, **members) -> bytes:
