@@ -27,7 +27,7 @@ from lime.lime_tabular import LimeTabularExplainer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import MLPConfig, RunConfig, load_builtin, train  # noqa: E402
 from core.compare import Comparison, summarize  # noqa: E402
-from core.explain import ExplainConfig, explain, kmeans_background  # noqa: E402
+from core.explain import ExplainConfig, explain  # noqa: E402
 from core.metrics import evaluate  # noqa: E402
 
 N_MODELS, N_ROWS, BACKGROUND, FIDELITY_MODELS = 10, 50, 20, 3

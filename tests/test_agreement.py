@@ -19,9 +19,7 @@ from core.agreement import (
     rank_correlation,
     rank_distribution,
     same_prediction_divergent_rows,
-    sign_agreement,
     sign_flips,
-    signed_rank_agreement,
     variance_share,
 )
 from core.errors import ConfigError

@@ -1,5 +1,4 @@
 """Drive the real app with streamlit's AppTest: train a small run, visit every page, check what a user sees."""
-import io
 from pathlib import Path
 
 import pytest
