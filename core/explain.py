@@ -17,7 +17,7 @@ while the models are evaluated on all rows and background rows in batched passes
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -108,6 +108,7 @@ class _Context:
     background: np.ndarray  # (centre, feature)
     weights: np.ndarray  # (centre,) cluster shares, summing to 1
     config: ExplainConfig
+    progress: Callable[[float], None] | None = None  # fraction of the current method done
 
     @property
     def expanded_background(self) -> np.ndarray:
@@ -139,13 +140,17 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
 
     def value(masks: np.ndarray) -> np.ndarray:
         # masks (coalition, feature) -> (coalition, row * model): expected output over the background
+        report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
         if isinstance(bank, MLPBank):
-            proba = bank.coalition_proba(masks, X, bg, ctx.target)
+            proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)
         else:
-            proba = np.concatenate([_masked_proba(bank, chunk, X, bg, ctx.target)
-                                    for chunk in np.array_split(masks, max(1, masks.size * len(X) * len(bg)
-                                                                           // (_POINTS_PER_PASS * n_features)))],
-                                   axis=1)
+            chunks = np.array_split(masks, max(1, len(masks) * len(X) * len(bg) // _POINTS_PER_PASS))
+            parts = []
+            for i, chunk in enumerate(chunks):
+                parts.append(_masked_proba(bank, chunk, X, bg, ctx.target))
+                if report:
+                    report((i + 1) / len(chunks))
+            proba = np.concatenate(parts, axis=1)
         return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = shap.KernelExplainer(value, np.zeros((1, n_features)))
@@ -157,9 +162,13 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
 
 def _with_noise_floor(name: str, values: Callable, ctx: _Context) -> Attributions:
     """A stochastic explainer on all models, then on model 0 again with another seed (the noise floor)."""
-    seed = ctx.config.seed
-    all_models = values(ctx.run.bank, ctx, int_seed(seed, name))
-    repeat = values(ctx.run.bank.subset([0]), ctx, int_seed(seed, name, 1))[0] if ctx.config.noise_floor else None
+    seed, report = ctx.config.seed, ctx.progress
+    # Progress: the N-model run takes the first N/(N+1) of the stage, the one-model repeat the rest.
+    split = ctx.run.n_models / (ctx.run.n_models + 1) if ctx.config.noise_floor else 1.0
+    first = replace(ctx, progress=report and (lambda f: report(split * f)))
+    second = replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f)))
+    all_models = values(ctx.run.bank, first, int_seed(seed, name))
+    repeat = values(ctx.run.bank.subset([0]), second, int_seed(seed, name, 1))[0] if ctx.config.noise_floor else None
     return Attributions(name, all_models, ctx.rows, ctx.target, repeat)
 
 
@@ -247,6 +256,8 @@ def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     with threadpool_limits(1, user_api="blas"):
         for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
             out[:, r] = _lime_row(explainer, bank, x, c, ctx.config.lime_samples)
+            if ctx.progress:
+                ctx.progress((r + 1) / len(ctx.X))
     return out
 
 
@@ -419,9 +430,11 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     by_method = {}
     with deterministic_torch():
         for i, name in enumerate(usable):
-            if progress:
-                progress(i / len(usable), f"Explaining {run.n_models} models with {METHODS[name].label}")
-            by_method[name] = METHODS[name].fn(ctx)
+            message = f"Explaining {run.n_models} models with {METHODS[name].label}"
+            stage = (lambda f, i=i, message=message: progress((i + f) / len(usable), message)) if progress else None
+            if stage:
+                stage(0.0)
+            by_method[name] = METHODS[name].fn(replace(ctx, progress=stage))
     if progress:
         progress(1.0, "Explanations done")
     return Explanation(config, rows, ctx.target, by_method, skipped)

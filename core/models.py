@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -135,7 +136,7 @@ class MLPBank:
         return MLPBank(self.module.subset(models))
 
     def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray,
-                        target: np.ndarray) -> np.ndarray:
+                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """p_target of every model at z*x + (1-z)*b for all masks z, rows x, background rows b.
 
         masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), target (row,)
@@ -163,6 +164,8 @@ class MLPBank:
                 proba = torch.softmax(self.module.after_first_layer(pre), dim=-1)
                 proba = proba.view(n_models, len(zc), n_bg, n_rows, -1)
                 out.append(torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0])
+                if progress:
+                    progress(min(1.0, (start + per_chunk) / len(z)))
         return torch.cat(out, dim=1).double().numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
