@@ -23,7 +23,7 @@ with st.sidebar:
     else:
         name, run_config, _ = st.session_state[_state.CONFIG]
         st.caption(
-            f"**{name}** · {run_config.n_models} × {comp.run.config.family} · "
+            f"**{_state.escape_md(name)}** · {run_config.n_models} × {comp.run.config.family} · "
             f"varying {', '.join(sorted(run_config.vary)) or 'nothing'} · seed {run_config.seed}"
         )
 

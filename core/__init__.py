@@ -7,12 +7,12 @@ from .presets import PRESETS, Preset
 from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, default_methods, explain, methods_for
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCE_HELP, SOURCES
-from .training import FAMILIES, MAX_MODELS, History, MLPConfig, Run, RunConfig, TreeConfig, train
+from .training import FAMILIES, MAX_MODELS, History, MLPConfig, Run, RunConfig, TreeConfig, inert_sources, train
 
 __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
-    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "train",
+    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "inert_sources", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "Evaluation", "evaluate", "PRESETS", "Preset",

@@ -254,18 +254,22 @@ def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:
         _check_arrays(arrays, _spec(manifest, run_config.family == "mlp"), sizes)
         if not np.isin(arrays["explanation.rows"], arrays["evaluation.rows"]).all():
             raise ValueError("explained rows must be test rows shared by all models")
+        if meta["image_shape"] and int(np.prod(meta["image_shape"])) != len(names):
+            raise ValueError(f"image shape {meta['image_shape']} does not hold {len(names)} features")
         dataset = Dataset(name=meta["name"], X=arrays["dataset.X"], y=arrays["dataset.y"], feature_names=names,
                           class_names=classes, informative=meta["informative"] and tuple(meta["informative"]),
                           image_shape=meta["image_shape"] and tuple(meta["image_shape"]), notes=tuple(meta["notes"]))
+        if dataset.content_hash != meta["content_hash"]:
+            raise _bad("the dataset arrays do not match the content hash recorded with them; it was altered")
+        return _comparison(manifest, arrays, run_config, explain_config, dataset, fingerprints)
+    except BundleError:
+        raise
     except ConfigError as exc:
-        raise _bad(f"its settings are invalid: {exc}") from None
+        raise _bad(f"its settings are invalid, or its results inconsistent: {exc}") from None
     except KeyError as exc:
         raise _bad(f"manifest.json lacks the field {exc}") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, IndexError) as exc:
         raise _bad(f"manifest.json does not match what SeedScope writes: {exc}") from None
-    if dataset.content_hash != meta["content_hash"]:
-        raise _bad("the dataset arrays do not match the content hash recorded with them; it was altered")
-    return _comparison(manifest, arrays, run_config, explain_config, dataset, fingerprints)
 
 
 def _comparison(manifest: dict, a: dict[str, np.ndarray], run_config: RunConfig, explain_config: ExplainConfig,

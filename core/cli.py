@@ -18,7 +18,7 @@ from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
 from .presets import PRESETS
 from .seeding import SOURCES
-from .training import FAMILIES, MLPConfig, RunConfig, TreeConfig
+from .training import FAMILIES, MLPConfig, RunConfig, TreeConfig, inert_sources
 
 _RUN, _MLP, _TREES, _EXPLAIN = RunConfig(), MLPConfig(), TreeConfig(), ExplainConfig()
 
@@ -105,7 +105,7 @@ def build(args: argparse.Namespace):
                       learning_rate=args.learning_rate, patience=args.patience or None),
         trees=replace(_TREES, n_estimators=args.trees),
     )
-    methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family)
+    methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family, dataset.n_classes)
     explain_config = ExplainConfig(methods=methods, max_rows=args.rows, background_size=args.background,
                                    kernel_samples=args.kernel_samples, lime_samples=args.lime_samples,
                                    ig_steps=args.ig_steps, seed=args.seed)
@@ -137,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write the report ({exc.strerror}: {exc.filename}); choose another --out path.",
               file=sys.stderr)
         return 2
+    except Exception as exc:  # a failure we did not foresee: one line, not a traceback
+        print(f"error: the comparison failed ({type(exc).__name__}: {exc}); try other settings, and report it "
+              "if it persists.", file=sys.stderr)
+        return 1
     for note in dataset.notes:
         print(f"note: {note}")
+    inert = inert_sources(run_config)
+    if inert:
+        print(f"note: varying {', '.join(sorted(inert))} has no effect on {FAMILIES[run_config.family].lower()}.")
     print(summary.headline)
     print(f"report: {html_path}")
     print(f"bundle: {bundle_path}")

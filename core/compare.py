@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import agreement as agr
 from .data import Dataset
+from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCES, numpy_generator
@@ -167,11 +168,18 @@ def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: Expla
     Trains one run per source with only that source varying (all else held fixed), and
     compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
     """
-    spread = {}
+    spread, unmeasured = {}, {}
     for i, source in enumerate(sources):
         step = _stage(progress, i / len(sources), (i + 1) / len(sources))
-        result = compare(dataset, replace(run_config, vary=frozenset({source})), explain_config, progress=step)
+        try:
+            result = compare(dataset, replace(run_config, vary=frozenset({source})), explain_config, progress=step)
+        except ConfigError as exc:  # e.g. varying the split leaves no test row shared by every model
+            unmeasured[source] = str(exc)
+            continue
         head = headline_method(result.explanation)
         matrix = agr.agreement_matrix(result.explanation.by_method[head].values, metric=HEADLINE_METRIC, k=k)
         spread[source] = (result.evaluation.accuracy, matrix)
-    return agr.variance_share(spread)
+    shares = agr.variance_share(spread) if spread else pd.DataFrame(columns=["source"])
+    shares["note"] = ""
+    missing = pd.DataFrame({"source": list(unmeasured), "note": [f"not measured: {m}" for m in unmeasured.values()]})
+    return pd.concat([shares, missing], ignore_index=True) if unmeasured else shares

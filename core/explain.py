@@ -144,7 +144,8 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
         if isinstance(bank, MLPBank):
             proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)
         else:
-            chunks = np.array_split(masks, max(1, len(masks) * len(X) * len(bg) // _POINTS_PER_PASS))
+            n_chunks = min(len(masks), max(1, len(masks) * len(X) * len(bg) // _POINTS_PER_PASS))
+            chunks = np.array_split(masks, n_chunks)
             parts = []
             for i, chunk in enumerate(chunks):
                 parts.append(_masked_proba(bank, chunk, X, bg, ctx.target))
@@ -187,15 +188,22 @@ def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
 def tree_shap(ctx: _Context) -> Attributions:
     """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP."""
     bank = ctx.run.bank
-    out = []
+    out = np.zeros((bank.n_models, *ctx.X.shape))
     # Each model is its own tree ensemble; TreeExplainer walks one ensemble at a time.
-    for pipe in bank.pipelines:
+    for m, pipe in enumerate(bank.pipelines):
         scaler, model = pipe[:-1], pipe[-1]
         explainer = shap.TreeExplainer(model, scaler.transform(ctx.expanded_background),
                                        feature_perturbation="interventional", model_output="probability")
-        values = explainer.shap_values(scaler.transform(ctx.X), check_additivity=False)
-        out.append(_pick_target(values, ctx.target))
-    return Attributions("tree_shap", np.stack(out), ctx.rows, ctx.target)
+        values = np.asarray(explainer.shap_values(scaler.transform(ctx.X), check_additivity=False))
+        if values.ndim == 2:  # one output: the positive class of a binary model
+            out[m] = values
+            continue
+        # The class axis follows this model's classes_, which may lack a class its training rows never
+        # held (bootstrap, rare classes); such a class has zero attribution.
+        known = np.isin(ctx.target, model.classes_)
+        column = np.searchsorted(model.classes_, ctx.target[known])
+        out[m, known] = values[np.flatnonzero(known), :, column]
+    return Attributions("tree_shap", out, ctx.rows, ctx.target)
 
 
 def deep_shap(ctx: _Context) -> Attributions:
@@ -370,14 +378,23 @@ METHODS: dict[str, Method] = {
 }
 
 
-def default_methods(family: str) -> tuple[str, ...]:
+def supports(method: str, family: str, n_classes: int = 2) -> bool:
+    """Whether `method` can explain a `family` model on an n_classes problem."""
+    if family not in METHODS[method].families:
+        return False
+    # shap's TreeExplainer handles scikit-learn gradient boosting for binary problems only.
+    return not (method == "tree_shap" and family == "gradient_boosting" and n_classes > 2)
+
+
+def default_methods(family: str, n_classes: int = 2) -> tuple[str, ...]:
     """What the app and the CLI explain with unless told otherwise: SHAP, LIME and (for nets) integrated gradients."""
-    return tuple(m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients") if family in METHODS[m].families)
+    return tuple(m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients")
+                 if supports(m, family, n_classes))
 
 
-def methods_for(family: str) -> tuple[str, ...]:
+def methods_for(family: str, n_classes: int = 2) -> tuple[str, ...]:
     """Names of the methods that can explain a model family."""
-    return tuple(name for name, m in METHODS.items() if family in m.families)
+    return tuple(name for name in METHODS if supports(name, family, n_classes))
 
 
 def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -417,13 +434,13 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
     rows = explain_rows(run, rows, config.max_rows, config.seed)
     X = run.dataset.X[rows]
-    family = run.config.family
-    usable = [m for m in config.methods if family in METHODS[m].families]
+    family, n_classes = run.config.family, run.dataset.n_classes
+    usable = [m for m in config.methods if supports(m, family, n_classes)]
     skipped = tuple(m for m in config.methods if m not in usable)
     if not usable:
         raise ConfigError(
             f"None of {', '.join(config.methods)} can explain a {family} model; "
-            f"choose from {', '.join(methods_for(family))}."
+            f"choose from {', '.join(methods_for(family, n_classes))}."
         )
     background, weights = kmeans_background(run.dataset.X[np.unique(run.train_rows[0])], config.background_size)
     ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, config)

@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .data import Dataset
-from .errors import ConfigError
+from .errors import ConfigError, DatasetError
 from .models import BatchedMLP, MLPBank, SklearnBank, init_mlp_layer
 from .seeding import SOURCES, int_seed, numpy_generator, source_index, torch_generator
 
@@ -110,6 +110,22 @@ class RunConfig:
             )
 
 
+def inert_sources(config: RunConfig) -> frozenset[str]:
+    """The varied sources that cannot change this family's models.
+
+    scikit-learn models see no mini-batches or dropout, and logistic regression's lbfgs solver
+    is deterministic, so its random_state (our `init`) changes nothing either; an MLP without
+    dropout has no masks to vary. Varying only inert sources trains N identical models.
+    """
+    effective = {
+        "mlp": set(SOURCES) - ({"dropout"} if config.mlp.dropout == 0 else set()),
+        "logistic_regression": {"split", "bootstrap"},
+        "random_forest": {"init", "split", "bootstrap"},
+        "gradient_boosting": {"init", "split", "bootstrap"},
+    }[config.family]
+    return frozenset(config.vary - effective)
+
+
 @dataclass(frozen=True, eq=False)
 class History:
     """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); best_epoch: (model,) epoch kept."""
@@ -152,6 +168,11 @@ def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np
         if "bootstrap" in cfg.vary:
             # Bootstrap only when it varies: a single shared resample would just shrink the data.
             tr = numpy_generator(cfg.seed, "bootstrap", m).choice(tr, size=len(tr), replace=True)
+        if len(np.unique(ds.y[tr])) < 2:
+            raise DatasetError(
+                f"Model {m}'s training rows hold a single class, so it cannot learn to classify; "
+                "use more rows, a smaller test fraction, or stop varying bootstrap."
+            )
         train.append(np.sort(tr)), val.append(np.sort(va)), test.append(np.sort(te))
     return np.stack(train), np.stack(val), np.stack(test)
 

@@ -14,8 +14,10 @@ import streamlit as st
 import core
 
 COMPARISON = "comparison"  # the current core.Comparison
+COMPARISON_KEY = "comparison_key"  # what the current comparison is (config and data hash, or bundle hash)
 CONFIG = "config"  # (dataset name, RunConfig, ExplainConfig) of the current comparison
-K = "k"  # top-k used by agreement metrics
+K = "k"  # top-k used by agreement metrics (None: the dataset's default)
+K_SLIDER = "k_slider"  # the Agreement page's k widget
 ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
 NOTES = "dataset_notes"  # what loading the dataset changed
@@ -45,7 +47,7 @@ def comparison(_dataset: core.Dataset, dataset_hash: str, config_key: str, _run_
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def summary(_comparison: core.Comparison, comparison_id: int, k: int, tolerance: float) -> core.Summary:
+def summary(_comparison: core.Comparison, comparison_key: str, k: int, tolerance: float) -> core.Summary:
     return core.summarize(_comparison, k=k, tolerance=tolerance)
 
 
@@ -57,11 +59,14 @@ def current() -> core.Comparison | None:
     return st.session_state.get(COMPARISON)
 
 
+def current_k() -> int:
+    """The k the user chose for the current comparison, or the dataset's default."""
+    n_features = current().run.dataset.n_features
+    return min(st.session_state.get(K) or core.default_k(n_features), n_features)
+
+
 def current_summary() -> core.Summary:
-    comp = current()
-    n_features = comp.run.dataset.n_features
-    k = min(st.session_state.get(K) or core.default_k(n_features), n_features)
-    return summary(comp, id(comp), k, 0.01)
+    return summary(current(), st.session_state[COMPARISON_KEY], current_k(), 0.01)
 
 
 def require_comparison() -> core.Comparison | None:
@@ -96,27 +101,35 @@ def show_chart(chart: alt.TopLevelMixin) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def report_html(_comparison: core.Comparison, comparison_id: int, k: int) -> str:
+def report_html(_comparison: core.Comparison, comparison_key: str, k: int) -> str:
     from core import report
-    return report.render_html(_comparison, summary(_comparison, comparison_id, k, 0.01))
+    return report.render_html(_comparison, summary(_comparison, comparison_key, k, 0.01))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def bundle(_comparison: core.Comparison, comparison_id: int, k: int) -> bytes:
-    return core.bundle_bytes(_comparison, summary(_comparison, comparison_id, k, 0.01))
+def bundle(_comparison: core.Comparison, comparison_key: str, k: int) -> bytes:
+    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k, 0.01))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_bundle(content: bytes) -> core.Comparison:
-    return core.load_bundle(content)
+def load_bundle(content_hash: str, _content: bytes) -> core.Comparison:
+    return core.load_bundle(_content)
 
 
-def adopt(comp: core.Comparison) -> None:
-    """Make `comp` the comparison every page shows."""
+def adopt(comp: core.Comparison, key: str, *, k: int | None = None) -> None:
+    """Make `comp` (identified by `key`) the comparison every page shows, at top-k (None: the default)."""
     st.session_state[COMPARISON] = comp
+    st.session_state[COMPARISON_KEY] = key
     st.session_state[CONFIG] = (comp.run.dataset.name, comp.run.config, comp.explanation.config)
     st.session_state[NOTES] = comp.run.dataset.notes
+    st.session_state[K] = k
+    st.session_state.pop(K_SLIDER, None)  # a new comparison starts at its own k, not the last slider position
     st.session_state.pop(SPREAD, None)
+
+
+def escape_md(text: str) -> str:
+    """A user string (class, feature, file name) safe inside st.markdown: no LaTeX, emphasis or links."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>|$~" else ch for ch in str(text))
 
 
 def file_stem(name: str) -> str:

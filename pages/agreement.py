@@ -19,9 +19,12 @@ comp = _state.require_comparison()
 if comp is not None:
     ds, ex, ev = comp.run.dataset, comp.explanation, comp.evaluation
     c1, c2, c3 = st.columns(3)
-    k = c1.slider("k (top features compared)", 1, ds.n_features, min(st.session_state.get(_state.K) or core.default_k(ds.n_features), ds.n_features),
-                  key="k_slider")
-    st.session_state[_state.K] = k
+    if ds.n_features > 1:
+        st.session_state[_state.K] = c1.slider("k (top features compared)", 1, ds.n_features, _state.current_k(),
+                                               key=_state.K_SLIDER)
+    else:
+        c1.caption("k = 1: the data has a single feature.")
+    k = _state.current_k()
     with c2:
         method = _state.method_picker(comp)
     metric = c3.selectbox("Metric", list(agr.METRICS), format_func=METRIC_LABELS.get, key="metric")
@@ -93,9 +96,12 @@ if comp is not None:
         if st.button("Measure each source's share", key="spread"):
             name, run_config, explain_config = st.session_state[_state.CONFIG]
             bar = st.progress(0.0, text="Training one run per source…")
-            st.session_state[_state.SPREAD] = _state.source_spread(
-                ds, _state.config_key(ds, run_config, explain_config), k, run_config, explain_config,
-                _progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+            try:
+                st.session_state[_state.SPREAD] = _state.source_spread(
+                    ds, _state.config_key(ds, run_config, explain_config), k, run_config, explain_config,
+                    _progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+            except (core.ConfigError, core.DatasetError) as exc:
+                st.error(_state.escape_md(exc))
             bar.empty()
         if _state.SPREAD in st.session_state:
             st.dataframe(pd.DataFrame(st.session_state[_state.SPREAD]), width="stretch", hide_index=True)

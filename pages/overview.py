@@ -13,7 +13,7 @@ if comp is not None:
     ev, head = comp.evaluation, summary.by_method[summary.headline_method]
     st.markdown(f"### {summary.headline}")
     for note in st.session_state.get(_state.NOTES, ()):
-        st.caption(f"Data note: {note}")
+        st.caption(f"Data note: {_state.escape_md(note)}")
     acc = ev.accuracy
     metric = core.HEADLINE_METRIC
     c1, c2, c3, c4, c5 = st.columns(5)

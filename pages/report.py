@@ -1,4 +1,6 @@
 """Report: download the comparison as an offline HTML report and a data bundle, or load a saved bundle."""
+import hashlib
+
 import streamlit as st
 
 import core
@@ -18,21 +20,26 @@ with export:
         stem = f"seedscope_{_state.file_stem(comp.run.dataset.name)}_{comp.run.n_models}models"
         st.markdown(f"**{summary.headline}**")
         c1, c2 = st.columns(2)
-        c1.download_button("Download the HTML report", _state.report_html(comp, id(comp), summary.k),
+        c1.download_button("Download the HTML report", _state.report_html(comp, st.session_state[_state.COMPARISON_KEY], summary.k),
                            file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
-        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, id(comp), summary.k),
+        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, st.session_state[_state.COMPARISON_KEY], summary.k),
                            file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
         st.caption(f"The report shows agreement at k = {summary.k}; change k on the Agreement page first "
                    "if you want another.")
 with load:
     upload = st.file_uploader("SeedScope bundle (.zip)", type=["zip"], key="bundle_upload")
     if upload is not None:
+        content = upload.getvalue()
+        key = "bundle:" + hashlib.sha256(content).hexdigest()
         try:
-            loaded = _state.load_bundle(upload.getvalue())
+            loaded = _state.load_bundle(key, content)
         except core.BundleError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
         else:
-            _state.adopt(loaded)
-            st.success(f"Loaded {upload.name}: {loaded.run.n_models} models on {loaded.run.dataset.name}. "
-                       "Every page now shows it; models themselves are not in the bundle, so nothing retrains.")
+            if st.session_state.get(_state.COMPARISON_KEY) != key:  # a new bundle: show it everywhere
+                _state.adopt(loaded, key)
+                st.rerun()
+            st.success(f"Loaded {_state.escape_md(upload.name)}: {loaded.run.n_models} models on "
+                       f"{_state.escape_md(loaded.run.dataset.name)}. Every page now shows it; models themselves "
+                       "are not in the bundle, so nothing retrains.")
             st.page_link("pages/overview.py", label="Open the overview", icon=":material/insights:")

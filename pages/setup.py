@@ -10,7 +10,9 @@ st.title("Setup")
 st.caption("Train several models that differ only in their randomness, explain each one, and compare.")
 
 
-def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> None:
+def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig,
+                   k: int | None = None) -> None:
+    """Train and explain (or fetch from the cache), make it the current comparison, open the overview."""
     bar = st.progress(0.0, text="Starting…")
     key = _state.config_key(dataset, run_config, explain_config)
     try:
@@ -18,15 +20,15 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
                                  _progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
     except (core.ConfigError, core.DatasetError) as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(_state.escape_md(exc))
         return
     except Exception as exc:  # a failure we did not foresee: say so plainly instead of a traceback
         bar.empty()
-        st.error(f"Training or explaining failed ({type(exc).__name__}: {exc}). Try fewer models or rows, or "
+        st.error(f"Training or explaining failed ({type(exc).__name__}: {_state.escape_md(exc)}). Try fewer models or rows, or "
                  "other settings; if it persists, report it with this message.")
         return
     bar.progress(1.0, text="Done")
-    _state.adopt(comp)
+    _state.adopt(comp, key, k=k)
     st.switch_page("pages/overview.py")
 
 
@@ -37,7 +39,6 @@ def preset_inputs() -> None:
     preset = core.PRESETS[choice]
     st.caption(preset.blurb)
     if st.button("Run this demo", type="primary", key="run_preset"):
-        st.session_state[_state.K] = None  # the dataset's default k
         run_comparison(_state.builtin_dataset(preset.dataset), preset.run, preset.explain)
 
 
@@ -54,13 +55,13 @@ def dataset_inputs() -> core.Dataset | None:
         st.info("Upload a CSV file, then pick its target column.")
         return None
     if upload.size > core.MAX_CSV_BYTES:
-        st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB, over the {core.MAX_CSV_BYTES // 2**20} MB limit; "
+        st.error(f"{_state.escape_md(upload.name)} is {upload.size / 2**20:.0f} MB, over the {core.MAX_CSV_BYTES // 2**20} MB limit; "
                  "sample its rows or drop columns and upload again.")
         return None
     try:
         frame = _state.csv_frame(upload.getvalue(), upload.name)
     except core.DatasetError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
         return None
     columns = list(frame.columns)
     target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
@@ -68,16 +69,16 @@ def dataset_inputs() -> core.Dataset | None:
     try:
         dataset = _state.csv_dataset(upload.getvalue(), upload.name, target)
     except core.DatasetError as exc:
-        st.error(str(exc))
+        st.error(_state.escape_md(exc))
         return None
     for note in dataset.notes:
-        st.warning(note)
+        st.warning(_state.escape_md(note))
     st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
     return dataset
 
 
-def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
-    family = st.selectbox("Model family", list(core.FAMILIES), format_func=core.FAMILIES.get, key="family")
+def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.TreeConfig]:
+    """The family's hyperparameters; raises ConfigError for a value a model cannot take."""
     mlp, trees = core.MLPConfig(), core.TreeConfig()  # the defaults the CLI uses too
     with st.expander("Hyperparameters", expanded=False):
         if family == "mlp":
@@ -104,7 +105,7 @@ def model_inputs() -> tuple[str, core.MLPConfig, core.TreeConfig]:
             sub = c2.slider("Subsample (boosting)", 0.1, 1.0, trees.subsample, 0.05, key="subsample")
             trees = core.TreeConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
                                     subsample=float(sub))
-    return family, mlp, trees
+    return mlp, trees
 
 
 def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
@@ -121,16 +122,18 @@ def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
     return n_models, int(seed), round(test_fraction, 4), vary
 
 
-def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> core.ExplainConfig:
+def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tuple[core.ExplainConfig, int]:
+    """The explanation settings and k; raises ConfigError for settings the explainers cannot take."""
     defaults = core.ExplainConfig()
-    methods = st.multiselect("Explanation methods", list(core.methods_for(family)), default=core.default_methods(family),
-                             format_func=lambda m: core.METHODS[m].label, key=f"methods_{family}")
+    n_classes = dataset.n_classes if dataset is not None else 2
+    methods = st.multiselect("Explanation methods", list(core.methods_for(family, n_classes)),
+                             default=core.default_methods(family, n_classes),
+                             format_func=lambda m: core.METHODS[m].label, key=f"methods_{family}" + ("_multiclass" if n_classes > 2 and family == "gradient_boosting" else ""))
     c1, c2, c3 = st.columns(3)
     rows = c1.slider("Test rows to explain", 5, 300, defaults.max_rows, 5, key="rows")
     background = c2.slider("SHAP background size (k-means)", 5, 100, defaults.background_size, key="background")
     n_features = dataset.n_features if dataset is not None else 10
-    st.session_state[_state.K] = c3.number_input("k (top features compared)", 1, n_features,
-                                                 core.default_k(n_features), key="k_setup")
+    k = c3.number_input("k (top features compared)", 1, max(n_features, 2), core.default_k(n_features), key="k_setup")
     with st.expander("Explainer settings"):
         e1, e2, e3 = st.columns(3)
         kernel = e1.number_input("KernelSHAP coalitions", 10, 20000, defaults.kernel_samples, key="kernel_samples",
@@ -144,26 +147,39 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> core
         target = st.selectbox("Class whose probability is explained", options, key="target_class",
                               format_func=lambda c: "the class most models predict, row by row" if c is None
                               else dataset.class_names[c])
-    return core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
-                              target_class=target, kernel_samples=int(kernel), lime_samples=int(lime_samples),
-                              ig_steps=int(ig_steps))
+    config = core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
+                                target_class=target, kernel_samples=int(kernel), lime_samples=int(lime_samples),
+                                ig_steps=int(ig_steps))
+    return config, min(int(k), n_features)
+
+
+def shown_errors(build, *args):
+    """build(*args), or None with its ConfigError shown, so one bad value never hides the other settings."""
+    try:
+        return build(*args)
+    except core.ConfigError as exc:
+        st.error(_state.escape_md(exc))
+        return None
 
 
 preset_inputs()
 st.divider()
 st.subheader("Or set up your own comparison")
-try:
-    dataset = dataset_inputs()
-    family, mlp, trees = model_inputs()
-    n_models, seed, test_fraction, vary = randomness_inputs()
-    explain_config = explain_inputs(family, seed, dataset)
-    run_config = core.RunConfig(family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction,
-                                mlp=mlp, trees=trees)
-except (core.ConfigError, core.DatasetError) as exc:
-    st.error(str(exc))
-    dataset = None
-else:
-    if not vary:
-        st.warning("No source of randomness varies, so all models will be identical. Tick at least one box.")
-if st.button("Train and explain", type="primary", disabled=dataset is None, key="train"):
-    run_comparison(dataset, run_config, explain_config)
+dataset = dataset_inputs()
+family = st.selectbox("Model family", list(core.FAMILIES), format_func=core.FAMILIES.get, key="family")
+hyper = shown_errors(hyperparameter_inputs, family)
+n_models, seed, test_fraction, vary = randomness_inputs()
+explained = shown_errors(explain_inputs, family, seed, dataset)
+run_config = hyper and shown_errors(lambda: core.RunConfig(
+    family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction, mlp=hyper[0], trees=hyper[1]))
+if run_config is not None:
+    inert = core.inert_sources(run_config)
+    if not vary or inert == vary:
+        st.warning("Nothing that varies can change these models, so all of them will be identical"
+                   + (f" ({', '.join(sorted(inert))} has no effect on {core.FAMILIES[family].lower()})" if inert else "")
+                   + ". Tick a source that matters, such as split or bootstrap.")
+    elif inert:
+        st.caption(f"Note: {', '.join(sorted(inert))} has no effect on {core.FAMILIES[family].lower()}.")
+ready = dataset is not None and run_config is not None and explained is not None
+if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
+    run_comparison(dataset, run_config, *explained)

@@ -181,3 +181,57 @@ def test_agreement_page_measures_each_sources_share(trained):
     shares = at.dataframe[-1].value
     assert set(shares["source"]) == {"init", "order", "dropout", "split", "bootstrap"}
     assert shares["disagreement_share"].sum() == pytest.approx(1.0)
+
+
+def test_visiting_setup_keeps_the_k_of_the_comparison_shown(trained):
+    at = visit(trained, "pages/overview.py")
+    before = {m.label: m.value for m in at.metric}
+    at = visit(at, "pages/setup.py")  # its own dataset box says breast_cancer (30 features)
+    at = visit(at, "pages/overview.py")
+    assert {m.label: m.value for m in at.metric} == before
+
+
+def test_a_bad_hyperparameter_shows_an_error_and_keeps_the_other_settings():
+    at = new_app()
+    at.checkbox(key="vary_split").check()
+    at.text_input(key="hidden").set_value("64,x")
+    at.run()
+    assert not at.exception
+    assert any("whole numbers" in e.value for e in at.error)
+    assert at.button(key="train").disabled
+    at.text_input(key="hidden").set_value("8")
+    at.run()
+    assert not at.error and not at.button(key="train").disabled
+    assert at.checkbox(key="vary_split").value
+
+
+def test_sources_that_cannot_change_the_family_are_flagged_before_training():
+    at = new_app()
+    at.selectbox(key="family").set_value("logistic_regression")
+    at.run()
+    assert not at.exception
+    assert any("identical" in w.value for w in at.warning)  # default vary init+order: inert for lbfgs
+    at.checkbox(key="vary_bootstrap").check()
+    at.run()
+    assert not any("identical" in w.value for w in at.warning)
+
+
+def test_a_single_feature_dataset_shows_every_page():
+    rows = "\n".join(f"{i},{int(i % 10 > 4)}" for i in range(120))
+    at = upload(new_app(), "one_feature.csv", ("a,label\n" + rows + "\n").encode())
+    at.selectbox(key="target").set_value("label")
+    at.run()
+    at.slider(key="n_models").set_value(2)
+    at.multiselect(key="methods_mlp").set_value(["integrated_gradients"])
+    at.run()
+    at.button(key="train").click()
+    at.run()
+    assert not at.exception and not at.error
+    for page in PAGES:
+        visit(at, page)
+
+
+def test_markdown_in_user_strings_is_shown_literally():
+    from pages._state import escape_md
+
+    assert escape_md("$50K_*bold*") == "\\$50K\\_\\*bold\\*"

@@ -2,6 +2,7 @@
 
 Every model here is real and tiny (a few epochs, one hidden layer of 16), so the whole file runs in seconds.
 """
+import importlib
 from itertools import combinations
 from math import factorial
 
@@ -352,3 +353,40 @@ def test_as_images_turns_digits_attributions_into_8_by_8_pictures():
     # Pixel (r, c) is feature 8 * r + c, the order of load_digits' flattened images.
     assert pictures[1, 3, 2, 5] == attr.values[1, 3, 8 * 2 + 5]
     np.testing.assert_array_equal(pictures[0, 0], attr.values[0, 0].reshape(8, 8))
+
+
+def test_tree_shap_is_not_offered_for_multiclass_gradient_boosting():
+    from core.explain import default_methods
+
+    assert "tree_shap" in methods_for("gradient_boosting", 2)
+    assert "tree_shap" not in methods_for("gradient_boosting", 3)
+    assert "tree_shap" not in default_methods("gradient_boosting", 3)
+    assert "tree_shap" in default_methods("random_forest", 3)
+
+
+def test_tree_shap_gives_zero_to_a_class_a_bootstrapped_forest_never_saw():
+    import pandas as pd
+
+    from core.data import from_frame
+
+    gen = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": gen.normal(size=60), "z": gen.normal(size=60),
+                          "label": ["a"] * 29 + ["b"] * 29 + ["c"] * 2})
+    ds = from_frame(frame, "label")
+    run = train(ds, RunConfig(family="random_forest", n_models=8, vary={"init", "bootstrap"},
+                              trees=TreeConfig(n_estimators=5)))
+    ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("tree_shap",), target_class=2, max_rows=5))
+    values = ex.by_method["tree_shap"].values
+    for m, pipe in enumerate(run.bank.pipelines):
+        if 2 not in pipe[-1].classes_:
+            assert (values[m] == 0).all()
+    assert np.isfinite(values).all()
+
+
+def test_kernel_shap_for_scikit_learn_models_never_makes_empty_chunks(monkeypatch, iris):
+    explain_module = importlib.import_module("core.explain")  # `core.explain` the attribute is the function
+    monkeypatch.setattr(explain_module, "_POINTS_PER_PASS", 3)  # far fewer points per pass than one coalition needs
+    run = train(iris, RunConfig(family="logistic_regression", n_models=2, vary={"split"}))
+    ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("kernel_shap",), max_rows=4, background_size=3,
+                                                         kernel_samples=20, noise_floor=False))
+    assert np.isfinite(ex.by_method["kernel_shap"].values).all()

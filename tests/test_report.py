@@ -254,3 +254,11 @@ def test_report_renders_offline_in_chromium(page, tmp_path):
         finally:
             browser.close()
     assert requests == [path.as_uri()]
+
+
+def test_an_image_shape_that_does_not_fit_the_features_is_refused(bundle):
+    def wrong_shape(manifest):
+        manifest["dataset"]["image_shape"] = [3, 3]
+
+    with pytest.raises(BundleError, match="image shape"):
+        load_bundle(_manifest(bundle, wrong_shape))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DatasetError
 from core.metrics import evaluate
 from core.seeding import numpy_generator, source_index
 from core.training import MAX_MODELS, MLPConfig, RunConfig, TreeConfig, _init_mlp, _split_rows, train
@@ -349,3 +349,25 @@ def test_evaluate_accuracy_matches_predictions_on_each_models_test_rows(iris):
     for m in range(2):
         test = run.test_rows[m]
         assert evaluation.accuracy[m] == pytest.approx(np.mean(proba[m, test].argmax(-1) == iris.y[test]))
+
+
+def test_inert_sources_name_what_cannot_change_a_family():
+    from core.training import inert_sources
+
+    assert inert_sources(RunConfig(family="logistic_regression", vary={"init", "order", "split"})) == {"init", "order"}
+    assert inert_sources(RunConfig(family="random_forest", vary={"init", "dropout"})) == {"dropout"}
+    assert inert_sources(RunConfig(family="mlp", vary={"dropout"}, mlp=MLPConfig(dropout=0.0))) == {"dropout"}
+    assert inert_sources(RunConfig(family="mlp", vary={"init", "order", "dropout"})) == frozenset()
+
+
+def test_a_training_set_with_one_class_is_a_dataset_error():
+    import pandas as pd
+
+    from core.data import from_frame
+
+    # 3 rows of class b: the stratified split leaves 2 in training, and among 50 bootstrap resamples
+    # of those 28 rows some draw no b at all.
+    frame = pd.DataFrame({"x": range(40), "label": ["a"] * 37 + ["b"] * 3})
+    with pytest.raises(DatasetError, match="single class"):
+        train(from_frame(frame, "label"), RunConfig(family="logistic_regression", n_models=50,
+                                                    vary={"bootstrap"}, test_fraction=0.2))
