@@ -95,9 +95,11 @@ def source_spread(_dataset: core.Dataset, key: str, k: int, _run_config: core.Ru
 
 
 def show_chart(chart: alt.TopLevelMixin) -> None:
-    """st.altair_chart that keeps the chart's own pixel height (Streamlit's "content" height drops it)."""
+    """st.altair_chart that keeps the chart's own pixel height (Streamlit's "content" height drops it),
+    and its own width when that is set per band (heatmaps), so cells stay square."""
     height = getattr(chart, "height", alt.Undefined)
-    st.altair_chart(chart, height=height if isinstance(height, int) else "content")
+    width = "content" if isinstance(getattr(chart, "width", None), alt.Step) else None
+    st.altair_chart(chart, height=height if isinstance(height, int) else "content", width=width)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
