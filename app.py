@@ -4,6 +4,7 @@ import streamlit as st
 from pages import _state
 
 st.set_page_config(page_title="SeedScope", page_icon=":material/insights:", layout="wide")
+_state.keep_setup_widgets()
 
 PAGES = [
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:", default=True),

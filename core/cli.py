@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -113,6 +114,13 @@ def build(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        # Library warnings (scikit-learn on tiny classes, shap, torch) are not the user's to act on here.
+        warnings.simplefilter("ignore")
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     beside = _flags_beside_preset(args, parser) if args.preset else []
@@ -120,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")
     try:
         dataset, run_config, explain_config = build(args)
-        k = args.k or default_k(dataset.n_features)
+        k = default_k(dataset.n_features) if args.k is None else args.k
+        if not 1 <= k <= dataset.n_features:  # checked before the long part, not after it
+            raise ConfigError(f"--k {k}: pick k between 1 and {dataset.n_features}, the number of features.")
         with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.set_description_str(message[:60])
@@ -144,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     for note in dataset.notes:
         print(f"note: {note}")
     inert = inert_sources(run_config)
-    if inert:
+    if inert == run_config.vary and run_config.n_models > 1:
+        print(f"note: nothing that varies can change these models ({', '.join(sorted(inert)) or 'no source varies'}), "
+              f"so all {run_config.n_models} are identical.")
+    elif inert:
         print(f"note: varying {', '.join(sorted(inert))} has no effect on {FAMILIES[run_config.family].lower()}.")
     print(summary.headline)
     print(f"report: {html_path}")

@@ -143,9 +143,9 @@ def _headline(comparison: Comparison, agreement: MethodAgreement, null: float, k
     acc = comparison.evaluation.accuracy
     n = len(acc)
     label = METHODS[agreement.method].label
-    spread = f"accuracy {100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1) if n > 1 else 0:.1f}"
     if n < 2:
-        return f"1 model, {spread}; train at least two models to compare their explanations."
+        return f"1 model, accuracy {100 * acc.mean():.1f}%; train at least two models to compare their explanations."
+    spread = f"accuracy {100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1):.1f}"
     between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
     if between >= 0.999:
         return f"{n} models, {spread}; their top-{k} {label} features agree completely."

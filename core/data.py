@@ -7,6 +7,7 @@ a varying train/test split never leaks test rows into the scaling.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
@@ -155,21 +156,50 @@ def read_csv(source: str | os.PathLike | BinaryIO, *, max_bytes: int = MAX_CSV_B
             f"The file is {_human_size(size)}, over the {_human_size(max_bytes)} limit; "
             "sample its rows or drop columns and try again."
         )
-    if hasattr(source, "seek"):
-        source.seek(0)
+    raw = _read_bytes(source)
+    notes = []
     try:
-        frame = pd.read_csv(source)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Spreadsheet exports on Windows are often Latin-1 / cp1252; every byte decodes in cp1252's superset.
+        text = raw.decode("cp1252", errors="replace")
+        notes.append("The file is not UTF-8; it was read as Windows-1252 (Latin-1) text.")
+    if not text.strip():
+        raise DatasetError("The file is empty; choose a CSV with a header row and data rows.")
+    if "\x00" in text:
+        raise DatasetError("The file could not be read as CSV (it holds binary data); export the table as CSV text.")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text))
     except pd.errors.EmptyDataError:
         raise DatasetError("The file is empty; choose a CSV with a header row and data rows.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DatasetError(
-            f"The file could not be read as CSV ({reason}); save it as comma-separated UTF-8 text."
+            f"The file could not be read as CSV ({reason}); save it as comma-separated text with a header row."
         ) from None
     if frame.empty or frame.shape[1] == 0:
         raise DatasetError("The file has a header but no data rows; choose a CSV with data in it.")
     frame.columns = [str(c) for c in frame.columns]
+    frame.attrs["notes"] = notes
     return frame
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            return handle.read()
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return source.read()
+
+
+def _delimiter(text: str) -> str:
+    """The field separator: comma unless the header and first lines clearly use ; tab or |."""
+    head = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
@@ -178,7 +208,7 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
         raise DatasetError(
             f"Target column {target!r} is not in the file; its columns are: {', '.join(map(str, frame.columns))}."
         )
-    notes: list[str] = []
+    notes: list[str] = list(frame.attrs.get("notes", []))
     frame = frame.copy()
     missing_target = frame[target].isna()
     if missing_target.all():
@@ -214,6 +244,12 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
             continue
         numeric = pd.to_numeric(series, errors="coerce")
         if numeric.notna().sum() == series.notna().sum():
+            infinite = np.isinf(numeric.to_numpy(dtype=np.float64))
+            if infinite.any():
+                notes.append(f"Treated {int(infinite.sum())} infinite values in {col!r} as missing.")
+                numeric = numeric.mask(infinite)
+            if numeric.isna().all():
+                raise DatasetError(f"Column {col!r} holds no finite number; remove it from the file and try again.")
             if numeric.isna().any():
                 notes.append(f"Filled {int(numeric.isna().sum())} missing values in {col!r} with its median.")
             columns.append(numeric.fillna(numeric.median()).to_numpy(dtype=np.float64))

@@ -55,7 +55,7 @@ class ExplainConfig:
     noise_floor: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))  # each method once, in order
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(

@@ -22,6 +22,11 @@ ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
 NOTES = "dataset_notes"  # what loading the dataset changed
 SPREAD = "source_spread"  # variance share per source, when measured
+UPLOADED = "uploaded_csv"  # (file name, bytes) of the last CSV uploaded on Setup
+# Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
+SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
+                 "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
+                 "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "target_class")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -137,3 +142,10 @@ def escape_md(text: str) -> str:
 def file_stem(name: str) -> str:
     """A file-name-safe version of a dataset name."""
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name.rsplit(".", 1)[0])[:40] or "data"
+
+
+def keep_setup_widgets() -> None:
+    """Streamlit drops a widget's value when its page is not drawn; re-assigning it keeps Setup as the user left it."""
+    for key in list(st.session_state):
+        if key in SETUP_WIDGETS or key.startswith(("vary_", "methods_")):
+            st.session_state[key] = st.session_state[key]

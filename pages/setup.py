@@ -51,23 +51,29 @@ def dataset_inputs() -> core.Dataset | None:
         st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features · {dataset.n_classes} classes")
         return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
-    if upload is None:
+    if upload is not None:
+        if upload.size > core.MAX_CSV_BYTES:
+            st.error(f"{_state.escape_md(upload.name)} is {upload.size / 2**20:.0f} MB, over the "
+                     f"{core.MAX_CSV_BYTES // 2**20} MB limit; sample its rows or drop columns and upload again.")
+            return None
+        st.session_state[_state.UPLOADED] = (upload.name, upload.getvalue())
+    elif _state.UPLOADED in st.session_state:  # back from another page: the uploader forgets, we do not
+        st.caption(f"Using {_state.escape_md(st.session_state[_state.UPLOADED][0])}, uploaded earlier; "
+                   "upload another file to replace it.")
+    else:
         st.info("Upload a CSV file, then pick its target column.")
         return None
-    if upload.size > core.MAX_CSV_BYTES:
-        st.error(f"{_state.escape_md(upload.name)} is {upload.size / 2**20:.0f} MB, over the {core.MAX_CSV_BYTES // 2**20} MB limit; "
-                 "sample its rows or drop columns and upload again.")
-        return None
+    file_name, content = st.session_state[_state.UPLOADED]
     try:
-        frame = _state.csv_frame(upload.getvalue(), upload.name)
+        frame = _state.csv_frame(content, file_name)
     except core.DatasetError as exc:
-        st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
+        st.error(f"{_state.escape_md(file_name)}: {_state.escape_md(exc)}")
         return None
     columns = list(frame.columns)
     target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
     st.dataframe(frame.head(8), width="stretch")
     try:
-        dataset = _state.csv_dataset(upload.getvalue(), upload.name, target)
+        dataset = _state.csv_dataset(content, file_name, target)
     except core.DatasetError as exc:
         st.error(_state.escape_md(exc))
         return None

@@ -235,3 +235,4 @@ def test_markdown_in_user_strings_is_shown_literally():
     from pages._state import escape_md
 
     assert escape_md("$50K_*bold*") == "\\$50K\\_\\*bold\\*"
+

@@ -80,3 +80,19 @@ def test_train_a_preset_in_a_real_browser_and_reach_the_overview(page):
         page.wait_for_timeout(2000)
         assert page.get_by_test_id("stException").count() == 0
         screenshot(page, f"app_{title.lower()}")
+
+
+def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, tmp_path):
+    csv = tmp_path / "kept.csv"
+    csv.write_text("x,y,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(80)) + "\n")
+    page.get_by_role("link", name="Setup").first.click()
+    page.get_by_text("Upload a CSV").click()
+    page.locator("input[type=file]").first.set_input_files(str(csv))
+    page.get_by_text("Target column (the label to predict)").wait_for(timeout=30_000)
+    page.get_by_role("link", name="Metrics").first.click()
+    page.get_by_role("heading", name="Metrics").first.wait_for(timeout=30_000)
+    page.get_by_role("link", name="Setup").first.click()
+    page.get_by_text("Using kept.csv, uploaded earlier").wait_for(timeout=30_000)
+    assert page.get_by_role("radio", name="Upload a CSV").is_checked()
+    assert page.get_by_role("button", name="Train and explain").is_enabled()
+    screenshot(page, "setup_after_return")

@@ -158,9 +158,21 @@ def test_missing_path_raises_dataset_error(tmp_path):
         load_csv(tmp_path / "absent.csv", "y")
 
 
-def test_bad_utf8_raises_dataset_error_asking_for_utf8_csv():
-    with pytest.raises(DatasetError, match="could not be read as CSV.*UTF-8"):
-        load_csv(upload(b"a,y\n\xff\xfe,1\n\x80\x81,0\n"), "y")
+def test_a_latin1_file_is_read_as_windows_1252_with_a_note():
+    ds = load_csv(upload("caf\u00e9,y\n1,oui\n2,non\n3,oui\n4,non\n".encode("latin-1")), "y")
+    assert ds.feature_names == ("caf\u00e9",)
+    assert any("not UTF-8" in note for note in ds.notes)
+
+
+def test_semicolon_separated_files_are_split_into_their_columns():
+    ds = load_csv(upload(b"a;b;y\n1;2;x\n3;4;z\n5;6;x\n7;8;z\n"), "y")
+    assert ds.feature_names == ("a", "b")
+
+
+def test_infinite_values_are_treated_as_missing_with_a_note():
+    ds = load_csv(upload(b"a,b,y\n1,inf,x\n2,3,z\n3,-inf,x\n4,5,z\n"), "y")
+    assert np.isfinite(ds.X).all()
+    assert any("2 infinite values in 'b'" in note for note in ds.notes)
 
 
 def test_binary_garbage_raises_dataset_error_not_a_parser_crash():
