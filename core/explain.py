@@ -26,6 +26,7 @@ import torch
 from lime.lime_tabular import LimeTabularExplainer
 from threadpoolctl import threadpool_limits
 
+from . import saliency
 from .errors import ConfigError
 from .models import MLPBank
 from .seeding import global_numpy_seed, int_seed, numpy_generator
@@ -33,8 +34,6 @@ from .training import Progress, Run, deterministic_torch
 
 _POINTS_PER_PASS = 100_000  # model inputs per batched forward pass; bounds memory at a few hundred MB
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
-IG_TOLERANCE = 0.01  # completeness: |sum of attributions - (f(x) - f(baseline))| <= 1% of the gap (+1e-6)
-IG_MAX_STEPS = 4096
 
 
 @dataclass(frozen=True)
@@ -290,16 +289,6 @@ def lime(ctx: _Context) -> Attributions:
     return _with_noise_floor("lime", _lime_values, ctx)
 
 
-def _gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:
-    """points (model, ..., row, feature) -> d p_target / d input, same shape; models never mix."""
-    points = points.detach().requires_grad_(True)
-    flat = points.reshape(bank.n_models, -1, points.shape[-1])
-    proba = bank.torch_proba(flat).reshape(*points.shape[:-1], -1)
-    index = torch.as_tensor(target).expand(points.shape[:-1])[..., None]
-    torch.gather(proba, -1, index).sum().backward()
-    return points.grad
-
-
 def _training_mean(ctx: _Context) -> np.ndarray:
     return ctx.run.dataset.X[np.unique(ctx.run.train_rows[0])].mean(axis=0)
 
@@ -307,7 +296,7 @@ def _training_mean(ctx: _Context) -> np.ndarray:
 def gradient(ctx: _Context) -> Attributions:
     """Vanilla gradient of the target-class probability with respect to the raw input."""
     x = torch.tensor(ctx.X, dtype=torch.float32).expand(ctx.run.n_models, -1, -1)
-    grads = _gradients(ctx.run.bank, x, ctx.target)
+    grads = saliency.gradients(ctx.run.bank, x, ctx.target)
     return Attributions("gradient", grads.double().numpy(), ctx.rows, ctx.target)
 
 
@@ -317,43 +306,10 @@ def gradient_x_input(ctx: _Context) -> Attributions:
     return Attributions("gradient_x_input", grads * (ctx.X - _training_mean(ctx))[None], ctx.rows, ctx.target)
 
 
-def _integrated_gradients(ctx: _Context, rows: np.ndarray, base: np.ndarray, steps: int) -> np.ndarray:
-    """(model, row, feature) integrated gradients of ctx.X[rows] with `steps` Gauss-Legendre nodes."""
-    nodes, quad_w = np.polynomial.legendre.leggauss(steps)
-    alphas, quad_w = (nodes + 1) / 2, quad_w / 2  # map [-1, 1] to [0, 1]
-    delta = ctx.X[rows] - base  # (row, feature)
-    total = np.zeros((ctx.run.n_models, *delta.shape))
-    per_chunk = max(1, _POINTS_PER_PASS // len(delta))  # steps per pass, to bound memory
-    for start in range(0, steps, per_chunk):
-        a = alphas[start:start + per_chunk]
-        path = base[None, None] + a[:, None, None] * delta[None]  # (step, row, feature)
-        x = torch.tensor(path, dtype=torch.float32).expand(ctx.run.n_models, -1, -1, -1)
-        grads = _gradients(ctx.run.bank, x, ctx.target[rows]).double().numpy()  # (model, step, row, feature)
-        total += np.einsum("msrf,s->mrf", grads, quad_w[start:start + per_chunk])
-    return total * delta[None]
-
-
 def integrated_gradients(ctx: _Context) -> Attributions:
-    """Integrated gradients (Sundararajan et al. 2017) from the training mean, Gauss-Legendre quadrature.
-
-    Completeness: attributions must sum to f(x) - f(baseline). A ReLU network's gradient jumps
-    where a unit switches along the path, so quadrature converges only linearly there. Rows whose
-    sum misses by more than IG_TOLERANCE of f(x) - f(baseline) are recomputed with 4x the steps,
-    up to IG_MAX_STEPS, so most rows stay cheap and every row ends complete.
-    """
-    base = _training_mean(ctx)
-    all_rows = np.arange(len(ctx.X))
-    gap = (_target_proba(ctx.run.bank, ctx.X, ctx.target)
-           - _target_proba(ctx.run.bank, np.repeat(base[None], len(ctx.X), axis=0), ctx.target))  # (model, row)
-    values = _integrated_gradients(ctx, all_rows, base, ctx.config.ig_steps)
-    steps = ctx.config.ig_steps
-    while steps < IG_MAX_STEPS:
-        miss = np.abs(values.sum(axis=-1) - gap) > IG_TOLERANCE * np.abs(gap) + 1e-6
-        rows = all_rows[miss.any(axis=0)]
-        if not len(rows):
-            break
-        steps *= 4
-        values[:, rows] = _integrated_gradients(ctx, rows, base, steps)
+    """Integrated gradients from the training mean, complete within 1% for every row (core.saliency)."""
+    values = saliency.integrated_gradients(ctx.run.bank, ctx.X, ctx.target, _training_mean(ctx),
+                                           steps=ctx.config.ig_steps, points_per_pass=_POINTS_PER_PASS)
     return Attributions("integrated_gradients", values, ctx.rows, ctx.target)
 
 
