@@ -214,7 +214,7 @@ def deep_shap(ctx: _Context) -> Attributions:
     # DeepExplainer hooks one nn.Module's layers, so each model is explained on its own.
     for m in range(bank.n_models):
         explainer = shap.DeepExplainer(bank.module.single(m), bg)
-        out.append(_pick_target(explainer.shap_values(x, check_additivity=False), ctx.target))
+        out.append(_pick_target(explainer.shap_values(x), ctx.target))  # shap checks additivity
     return Attributions("deep_shap", np.stack(out), ctx.rows, ctx.target)
 
 
