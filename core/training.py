@@ -212,20 +212,23 @@ def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray) -> BatchedMLP
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w, b = init_mlp_layer(fan_in, fan_out, g)
             weights[layer].append(w), biases[layer].append(b)
-    X_fit = ds.X[train_rows]  # (model, rows, feature)
-    mean = X_fit.mean(axis=1)
-    std = X_fit.std(axis=1)
+    # One model at a time: ds.X[train_rows] at once would copy the data N times.
+    mean = np.stack([ds.X[rows].mean(axis=0) for rows in train_rows])  # (model, feature)
+    std = np.stack([ds.X[rows].std(axis=0) for rows in train_rows])
     std[std == 0] = 1.0
     return BatchedMLP([torch.stack(w) for w in weights], [torch.stack(b) for b in biases],
                       torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32),
                       dropout=cfg.mlp.dropout)
 
 
-def _epoch_dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int) -> list[torch.Tensor]:
-    """Keep-masks (model, n_rows, hidden) per hidden layer for one epoch, scaled by 1/(1-p).
+_MASK_BLOCK_ROWS = 8192  # dropout masks are drawn for this many training rows at a time
 
-    Drawn once per epoch (row i of the epoch gets mask row i) rather than once per step:
-    the same random stream, far fewer calls.
+
+def _dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int) -> list[torch.Tensor]:
+    """Keep-masks (model, n_rows, hidden) per hidden layer for a block of consecutive rows, scaled by 1/(1-p).
+
+    Drawn per block of batches (a whole epoch on small data) rather than per step: far fewer
+    calls, while the block size bounds memory on large data.
     """
     p = cfg.mlp.dropout
     masks = []
@@ -248,6 +251,7 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
     n_drop = n_models if "dropout" in cfg.vary else 1
     drop_gens = [torch_generator(cfg.seed, "dropout", m) for m in range(n_drop)]
     n_train = train_rows.shape[1]
+    block_rows = mc.batch_size * max(1, _MASK_BLOCK_ROWS // mc.batch_size)  # whole batches per mask block
     train_t, val_t = torch.tensor(train_rows), torch.tensor(val_rows)
     model_ix = torch.arange(n_models)[:, None]
     loss_hist = np.zeros((n_models, mc.epochs))
@@ -259,12 +263,14 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
     for epoch in range(mc.epochs):
         perm = torch.tensor(np.stack([g.permutation(n_train) for g in order_gens]))  # (model, n_train)
         epoch_rows = train_t[model_ix, perm]  # (model, n_train) dataset rows in visiting order
-        epoch_masks = _epoch_dropout_masks(cfg, drop_gens, n_train) if mc.dropout > 0 else None
         epoch_loss = torch.zeros(n_models)
+        block_masks, block_start = None, 0
         for start in range(0, n_train, mc.batch_size):
             stop = start + mc.batch_size
             rows = epoch_rows[:, start:stop]  # (model, batch)
-            masks = [mk[:, start:stop] for mk in epoch_masks] if epoch_masks else None
+            if mc.dropout > 0 and start % block_rows == 0:
+                block_masks, block_start = _dropout_masks(cfg, drop_gens, min(block_rows, n_train - start)), start
+            masks = [mk[:, start - block_start:stop - block_start] for mk in block_masks] if block_masks else None
             logits = module(X[rows], masks)  # (model, batch, class)
             per_model = torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), y[rows].reshape(-1), reduction="none"
