@@ -22,7 +22,7 @@ with st.sidebar:
     if comp is None:
         st.caption("No comparison yet.")
     else:
-        name, run_config, _ = st.session_state[_state.CONFIG]
+        name, run_config = comp.run.dataset.name, comp.run.config
         st.caption(
             f"**{_state.escape_md(name)}** · {run_config.n_models} × {comp.run.config.family} · "
             f"varying {', '.join(sorted(run_config.vary)) or 'nothing'} · seed {run_config.seed}"

@@ -1,18 +1,56 @@
 """SeedScope's public API: what the app, the CLI and the tests call."""
-from .data import BUILTIN_DATASETS, MAX_CSV_BYTES, Dataset, from_frame, load_builtin, load_csv, read_csv, synthetic
-from .compare import HEADLINE_METRIC, Comparison, Summary, compare, default_k, source_spread, summarize
 from .bundle import bundle_bytes, library_versions, load_bundle, save_bundle
+from .compare import (
+    HEADLINE_METRIC,
+    Comparison,
+    Summary,
+    compare,
+    default_k,
+    source_spread,
+    summarize,
+)
+from .data import (
+    BUILTIN_DATASETS,
+    MAX_CSV_BYTES,
+    Dataset,
+    from_frame,
+    load_builtin,
+    load_csv,
+    read_csv,
+    synthetic,
+)
 from .errors import BundleError, ConfigError, DatasetError
-from .presets import PRESETS, Preset
-from .explain import METHODS, Attributions, ExplainConfig, Explanation, as_images, default_methods, explain, methods_for
+from .explain import (
+    METHODS,
+    Attributions,
+    ExplainConfig,
+    Explanation,
+    as_images,
+    default_methods,
+    explain,
+    methods_for,
+)
 from .metrics import Evaluation, evaluate
+from .presets import PRESETS, Preset
 from .seeding import SOURCE_HELP, SOURCES
-from .training import FAMILIES, MAX_MODELS, History, MLPConfig, Run, RunConfig, TreeConfig, inert_sources, train
+from .training import (
+    FAMILIES,
+    MAX_MODELS,
+    History,
+    MLPConfig,
+    Run,
+    RunConfig,
+    TreeConfig,
+    inert_note,
+    inert_sources,
+    parse_hidden,
+    train,
+)
 
 __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
-    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "inert_sources", "train",
+    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "Evaluation", "evaluate", "PRESETS", "Preset",

@@ -28,7 +28,7 @@ from scipy.stats import rankdata
 from core.errors import ConfigError
 
 
-def _check_k(k: int, n_features: int) -> None:
+def check_k(k: int, n_features: int) -> None:
     if not 1 <= k <= n_features:
         bound = "larger than" if k > n_features else "smaller than 1 for"
         raise ConfigError(
@@ -51,26 +51,26 @@ def _top_k_mask(a: np.ndarray, k: int) -> np.ndarray:
 
 def feature_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarray:
     """|topk(a) ∩ topk(b)| / k, per row: (..., row, feature) -> (..., row)."""
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     return (_top_k_mask(a, k) & _top_k_mask(b, k)).sum(axis=-1) / k
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarray:
     """Fraction of the k top positions holding the same feature in a and b: (..., row)."""
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     return (_top_k(a, k) == _top_k(b, k)).mean(axis=-1)
 
 
 def sign_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarray:
     """|{f in topk(a) ∩ topk(b) : sign(a_f) == sign(b_f)}| / k, per row: (..., row)."""
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     same_sign = np.sign(a) == np.sign(b)
     return (_top_k_mask(a, k) & _top_k_mask(b, k) & same_sign).sum(axis=-1) / k
 
 
 def signed_rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarray:
     """Fraction of the k top positions holding the same feature with the same sign: (..., row)."""
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     top_a, top_b = _top_k(a, k), _top_k(b, k)
     sign_a = np.sign(np.take_along_axis(a, top_a, axis=-1))
     sign_b = np.sign(np.take_along_axis(b, top_b, axis=-1))
@@ -85,7 +85,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarray:
     to correlate: the score is 1.0 when both sides are constant (they agree
     that nothing stands out) and 0.0 when only one side is.
     """
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     a, b = np.broadcast_arrays(a, b)
     rank_a = rankdata(np.abs(a), axis=-1)
     rank_b = rankdata(np.abs(b), axis=-1)
@@ -109,7 +109,7 @@ def pairwise_rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarr
     but otherwise ignored. With a single feature there are no pairs and the
     score is 1.0. Memory grows with feature**2.
     """
-    _check_k(k, a.shape[-1])
+    check_k(k, a.shape[-1])
     first, second = np.triu_indices(a.shape[-1], k=1)
     if first.size == 0:
         return np.ones(np.broadcast_shapes(a.shape, b.shape)[:-1])
@@ -156,14 +156,20 @@ def agreement_matrix(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
     each model compared with itself (1.0 for every metric).
     """
     fn = _metric(metric)
+    check_k(k, values.shape[-1])
     n_models = values.shape[0]
-    matrix = np.empty((n_models, n_models))
+    matrix = np.ones((n_models, n_models))  # every metric scores identical inputs 1.0 (module docstring)
     first, second = np.triu_indices(n_models, k=1)
     pair_means = _pair_scores(values, fn, k).mean(axis=-1)
     matrix[first, second] = pair_means
     matrix[second, first] = pair_means
-    matrix[np.diag_indices(n_models)] = fn(values, values, k=k).mean(axis=-1)
     return matrix
+
+
+def mean_off_diagonal(matrix: np.ndarray) -> float:
+    """Mean agreement over pairs of distinct models; nan for a single model."""
+    n = len(matrix)
+    return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1))) if n > 1 else float("nan")
 
 
 def method_matrix(by_method: dict[str, np.ndarray], *, metric: str, k: int) -> pd.DataFrame:
@@ -230,7 +236,7 @@ def null_baseline(
     Random vectors have uniformly random rankings and random signs. Exact for
     the six built-in metrics; simulated with `rng` for any other registered one.
     """
-    _check_k(k, n_features)
+    check_k(k, n_features)
     _metric(metric)
     exact = _exact_null(metric, n_features, k)
     if exact is not None:
@@ -379,9 +385,8 @@ def variance_share(spread: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataF
     """
     accuracy_std, disagreement = [], []
     for accuracy, agreement in spread.values():
-        off_diagonal = agreement[~np.eye(len(agreement), dtype=bool)]
         accuracy_std.append(float(np.std(accuracy)))
-        disagreement.append(1 - float(off_diagonal.mean()) if off_diagonal.size else 0.0)
+        disagreement.append(1 - mean_off_diagonal(agreement) if len(agreement) > 1 else 0.0)
     shares = pd.DataFrame(
         {"source": list(spread), "accuracy_std": accuracy_std, "disagreement": disagreement}
     )

@@ -13,13 +13,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .agreement import check_k
 from .compare import compare, default_k, summarize
 from .data import BUILTIN_DATASETS, load_builtin, load_csv
 from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
 from .presets import PRESETS
 from .seeding import SOURCES
-from .training import FAMILIES, MLPConfig, RunConfig, TreeConfig, inert_sources
+from .training import (
+    FAMILIES,
+    MLPConfig,
+    RunConfig,
+    TreeConfig,
+    inert_note,
+    parse_hidden,
+)
 
 _RUN, _MLP, _TREES, _EXPLAIN = RunConfig(), MLPConfig(), TreeConfig(), ExplainConfig()
 
@@ -92,13 +100,7 @@ def build(args: argparse.Namespace):
         dataset = load_csv(args.csv, args.target)
     else:
         dataset = load_builtin(args.dataset)
-    unknown = [s for s in _csv_list(args.vary) if s not in SOURCES]
-    if unknown:
-        raise ConfigError(f"--vary: unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}.")
-    try:
-        hidden = tuple(int(h) for h in _csv_list(args.hidden))
-    except ValueError:
-        raise ConfigError(f"--hidden {args.hidden!r}: give whole numbers separated by commas, e.g. 64,32.") from None
+    hidden = parse_hidden(args.hidden)
     run_config = RunConfig(
         family=args.family, n_models=args.models, seed=args.seed, vary=frozenset(_csv_list(args.vary)),
         test_fraction=args.test_fraction,
@@ -129,8 +131,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         dataset, run_config, explain_config = build(args)
         k = default_k(dataset.n_features) if args.k is None else args.k
-        if not 1 <= k <= dataset.n_features:  # checked before the long part, not after it
-            raise ConfigError(f"--k {k}: pick k between 1 and {dataset.n_features}, the number of features.")
+        check_k(k, dataset.n_features)  # before the long part, not after it
         with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.set_description_str(message[:60])
@@ -138,7 +139,9 @@ def _main(argv: list[str] | None) -> int:
 
             comparison = compare(dataset, run_config, explain_config, progress=progress)
         summary = summarize(comparison, k=k)
-        from .report import write_report  # the report pulls in vl-convert; only load it once needed
+        from .report import (
+            write_report,  # the report pulls in vl-convert; only load it once needed
+        )
         html_path, bundle_path = write_report(comparison, summary, args.out)
     except (ConfigError, DatasetError, BundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -153,12 +156,9 @@ def _main(argv: list[str] | None) -> int:
         return 1
     for note in dataset.notes:
         print(f"note: {note}")
-    inert = inert_sources(run_config)
-    if inert == run_config.vary and run_config.n_models > 1:
-        print(f"note: nothing that varies can change these models ({', '.join(sorted(inert)) or 'no source varies'}), "
-              f"so all {run_config.n_models} are identical.")
-    elif inert:
-        print(f"note: varying {', '.join(sorted(inert))} has no effect on {FAMILIES[run_config.family].lower()}.")
+    note = inert_note(run_config)
+    if note:
+        print(f"note: {note}")
     print(summary.headline)
     print(f"report: {html_path}")
     print(f"bundle: {bundle_path}")

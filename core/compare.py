@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCES, numpy_generator
-from .training import Progress, Run, RunConfig, train
+from .training import Progress, Run, RunConfig, stage, train
 
 HEADLINE_METRIC = "feature_agreement"
 NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
@@ -37,19 +37,12 @@ class Comparison:
         return self.evaluation.predictions[:, position]
 
 
-def _stage(progress: Progress | None, start: float, end: float) -> Progress | None:
-    """A progress callback that maps a stage's 0..1 onto start..end of the whole."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
-
-
 def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison."""
-    run = train(dataset, run_config, progress=_stage(progress, 0.0, 0.4))
+    run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
     evaluation = evaluate(run)
-    explanation = explain(run, evaluation.rows, explain_config, progress=_stage(progress, 0.4, 1.0))
+    explanation = explain(run, evaluation.rows, explain_config, progress=stage(progress, 0.4, 1.0))
     return Comparison(run, evaluation, explanation)
 
 
@@ -75,6 +68,7 @@ class Summary:
     by_method: dict[str, MethodAgreement]
     null: dict[str, float]  # metric -> agreement two random rankings would have
     pairs: pd.DataFrame  # equal accuracy, different logic (headline method and metric)
+    all_pairs: pd.DataFrame  # every pair of models, same columns, for the accuracy-gap vs agreement view
     accuracy_ci: tuple[np.ndarray, np.ndarray]  # (model, model) bootstrap CI of accuracy differences
     contested: pd.DataFrame
     divergent: pd.DataFrame
@@ -84,29 +78,22 @@ class Summary:
     headline: str
 
 
-def _mean_off_diagonal(matrix: np.ndarray) -> float:
-    n = len(matrix)
-    if n < 2:
-        return float("nan")
-    return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1)))
-
-
 def method_agreement(attr, *, k: int) -> MethodAgreement:
     matrices, between, floor = {}, {}, {}
     for metric in agr.METRICS:
         matrices[metric] = agr.agreement_matrix(attr.values, metric=metric, k=k)
-        between[metric] = _mean_off_diagonal(matrices[metric])
+        between[metric] = agr.mean_off_diagonal(matrices[metric])
         floor[metric] = (float(agr.METRICS[metric](attr.values[0], attr.repeat, k=k).mean())
                          if attr.repeat is not None else float("nan"))
     return MethodAgreement(attr.method, matrices, between, floor)
 
 
-def headline_method(explanation: Explanation) -> str:
+def headline_method(methods: tuple[str, ...]) -> str:
     """The method the headline speaks about: SHAP where available, else the first one run."""
     for name in ("kernel_shap", "tree_shap", "deep_shap", "lime", "integrated_gradients"):
-        if name in explanation.by_method:
+        if name in methods:
             return name
-    return explanation.methods[0]
+    return methods[0]
 
 
 def default_k(n_features: int) -> int:
@@ -121,13 +108,14 @@ def summarize(comparison: Comparison, *, k: int = 5, tolerance: float = 0.01) ->
     by_method = {name: method_agreement(attr, k=k) for name, attr in ex.by_method.items()}
     null = {m: agr.null_baseline(ds.n_features, metric=m, k=k, rng=numpy_generator(seed, "null_baseline"))
             for m in agr.METRICS}
-    head = headline_method(ex)
+    head = headline_method(ex.methods)
     values = ex.by_method[head].values
     multi = comparison.run.n_models > 1
     preds = comparison.predictions
     return Summary(
         k=k, tolerance=tolerance, by_method=by_method, null=null,
         pairs=agr.equal_accuracy_pairs(ev.accuracy, by_method[head].matrices[HEADLINE_METRIC], tolerance=tolerance),
+        all_pairs=agr.equal_accuracy_pairs(ev.accuracy, by_method[head].matrices[HEADLINE_METRIC], tolerance=1.0),
         accuracy_ci=agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci")),
         contested=agr.contested_rows(values, preds, metric=HEADLINE_METRIC, k=k) if multi else pd.DataFrame(),
         divergent=agr.same_prediction_divergent_rows(values, preds, k=k) if multi else pd.DataFrame(),
@@ -168,16 +156,18 @@ def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: Expla
     Trains one run per source with only that source varying (all else held fixed), and
     compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
     """
+    # Only the headline method's agreement is read, so only it runs, without its noise-floor repeat.
+    explain_config = replace(explain_config, methods=(headline_method(explain_config.methods),), noise_floor=False)
     spread, unmeasured = {}, {}
     for i, source in enumerate(sources):
-        step = _stage(progress, i / len(sources), (i + 1) / len(sources))
+        step = stage(progress, i / len(sources), (i + 1) / len(sources))
         try:
             result = compare(dataset, replace(run_config, vary=frozenset({source})), explain_config, progress=step)
         except ConfigError as exc:  # e.g. varying the split leaves no test row shared by every model
             unmeasured[source] = str(exc)
             continue
-        head = headline_method(result.explanation)
-        matrix = agr.agreement_matrix(result.explanation.by_method[head].values, metric=HEADLINE_METRIC, k=k)
+        (values,) = [a.values for a in result.explanation.by_method.values()]
+        matrix = agr.agreement_matrix(values, metric=HEADLINE_METRIC, k=k)
         spread[source] = (result.evaluation.accuracy, matrix)
     shares = agr.variance_share(spread) if spread else pd.DataFrame(columns=["source"])
     shares["note"] = ""

@@ -30,7 +30,7 @@ from . import saliency
 from .errors import ConfigError
 from .models import MLPBank
 from .seeding import global_numpy_seed, int_seed, numpy_generator
-from .training import Progress, Run, deterministic_torch
+from .training import FAMILIES, Progress, Run, deterministic_torch, stage
 
 _POINTS_PER_PASS = 100_000  # model inputs per batched forward pass; bounds memory at a few hundred MB
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
@@ -106,6 +106,7 @@ class _Context:
     target: np.ndarray
     background: np.ndarray  # (centre, feature)
     weights: np.ndarray  # (centre,) cluster shares, summing to 1
+    train_X: np.ndarray  # (row, feature) model 0's training rows, for LIME's statistics and the IG baseline
     config: ExplainConfig
     progress: Callable[[float], None] | None = None  # fraction of the current method done
 
@@ -116,22 +117,6 @@ class _Context:
         return np.repeat(self.background, counts, axis=0)
 
 
-def _target_proba(bank, points: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """points (..., row, feature), target (row,) -> (model, ..., row): each model's probability of each row's target."""
-    flat = points.reshape(-1, points.shape[-1])
-    parts = [bank.predict_proba(flat[s:s + _POINTS_PER_PASS]) for s in range(0, len(flat), _POINTS_PER_PASS)]
-    proba = np.concatenate(parts, axis=1).reshape(bank.n_models, *points.shape[:-1], -1)
-    index = np.broadcast_to(target[:, None], proba.shape[:-1] + (1,))
-    return np.take_along_axis(proba, index, axis=-1)[..., 0]
-
-
-def _masked_proba(bank, masks: np.ndarray, X: np.ndarray, bg: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """(model, coalition, bg, row) p_target at z*x + (1-z)*b, for any bank (MLPs have a faster path)."""
-    z = masks[:, None, None, :]
-    points = z * X[None, None, :, :] + (1 - z) * bg[None, :, None, :]  # (coalition, bg, row, feature)
-    return _target_proba(bank, points, target)
-
-
 def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
     X, bg, w = ctx.X, ctx.background, ctx.weights
@@ -140,17 +125,7 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     def value(masks: np.ndarray) -> np.ndarray:
         # masks (coalition, feature) -> (coalition, row * model): expected output over the background
         report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
-        if isinstance(bank, MLPBank):
-            proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)
-        else:
-            n_chunks = min(len(masks), max(1, len(masks) * len(X) * len(bg) // _POINTS_PER_PASS))
-            chunks = np.array_split(masks, n_chunks)
-            parts = []
-            for i, chunk in enumerate(chunks):
-                parts.append(_masked_proba(bank, chunk, X, bg, ctx.target))
-                if report:
-                    report((i + 1) / len(chunks))
-            proba = np.concatenate(parts, axis=1)
+        proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)  # (model, coalition, bg, row)
         return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = shap.KernelExplainer(value, np.zeros((1, n_features)))
@@ -249,12 +224,11 @@ class _WeightedRidge:
 def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """(model, row, feature) LIME weights; each row's perturbations are shared by all models."""
     ds = ctx.run.dataset
-    train = ds.X[np.unique(ctx.run.train_rows[0])]
     # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
     # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
     # compared feature by feature (a bin-indicator weight means something else).
     explainer = LimeTabularExplainer(
-        train, feature_names=list(ds.feature_names), class_names=[f"model {m}" for m in range(bank.n_models)],
+        ctx.train_X, feature_names=list(ds.feature_names), class_names=[f"model {m}" for m in range(bank.n_models)],
         feature_selection="none", discretize_continuous=False, sample_around_instance=True, random_state=seed,
     )
     out = np.zeros((bank.n_models, len(ctx.X), ds.n_features))
@@ -271,7 +245,7 @@ def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
 def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_samples: int) -> np.ndarray:
     """(model, feature) LIME weights of one row x for class c."""
     def predict(points):
-        return _target_proba(bank, points[:, None, :], np.array([c]))[:, :, 0].T  # (sample, model)
+        return bank.predict_proba(points)[:, :, c].T  # (sample, model)
 
     with warnings.catch_warnings():
         # The stacked outputs are N models' probabilities of one class, not one distribution.
@@ -289,10 +263,6 @@ def lime(ctx: _Context) -> Attributions:
     return _with_noise_floor("lime", _lime_values, ctx)
 
 
-def _training_mean(ctx: _Context) -> np.ndarray:
-    return ctx.run.dataset.X[np.unique(ctx.run.train_rows[0])].mean(axis=0)
-
-
 def gradient(ctx: _Context) -> Attributions:
     """Vanilla gradient of the target-class probability with respect to the raw input."""
     x = torch.tensor(ctx.X, dtype=torch.float32).expand(ctx.run.n_models, -1, -1)
@@ -303,12 +273,12 @@ def gradient(ctx: _Context) -> Attributions:
 def gradient_x_input(ctx: _Context) -> Attributions:
     """Gradient times (input - training mean): the first-order Taylor share of each feature."""
     grads = gradient(ctx).values
-    return Attributions("gradient_x_input", grads * (ctx.X - _training_mean(ctx))[None], ctx.rows, ctx.target)
+    return Attributions("gradient_x_input", grads * (ctx.X - ctx.train_X.mean(axis=0))[None], ctx.rows, ctx.target)
 
 
 def integrated_gradients(ctx: _Context) -> Attributions:
     """Integrated gradients from the training mean, complete within 1% for every row (core.saliency)."""
-    values = saliency.integrated_gradients(ctx.run.bank, ctx.X, ctx.target, _training_mean(ctx),
+    values = saliency.integrated_gradients(ctx.run.bank, ctx.X, ctx.target, ctx.train_X.mean(axis=0),
                                            steps=ctx.config.ig_steps, points_per_pass=_POINTS_PER_PASS)
     return Attributions("integrated_gradients", values, ctx.rows, ctx.target)
 
@@ -321,7 +291,7 @@ class Method:
     fn: Callable[[_Context], Attributions] = field(repr=False)
 
 
-_ALL = frozenset({"mlp", "logistic_regression", "random_forest", "gradient_boosting"})
+_ALL = frozenset(FAMILIES)
 _TORCH = frozenset({"mlp"})
 METHODS: dict[str, Method] = {
     "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap),
@@ -365,7 +335,7 @@ def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)
 
 
-def explain_rows(run: Run, rows: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+def explain_rows(rows: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     """At most max_rows of `rows`, a seeded sample kept in dataset order."""
     if len(rows) <= max_rows:
         return np.asarray(rows)
@@ -388,7 +358,7 @@ def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndar
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Explanation:
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
-    rows = explain_rows(run, rows, config.max_rows, config.seed)
+    rows = explain_rows(rows, config.max_rows, config.seed)
     X = run.dataset.X[rows]
     family, n_classes = run.config.family, run.dataset.n_classes
     usable = [m for m in config.methods if supports(m, family, n_classes)]
@@ -398,16 +368,18 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
             f"None of {', '.join(config.methods)} can explain a {family} model; "
             f"choose from {', '.join(methods_for(family, n_classes))}."
         )
-    background, weights = kmeans_background(run.dataset.X[np.unique(run.train_rows[0])], config.background_size)
-    ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, config)
+    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    background, weights = kmeans_background(train_X, config.background_size)
+    ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, train_X, config)
     by_method = {}
     with deterministic_torch():
         for i, name in enumerate(usable):
             message = f"Explaining {run.n_models} models with {METHODS[name].label}"
-            stage = (lambda f, i=i, message=message: progress((i + f) / len(usable), message)) if progress else None
-            if stage:
-                stage(0.0)
-            by_method[name] = METHODS[name].fn(replace(ctx, progress=stage))
+            step = stage(progress, i / len(usable), (i + 1) / len(usable))
+            report = step and (lambda f, step=step, message=message: step(f, message))
+            if report:
+                report(0.0)
+            by_method[name] = METHODS[name].fn(replace(ctx, progress=report))
     if progress:
         progress(1.0, "Explanations done")
     return Explanation(config, rows, ctx.target, by_method, skipped)

@@ -266,16 +266,17 @@ class Evaluation:
 def evaluate(run) -> Evaluation:
     """Score every model of a `core.training.Run` and measure its predictive multiplicity."""
     ds = run.dataset
-    proba_all = run.predict_proba(ds.X)  # (model, dataset row, class), one batched pass
+    tested = np.unique(run.test_rows)  # every row some model is tested on
+    proba_tested = run.predict_proba(ds.X[tested])  # (model, tested row, class), one batched pass
     models = range(run.n_models)
     scores = score_models(
         [ds.y[run.test_rows[m]] for m in models],
-        [proba_all[m, run.test_rows[m]] for m in models],
+        [proba_tested[m, np.searchsorted(tested, run.test_rows[m])] for m in models],
         n_classes=ds.n_classes, fingerprints=list(run.fingerprints),
     )
     rows = common_rows(list(run.test_rows))
     split_varies = "split" in run.config.vary
-    proba = proba_all[:, rows]
+    proba = proba_tested[:, np.searchsorted(tested, rows)]
     predictions = proba.argmax(axis=-1)
     return Evaluation(
         scores=scores, multiplicity=multiplicity(predictions, common_rows_only=split_varies), rows=rows,

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-
 _COALITION_POINTS = 32_768  # (coalition, bg, row) combinations per pass: keeps activations in a few MB per model
 
 
@@ -107,7 +106,6 @@ class MLPBank:
     """N torch MLPs; `module` evaluates them all at once."""
 
     module: BatchedMLP
-    family: str = "mlp"
 
     @property
     def n_models(self) -> int:
@@ -183,7 +181,6 @@ class SklearnBank:
     """N fitted scikit-learn pipelines (StandardScaler + classifier)."""
 
     pipelines: tuple
-    family: str
     n_classes: int
 
     @property
@@ -199,7 +196,25 @@ class SklearnBank:
         return out
 
     def subset(self, models: list[int]) -> "SklearnBank":
-        return SklearnBank(tuple(self.pipelines[m] for m in models), self.family, self.n_classes)
+        return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)
+
+    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray,
+                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Same contract as MLPBank.coalition_proba: (model, coalition, bg, row) p_target at z*x + (1-z)*b.
+
+        The points are built explicitly, a bounded number of coalitions at a time.
+        """
+        per_chunk = max(1, _COALITION_POINTS // (len(X) * len(background)))
+        out = []
+        for start in range(0, len(masks), per_chunk):
+            z = masks[start:start + per_chunk, None, None, :]
+            points = z * X[None, None] + (1 - z) * background[None, :, None]  # (coalition, bg, row, feature)
+            proba = self.predict_proba(points.reshape(-1, X.shape[1])).reshape(self.n_models, *points.shape[:-1], -1)
+            out.append(np.take_along_axis(proba, np.broadcast_to(target[:, None], proba.shape[:-1] + (1,)),
+                                          axis=-1)[..., 0])
+            if progress:
+                progress(min(1.0, (start + per_chunk) / len(masks)))
+        return np.concatenate(out, axis=1)
 
     def fingerprints(self) -> tuple[str, ...]:
         return tuple(_sklearn_fingerprint(p) for p in self.pipelines)

@@ -38,6 +38,21 @@ MAX_MODELS = 50
 Progress = Callable[[float, str], None]
 
 
+def stage(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """A progress callback that maps a stage's 0..1 onto start..end of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden layer sizes from text such as "64,32"; ConfigError for anything else."""
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise ConfigError(f"Hidden sizes {text!r} must be whole numbers separated by commas, e.g. 64,32.") from None
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     hidden: tuple[int, ...] = (64, 32)
@@ -126,6 +141,17 @@ def inert_sources(config: RunConfig) -> frozenset[str]:
     return frozenset(config.vary - effective)
 
 
+def inert_note(config: RunConfig) -> str | None:
+    """A sentence for the user when some (or all) varied sources cannot change the models, else None."""
+    inert, family = inert_sources(config), FAMILIES[config.family].lower()
+    no_effect = f"{', '.join(sorted(inert))} {'has' if len(inert) == 1 else 'have'} no effect on {family}"
+    if config.n_models > 1 and (not config.vary or inert == config.vary):
+        cause = f" ({no_effect})" if inert else " (no source varies)"
+        return (f"Nothing that varies can change these models{cause}, so all {config.n_models} will be identical; "
+                "vary a source that matters, such as split or bootstrap.")
+    return f"Varying {no_effect}." if inert else None
+
+
 @dataclass(frozen=True, eq=False)
 class History:
     """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); best_epoch: (model,) epoch kept."""
@@ -164,7 +190,8 @@ def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np
     for m in range(n_models):
         seed = int_seed(cfg.seed, "split", source_index("split", m, cfg.vary))
         fit, te = _stratified(rows, ds.y, cfg.test_fraction, seed)
-        tr, va = _stratified(fit, ds.y[fit], cfg.validation_fraction, seed + 1)
+        tr, va = _stratified(fit, ds.y[fit], cfg.validation_fraction,
+                             int_seed(cfg.seed, "validation", source_index("split", m, cfg.vary)))
         if "bootstrap" in cfg.vary:
             # Bootstrap only when it varies: a single shared resample would just shrink the data.
             tr = numpy_generator(cfg.seed, "bootstrap", m).choice(tr, size=len(tr), replace=True)
@@ -329,7 +356,7 @@ def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress |
         pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[m]], ds.y[train_rows[m]]))
         if progress:
             progress((m + 1) / cfg.n_models, f"Training model {m + 1}/{cfg.n_models}")
-    return SklearnBank(tuple(pipes), cfg.family, ds.n_classes)
+    return SklearnBank(tuple(pipes), ds.n_classes)
 
 
 def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:

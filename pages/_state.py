@@ -15,12 +15,10 @@ import core
 
 COMPARISON = "comparison"  # the current core.Comparison
 COMPARISON_KEY = "comparison_key"  # what the current comparison is (config and data hash, or bundle hash)
-CONFIG = "config"  # (dataset name, RunConfig, ExplainConfig) of the current comparison
 K = "k"  # top-k used by agreement metrics (None: the dataset's default)
 K_SLIDER = "k_slider"  # the Agreement page's k widget
 ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
-NOTES = "dataset_notes"  # what loading the dataset changed
 SPREAD = "source_spread"  # variance share per source, when measured
 UPLOADED = "uploaded_csv"  # (file name, bytes) of the last CSV uploaded on Setup
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
@@ -45,15 +43,15 @@ def csv_dataset(content: bytes, file_name: str, target: str) -> core.Dataset:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def comparison(_dataset: core.Dataset, dataset_hash: str, config_key: str, _run_config: core.RunConfig,
+def comparison(_dataset: core.Dataset, config_key: str, _run_config: core.RunConfig,
                _explain_config: core.ExplainConfig, _progress=None) -> core.Comparison:
     """Train and explain once per (data content, configuration)."""
     return core.compare(_dataset, _run_config, _explain_config, progress=_progress)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def summary(_comparison: core.Comparison, comparison_key: str, k: int, tolerance: float) -> core.Summary:
-    return core.summarize(_comparison, k=k, tolerance=tolerance)
+def summary(_comparison: core.Comparison, comparison_key: str, k: int) -> core.Summary:
+    return core.summarize(_comparison, k=k)
 
 
 def config_key(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
@@ -71,7 +69,7 @@ def current_k() -> int:
 
 
 def current_summary() -> core.Summary:
-    return summary(current(), st.session_state[COMPARISON_KEY], current_k(), 0.01)
+    return summary(current(), st.session_state[COMPARISON_KEY], current_k())
 
 
 def require_comparison() -> core.Comparison | None:
@@ -84,12 +82,14 @@ def require_comparison() -> core.Comparison | None:
     return comp
 
 
-def method_picker(comp: core.Comparison, *, key: str = METHOD) -> str:
+def method_picker(comp: core.Comparison) -> str:
     methods = list(comp.explanation.by_method)
     labels = {m: core.METHODS[m].label for m in methods}
-    default = st.session_state.get(key)
-    index = methods.index(default) if default in methods else 0
-    return st.selectbox("Explanation method", methods, index=index, format_func=labels.get, key=f"{key}_select")
+    chosen = st.session_state.get(METHOD)
+    method = st.selectbox("Explanation method", methods, index=methods.index(chosen) if chosen in methods else 0,
+                          format_func=labels.get, key=f"{METHOD}_select")
+    st.session_state[METHOD] = method  # shared by the Attributions and Agreement pages
+    return method
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -110,12 +110,12 @@ def show_chart(chart: alt.TopLevelMixin) -> None:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def report_html(_comparison: core.Comparison, comparison_key: str, k: int) -> str:
     from core import report
-    return report.render_html(_comparison, summary(_comparison, comparison_key, k, 0.01))
+    return report.render_html(_comparison, summary(_comparison, comparison_key, k))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def bundle(_comparison: core.Comparison, comparison_key: str, k: int) -> bytes:
-    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k, 0.01))
+    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -127,8 +127,6 @@ def adopt(comp: core.Comparison, key: str, *, k: int | None = None) -> None:
     """Make `comp` (identified by `key`) the comparison every page shows, at top-k (None: the default)."""
     st.session_state[COMPARISON] = comp
     st.session_state[COMPARISON_KEY] = key
-    st.session_state[CONFIG] = (comp.run.dataset.name, comp.run.config, comp.explanation.config)
-    st.session_state[NOTES] = comp.run.dataset.notes
     st.session_state[K] = k
     st.session_state.pop(K_SLIDER, None)  # a new comparison starts at its own k, not the last slider position
     st.session_state.pop(SPREAD, None)

@@ -50,9 +50,7 @@ if comp is not None:
 
     st.subheader("Equal accuracy, different logic")
     head = summary.headline_method
-    all_pairs = agr.equal_accuracy_pairs(ev.accuracy, summary.by_method[head].matrices[core.HEADLINE_METRIC],
-                                         tolerance=1.0)
-    _state.show_chart(charts.gap_vs_agreement(all_pairs, summary.tolerance))
+    _state.show_chart(charts.gap_vs_agreement(summary.all_pairs, summary.tolerance))
     lo, hi = summary.accuracy_ci
     pairs = summary.pairs.assign(
         accuracy_difference_ci=[f"[{100 * lo[a, b]:+.1f}, {100 * hi[a, b]:+.1f}] pts"
@@ -94,7 +92,7 @@ if comp is not None:
     with st.expander("Which source of randomness causes the disagreement?"):
         st.caption("Trains one extra run per source, varying only that source, and compares their spread.")
         if st.button("Measure each source's share", key="spread"):
-            name, run_config, explain_config = st.session_state[_state.CONFIG]
+            run_config, explain_config = comp.run.config, comp.explanation.config
             bar = st.progress(0.0, text="Training one run per source…")
             try:
                 st.session_state[_state.SPREAD] = _state.source_spread(

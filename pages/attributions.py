@@ -13,7 +13,6 @@ if comp is not None:
     ds, ex = comp.run.dataset, comp.explanation
     names = list(ds.feature_names)
     method = _state.method_picker(comp)
-    st.session_state[_state.METHOD] = method
     values = ex.by_method[method].values  # (model, row, feature)
     if ex.skipped:
         st.caption(f"Not available for {comp.run.config.family}: {', '.join(core.METHODS[m].label for m in ex.skipped)}.")

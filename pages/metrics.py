@@ -1,6 +1,7 @@
 """Metrics: per-model scores, accuracy spread, training curves, prediction disagreement."""
 import streamlit as st
 
+import core
 from core import charts
 from pages import _state
 
@@ -12,7 +13,7 @@ if comp is not None:
     if "split" in comp.run.config.vary:
         st.caption("The train/test split varies, so each model is scored on its own test rows.")
     pct = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
-           for c in ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss", "ece")}
+           for c in core.metrics.METRICS}
     st.dataframe(ev.scores.per_model, column_config=pct, width="stretch")
     st.caption("Across models")
     st.dataframe(ev.scores.summary, column_config=pct, width="stretch")

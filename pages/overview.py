@@ -12,7 +12,7 @@ if comp is not None:
     summary = _state.current_summary()
     ev, head = comp.evaluation, summary.by_method[summary.headline_method]
     st.markdown(f"### {summary.headline}")
-    for note in st.session_state.get(_state.NOTES, ()):
+    for note in comp.run.dataset.notes:
         st.caption(f"Data note: {_state.escape_md(note)}")
     acc = ev.accuracy
     metric = core.HEADLINE_METRIC

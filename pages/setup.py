@@ -16,7 +16,7 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
     bar = st.progress(0.0, text="Starting…")
     key = _state.config_key(dataset, run_config, explain_config)
     try:
-        comp = _state.comparison(dataset, dataset.content_hash, key, run_config, explain_config,
+        comp = _state.comparison(dataset, key, run_config, explain_config,
                                  _progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
     except (core.ConfigError, core.DatasetError) as exc:
         bar.empty()
@@ -51,11 +51,7 @@ def dataset_inputs() -> core.Dataset | None:
         st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features · {dataset.n_classes} classes")
         return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
-    if upload is not None:
-        if upload.size > core.MAX_CSV_BYTES:
-            st.error(f"{_state.escape_md(upload.name)} is {upload.size / 2**20:.0f} MB, over the "
-                     f"{core.MAX_CSV_BYTES // 2**20} MB limit; sample its rows or drop columns and upload again.")
-            return None
+    if upload is not None:  # read_csv checks the size limit, among the rest
         st.session_state[_state.UPLOADED] = (upload.name, upload.getvalue())
     elif _state.UPLOADED in st.session_state:  # back from another page: the uploader forgets, we do not
         st.caption(f"Using {_state.escape_md(st.session_state[_state.UPLOADED][0])}, uploaded earlier; "
@@ -95,11 +91,7 @@ def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.TreeConfig]
             lr = c3.number_input("Learning rate", 1e-5, 1.0, mlp.learning_rate, format="%.4f", key="lr")
             dropout = c1.slider("Dropout", 0.0, 0.9, mlp.dropout, 0.05, key="dropout")
             patience = c2.number_input("Early-stopping patience (0 = off)", 0, 500, 0, key="patience")
-            try:
-                sizes = tuple(int(h) for h in hidden.replace(" ", "").split(",") if h)
-            except ValueError:
-                raise core.ConfigError(f"Hidden sizes {hidden!r} must be whole numbers separated by commas, e.g. 64,32.")
-            mlp = core.MLPConfig(hidden=sizes, dropout=round(dropout, 4), epochs=int(epochs), batch_size=int(batch),
+            mlp = core.MLPConfig(hidden=core.parse_hidden(hidden), dropout=round(dropout, 4), epochs=int(epochs), batch_size=int(batch),
                                  learning_rate=float(lr), patience=int(patience) or None)
         elif family == "logistic_regression":
             trees = core.TreeConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, trees.C, key="C"))
@@ -178,14 +170,9 @@ n_models, seed, test_fraction, vary = randomness_inputs()
 explained = shown_errors(explain_inputs, family, seed, dataset)
 run_config = hyper and shown_errors(lambda: core.RunConfig(
     family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction, mlp=hyper[0], trees=hyper[1]))
-if run_config is not None:
-    inert = core.inert_sources(run_config)
-    if not vary or inert == vary:
-        st.warning("Nothing that varies can change these models, so all of them will be identical"
-                   + (f" ({', '.join(sorted(inert))} has no effect on {core.FAMILIES[family].lower()})" if inert else "")
-                   + ". Tick a source that matters, such as split or bootstrap.")
-    elif inert:
-        st.caption(f"Note: {', '.join(sorted(inert))} has no effect on {core.FAMILIES[family].lower()}.")
+note = run_config and core.inert_note(run_config)
+if note:
+    (st.warning if "identical" in note else st.caption)(note)
 ready = dataset is not None and run_config is not None and explained is not None
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
     run_comparison(dataset, run_config, *explained)

@@ -37,10 +37,10 @@ def test_compare_writes_report_and_bundle_and_prints_the_finding(tmp_path, capsy
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "nope"], "Unknown dataset 'nope'"),
-    (["--vary", "init,weather"], "unknown source(s) weather"),
+    (["--vary", "init,weather"], "Unknown randomness source(s) weather"),
     (["--models", "0"], "between 1 and 50"),
     (["--methods", "tree_shap"], "None of tree_shap can explain a mlp model"),
-    (["--hidden", "64,abc"], "--hidden"),
+    (["--hidden", "64,abc"], "Hidden sizes '64,abc' must be whole numbers"),
 ])
 def test_bad_arguments_give_one_line_error_and_exit_2(tmp_path, capsys, args, message):
     code, stdout, stderr = run_cli(capsys, *TINY, *args, "--out", str(tmp_path / "r.html"))

@@ -13,10 +13,19 @@ from sklearn.linear_model import Ridge
 from core.data import load_builtin
 from core.errors import ConfigError
 from core.explain import (
-    METHODS, ExplainConfig, _Context, _kernel_shap_values, _WeightedRidge, as_images, explain,
-    kmeans_background, methods_for, target_classes,
+    METHODS,
+    ExplainConfig,
+    _Context,
+    _kernel_shap_values,
+    _WeightedRidge,
+    as_images,
+    explain,
+    kmeans_background,
+    methods_for,
+    target_classes,
 )
 from core.metrics import evaluate
+from core.models import SklearnBank
 from core.training import MLPConfig, RunConfig, TreeConfig, train
 
 MLP_METHODS = methods_for("mlp")
@@ -26,9 +35,11 @@ TINY_MLP = MLPConfig(hidden=(16,), dropout=0.0, epochs=20, learning_rate=1e-2)
 def context(run, rows, *, background_size, kernel_samples, target_class=None) -> _Context:
     """What `explain` builds for its methods, built the same way, for calling one method's internals."""
     X = run.dataset.X[rows]
-    background, weights = kmeans_background(run.dataset.X[np.unique(run.train_rows[0])], background_size)
+    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    background, weights = kmeans_background(train_X, background_size)
     config = ExplainConfig(methods=("kernel_shap",), background_size=background_size, kernel_samples=kernel_samples)
-    return _Context(run, np.asarray(rows), X, target_classes(run, X, target_class), background, weights, config)
+    return _Context(run, np.asarray(rows), X, target_classes(run, X, target_class), background, weights, train_X,
+                    config)
 
 
 def brute_force_shapley(bank, ctx: _Context) -> np.ndarray:
@@ -71,6 +82,8 @@ class LogOddsBank:
     def predict_proba(self, X):
         logit = np.stack([p.decision_function(X) for p in self.pipelines])  # (model, row)
         return np.stack([-logit, logit], axis=-1)
+
+    coalition_proba = SklearnBank.coalition_proba  # builds the masked points and calls predict_proba above
 
 
 # --- fixtures: one run per family and dataset, explained once -------------------------------------
@@ -384,8 +397,7 @@ def test_tree_shap_gives_zero_to_a_class_a_bootstrapped_forest_never_saw():
 
 
 def test_kernel_shap_for_scikit_learn_models_never_makes_empty_chunks(monkeypatch, iris):
-    explain_module = importlib.import_module("core.explain")  # `core.explain` the attribute is the function
-    monkeypatch.setattr(explain_module, "_POINTS_PER_PASS", 3)  # far fewer points per pass than one coalition needs
+    monkeypatch.setattr(importlib.import_module("core.models"), "_COALITION_POINTS", 3)  # under one coalition's points
     run = train(iris, RunConfig(family="logistic_regression", n_models=2, vary={"split"}))
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("kernel_shap",), max_rows=4, background_size=3,
                                                          kernel_samples=20, noise_floor=False))

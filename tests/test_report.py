@@ -12,8 +12,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 import core
-from core.errors import BundleError
 from core.bundle import bundle_bytes, library_versions, load_bundle, save_bundle
+from core.errors import BundleError
 from core.report import SECTIONS, render_html, write_report
 
 EVIL = "<script>alert(1)</script>"

@@ -6,7 +6,15 @@ import torch
 from core.errors import ConfigError, DatasetError
 from core.metrics import evaluate
 from core.seeding import numpy_generator, source_index
-from core.training import MAX_MODELS, MLPConfig, RunConfig, TreeConfig, _init_mlp, _split_rows, train
+from core.training import (
+    MAX_MODELS,
+    MLPConfig,
+    RunConfig,
+    TreeConfig,
+    _init_mlp,
+    _split_rows,
+    train,
+)
 
 TINY = MLPConfig(hidden=(8,), dropout=0.0, epochs=5, batch_size=16, learning_rate=1e-2)
 
