@@ -58,11 +58,6 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def preview(self, n: int = 5) -> pd.DataFrame:
-        frame = pd.DataFrame(self.X[:n], columns=list(self.feature_names))
-        frame.insert(0, "target", [self.class_names[c] for c in self.y[:n]])
-        return frame
-
 
 def _content_hash(ds: Dataset) -> str:
     h = hashlib.sha256()

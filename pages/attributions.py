@@ -19,9 +19,10 @@ if comp is not None:
 
     st.subheader("Global importance per model")
     st.caption(f"Mean |attribution| over {len(ex.rows)} explained test rows; the 10 features most important overall.")
-    _state.show_chart(charts.importance_small_multiples(global_importance(values), names))
+    importance = global_importance(values)  # (model, feature)
+    _state.show_chart(charts.importance_small_multiples(importance, names))
     if ds.image_shape is not None:
-        _state.show_chart(charts.image_grid(core.as_images(global_importance(values), ds.image_shape),
+        _state.show_chart(charts.image_grid(core.as_images(importance, ds.image_shape),
                                           title="Mean |attribution| per pixel"))
 
     st.subheader("Row explorer")

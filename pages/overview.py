@@ -36,7 +36,6 @@ if comp is not None:
     else:
         pair = summary.pairs.iloc[0]
         a, b = int(pair.model_a), int(pair.model_b)
-        floor = head.noise_floor[metric]
         st.markdown(
             f"**Model {a}** ({100 * pair.accuracy_a:.1f}% accurate) and **model {b}** "
             f"({100 * pair.accuracy_b:.1f}%) are equally accurate, yet their top-{summary.k} "
