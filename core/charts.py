@@ -18,8 +18,12 @@ def model_label(m: int) -> str:
 
 def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = ".2f",
             domain: tuple[float, float] | None = (0.0, 1.0), labels: list[str] | None = None,
-            scheme: str = "viridis") -> alt.Chart:
-    """A square matrix (model, model) as a labelled heatmap."""
+            scheme: str = "viridis", light_high: bool = True) -> alt.Chart:
+    """A square matrix (model, model) as a labelled heatmap.
+
+    light_high: whether the scheme draws high values light (viridis) or dark (oranges), so cell
+    text can be black on light cells and white on dark ones.
+    """
     n = len(matrix)
     labels = labels or [model_label(i) for i in range(n)]
     frame = pd.DataFrame([(labels[i], labels[j], float(matrix[i, j])) for i in range(n) for j in range(n)],
@@ -28,13 +32,14 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
     base = alt.Chart(frame, title=title).encode(
         x=alt.X("column:N", sort=labels, title=None), y=alt.Y("row:N", sort=labels, title=None),
     )
-    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale),
+    cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, legend=alt.Legend(format=fmt)),
                                     tooltip=["row", "column", alt.Tooltip(f"{value}:Q", format=fmt)])
     chart = cells
     if n <= 12:
         text = base.mark_text(fontSize=10).encode(
             text=alt.Text(f"{value}:Q", format=fmt),
-            color=alt.condition(f"datum['{value}'] > {np.nanmean(matrix):.6f}", alt.value("black"), alt.value("white")),
+            color=alt.condition(f"datum['{value}'] {'>' if light_high else '<='} {np.nanmean(matrix):.6f}",
+                                alt.value("black"), alt.value("white")),
         )
         chart = cells + text
     step = max(18, min(48, 440 // max(n, 1)))

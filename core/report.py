@@ -182,7 +182,7 @@ def _models(c: Comparison) -> str:
 def _disagreement(c: Comparison) -> str:
     mult = c.evaluation.multiplicity
     chart = charts.heatmap(mult.disagreement, title="Share of rows two models predict differently",
-                           value="disagreement", domain=None, scheme="oranges")
+                           value="disagreement", fmt=".1%", domain=None, scheme="oranges", light_high=False)
     return (_svg(chart, "disagreement") + _fields([
         ("Ambiguity", f"{_pct(mult.ambiguity)} of rows get a different prediction from some model than from model 0"),
         ("Discrepancy", f"{_pct(mult.discrepancy)} of rows at most change prediction when model 0 is swapped"

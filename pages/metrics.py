@@ -30,4 +30,5 @@ if comp is not None:
     c3.metric("Rows compared", m.n_rows)
     st.caption(m.note + " Marx, Calmon & Ustun (2020), Predictive Multiplicity in Classification.")
     _state.show_chart(charts.heatmap(m.disagreement, title="Share of test rows on which two models predict differently",
-                                   value="disagreement", fmt=".1%", domain=None, scheme="oranges"))
+                                   value="disagreement", fmt=".1%", domain=None, scheme="oranges",
+                                   light_high=False))
