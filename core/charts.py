@@ -30,7 +30,8 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
                          columns=["row", "column", value])
     scale = alt.Scale(scheme=scheme, domain=list(domain)) if domain else alt.Scale(scheme=scheme)
     base = alt.Chart(frame, title=title).encode(
-        x=alt.X("column:N", sort=labels, title=None), y=alt.Y("row:N", sort=labels, title=None),
+        x=alt.X("column:N", sort=labels, title=None, axis=alt.Axis(labelLimit=200)),
+        y=alt.Y("row:N", sort=labels, title=None, axis=alt.Axis(labelLimit=200)),
     )
     cells = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=scale, legend=alt.Legend(format=fmt)),
                                     tooltip=["row", "column", alt.Tooltip(f"{value}:Q", format=fmt)])
@@ -136,7 +137,7 @@ def gap_vs_agreement(pairs: pd.DataFrame, tolerance: float) -> alt.Chart:
     return alt.Chart(frame, title="Accuracy gap vs explanation agreement, every pair of models").mark_circle(
         size=80).encode(
         x=alt.X("accuracy_gap:Q", title="accuracy gap", axis=alt.Axis(format="%")),
-        y=alt.Y("agreement:Q", title="explanation agreement", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("agreement:Q", title="explanation agreement", scale=alt.Scale(zero=False, domainMax=1)),
         color=alt.Color("equal:N", scale=alt.Scale(domain=["equal accuracy", "different accuracy"],
                                                    range=["#E45756", "#9e9e9e"]), title=None),
         tooltip=["pair", alt.Tooltip("accuracy_gap:Q", format=".2%"), alt.Tooltip("agreement:Q", format=".2f")],
