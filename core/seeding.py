@@ -19,7 +19,8 @@ SOURCE_HELP: dict[str, str] = {
     "init": "initial weights (for scikit-learn models: their random_state)",
     "order": "the order in which mini-batches visit the training rows",
     "dropout": "which units dropout switches off at each step",
-    "split": "which rows go to the training set and which to the test set",
+    "split": "which rows go to the training set and which to the test set (half of the test rows stay "
+             "shared by all models, so their predictions can be compared)",
     "bootstrap": "training rows resampled with replacement",
 }
 

@@ -184,12 +184,23 @@ class Run:
 
 
 def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(model, rows) arrays of training, validation and test row ids."""
+    """(model, rows) arrays of training, validation and test row ids.
+
+    When the split varies, half of every model's test rows are one shared set drawn once, and
+    the other half the model's own: scores use each model's own test rows, while predictions and
+    explanations are compared on the shared rows, which no model trained on. (N independent
+    splits would share almost no test row: 0.25^10 of them for 10 models at a 25% test fraction.)
+    """
     n_models, rows = cfg.n_models, np.arange(len(ds.y))
+    pool, shared, own_size = rows, rows[:0], cfg.test_fraction
+    if "split" in cfg.vary:
+        pool, shared = _stratified(rows, ds.y, cfg.test_fraction / 2, int_seed(cfg.seed, "shared_test"))
+        own_size = int(np.ceil(cfg.test_fraction * len(rows))) - len(shared)  # a row count, as a fixed split has
     train, val, test = [], [], []
     for m in range(n_models):
         seed = int_seed(cfg.seed, "split", source_index("split", m, cfg.vary))
-        fit, te = _stratified(rows, ds.y, cfg.test_fraction, seed)
+        fit, own = _stratified(pool, ds.y[pool], own_size, seed)
+        te = np.concatenate([shared, own])
         tr, va = _stratified(fit, ds.y[fit], cfg.validation_fraction,
                              int_seed(cfg.seed, "validation", source_index("split", m, cfg.vary)))
         if "bootstrap" in cfg.vary:

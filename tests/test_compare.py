@@ -127,12 +127,11 @@ def test_source_spread_attributes_the_spread_to_the_sources_that_vary(iris):
     assert shares["accuracy_share"].sum() == pytest.approx(1.0) or shares["accuracy_std"].sum() == 0
 
 
-def test_source_spread_marks_a_split_with_no_shared_rows_as_not_measured(iris):
+def test_source_spread_measures_the_split_even_with_many_models(iris):
     from core.compare import source_spread
 
-    config = RunConfig(n_models=12, seed=0, mlp=TINY_MLP)  # 12 random splits of iris share no test row
+    config = RunConfig(n_models=12, seed=0, mlp=TINY_MLP)  # 12 independent splits would share no test row
     shares = source_spread(iris, config, ExplainConfig(methods=("gradient",), max_rows=5), sources=("init", "split"),
                            k=2).set_index("source")
-    assert shares.loc["init", "note"] == ""
-    assert np.isnan(shares.loc["split", "disagreement"])
-    assert "No test row is shared" in shares.loc["split", "note"]
+    assert (shares["note"] == "").all()
+    assert shares.loc["split", "disagreement"] > 0

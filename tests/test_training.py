@@ -379,3 +379,13 @@ def test_a_training_set_with_one_class_is_a_dataset_error():
     with pytest.raises(DatasetError, match="single class"):
         train(from_frame(frame, "label"), RunConfig(family="logistic_regression", n_models=50,
                                                     vary={"bootstrap"}, test_fraction=0.2))
+
+
+def test_varying_split_keeps_half_of_the_test_rows_shared_by_every_model(iris):
+    run = train(iris, RunConfig(n_models=10, vary={"split"}, mlp=MLPConfig(hidden=(8,), epochs=2)))
+    shared = evaluate(run).rows
+    assert len(shared) == run.test_rows.shape[1] // 2
+    for m in range(10):
+        assert np.isin(shared, run.test_rows[m]).all()
+        assert not np.isin(shared, run.train_rows[m]).any() and not np.isin(shared, run.val_rows[m]).any()
+    assert len({tuple(rows) for rows in run.test_rows}) == 10  # the rest of each test set is the model's own
