@@ -20,7 +20,7 @@ K_SLIDER = "k_slider"  # the Agreement page's k widget
 ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
 SPREAD = "source_spread"  # variance share per source, when measured
-UPLOADED = "uploaded_csv"  # (file name, bytes) of the last CSV uploaded on Setup
+UPLOADED = "uploaded_csv"  # (upload id, file name, bytes) of the last CSV uploaded on Setup
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
                  "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
@@ -32,14 +32,15 @@ def builtin_dataset(name: str) -> core.Dataset:
     return core.load_builtin(name)
 
 
+# Uploaded files are cached by their upload id: hashing up to 200 MB of bytes on every rerun would not be.
 @st.cache_resource(show_spinner=False, max_entries=8)
-def csv_frame(content: bytes, file_name: str):
-    return core.read_csv(io.BytesIO(content))
+def csv_frame(upload_id: str, _content: bytes):
+    return core.read_csv(io.BytesIO(_content))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def csv_dataset(content: bytes, file_name: str, target: str) -> core.Dataset:
-    return core.from_frame(csv_frame(content, file_name), target, name=file_name)
+def csv_dataset(upload_id: str, file_name: str, target: str, _content: bytes) -> core.Dataset:
+    return core.from_frame(csv_frame(upload_id, _content), target, name=file_name)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

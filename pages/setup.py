@@ -52,16 +52,17 @@ def dataset_inputs() -> core.Dataset | None:
         return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
     if upload is not None:  # read_csv checks the size limit, among the rest
-        st.session_state[_state.UPLOADED] = (upload.name, upload.getvalue())
+        if st.session_state.get(_state.UPLOADED, (None,))[0] != upload.file_id:  # a new file
+            st.session_state[_state.UPLOADED] = (upload.file_id, upload.name, upload.getvalue())
     elif _state.UPLOADED in st.session_state:  # back from another page: the uploader forgets, we do not
-        st.caption(f"Using {_state.escape_md(st.session_state[_state.UPLOADED][0])}, uploaded earlier; "
+        st.caption(f"Using {_state.escape_md(st.session_state[_state.UPLOADED][1])}, uploaded earlier; "
                    "upload another file to replace it.")
     else:
         st.info("Upload a CSV file, then pick its target column.")
         return None
-    file_name, content = st.session_state[_state.UPLOADED]
+    upload_id, file_name, content = st.session_state[_state.UPLOADED]
     try:
-        frame = _state.csv_frame(content, file_name)
+        frame = _state.csv_frame(upload_id, content)
     except core.DatasetError as exc:
         st.error(f"{_state.escape_md(file_name)}: {_state.escape_md(exc)}")
         return None
@@ -69,7 +70,7 @@ def dataset_inputs() -> core.Dataset | None:
     target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
     st.dataframe(frame.head(8), width="stretch")
     try:
-        dataset = _state.csv_dataset(content, file_name, target)
+        dataset = _state.csv_dataset(upload_id, file_name, target, content)
     except core.DatasetError as exc:
         st.error(_state.escape_md(exc))
         return None
