@@ -352,7 +352,8 @@ def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndar
     if n_classes == 2:
         return np.ones(len(X), dtype=np.int64)
     votes = run.predict_proba(X).argmax(axis=-1)  # (model, row)
-    return np.array([np.bincount(v, minlength=n_classes).argmax() for v in votes.T])
+    counts = (votes[:, :, None] == np.arange(n_classes)).sum(axis=0)  # (row, class)
+    return counts.argmax(axis=-1)  # ties go to the lower class, as np.bincount(...).argmax() did
 
 
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
