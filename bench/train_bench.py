@@ -15,7 +15,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import MLPConfig, RunConfig, load_builtin, train  # noqa: E402
 from core.seeding import numpy_generator  # noqa: E402
-from core.training import TORCH_THREADS  # noqa: E402
+from core.runtime import TORCH_THREADS  # noqa: E402
 
 N_MODELS, EPOCHS, BATCH = 10, 100, 32
 

@@ -17,7 +17,8 @@ from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCES, numpy_generator
-from .training import Progress, Run, RunConfig, stage, train
+from .runtime import Progress, deterministic, stage
+from .training import Run, RunConfig, train
 
 HEADLINE_METRIC = "feature_agreement"
 NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
@@ -40,9 +41,10 @@ class Comparison:
 def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison."""
-    run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
-    evaluation = evaluate(run)
-    explanation = explain(run, evaluation.rows, explain_config, progress=stage(progress, 0.4, 1.0))
+    with deterministic():
+        run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
+        evaluation = evaluate(run)
+        explanation = explain(run, evaluation.rows, explain_config, progress=stage(progress, 0.4, 1.0))
     return Comparison(run, evaluation, explanation)
 
 

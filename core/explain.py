@@ -16,6 +16,7 @@ while the models are evaluated on all rows and background rows in batched passes
 """
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -29,8 +30,13 @@ from threadpoolctl import threadpool_limits
 from . import saliency
 from .errors import ConfigError
 from .models import MLPBank
-from .seeding import global_numpy_seed, int_seed, numpy_generator
-from .training import FAMILIES, Progress, Run, deterministic_torch, stage
+from .seeding import int_seed, lend_global_numpy, numpy_generator
+from .runtime import Progress, deterministic, stage
+from .training import FAMILIES, Run
+
+# LIME warns that the outputs we give it do not sum to 1: they are N models' probabilities of one
+# class, not one distribution. Filtered once for the process: catch_warnings() is not thread-safe.
+warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1", module="lime")
 
 _POINTS_PER_PASS = 100_000  # model inputs per batched forward pass; bounds memory at a few hundred MB
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
@@ -117,6 +123,30 @@ class _Context:
         return np.repeat(self.background, counts, axis=0)
 
 
+class _SeededKernelExplainer(shap.KernelExplainer):
+    """shap's KernelExplainer, its coalitions drawn from a seeded generator no other session can touch.
+
+    shap draws coalitions from numpy's global generator and offers no generator argument. All its
+    draws happen in `explain` before `run` evaluates the model, so the generator is lent (seeded,
+    under a process-wide lock) for the drawing only and handed back when `run` starts: concurrent
+    sessions never change each other's coalitions, and never wait on each other's model evaluation.
+    """
+
+    def __init__(self, model, data, *, seed: int):
+        super().__init__(model, data)
+        self._seed = seed
+        self._release = None
+
+    def explain(self, incoming_instance, **kwargs):
+        with lend_global_numpy(self._seed) as release:
+            self._release = release
+            return super().explain(incoming_instance, **kwargs)
+
+    def run(self):
+        self._release()  # every coalition is drawn
+        super().run()
+
+
 def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
     X, bg, w = ctx.X, ctx.background, ctx.weights
@@ -128,10 +158,9 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
         proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)  # (model, coalition, bg, row)
         return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
 
-    explainer = shap.KernelExplainer(value, np.zeros((1, n_features)))
+    explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
     nsamples = ctx.config.kernel_samples or 2 * n_features + 2048
-    with global_numpy_seed(seed):  # shap draws its coalitions from numpy's global generator
-        phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
+    phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
     return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
 
 
@@ -159,16 +188,43 @@ def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
     return values[np.arange(len(target)), :, target]
 
 
+def _float32_thresholds(model):
+    """A copy of a tree ensemble whose split thresholds are float32, with every prediction unchanged.
+
+    scikit-learn compares float32 inputs with float64 thresholds; shap's C++ walks the trees in
+    float32. Rounding each threshold down to the largest float32 not above it keeps
+    `x <= threshold` exactly as it was for every float32 x, so both walk the same branches.
+    """
+    model = copy.deepcopy(model)
+    for tree in np.ravel(getattr(model, "estimators_", [])):
+        t = tree.tree_.threshold  # a view of the tree's nodes: writing to it edits the copy
+        down = t.astype(np.float32)
+        down = np.where(down > t, np.nextafter(down, np.float32(-np.inf)), down)
+        t[:] = down
+    return model
+
+
 def tree_shap(ctx: _Context) -> Attributions:
-    """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP."""
+    """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP.
+
+    Exact means equal to enumerating every coalition on the expanded background (tests check it
+    within 1e-6): the whole background is kept (shap would keep a random 100-row sample), and rows,
+    background and thresholds are all float32, as the trees see them.
+    """
     bank = ctx.run.bank
     out = np.zeros((bank.n_models, *ctx.X.shape))
     # Each model is its own tree ensemble; TreeExplainer walks one ensemble at a time.
     for m, pipe in enumerate(bank.pipelines):
         scaler, model = pipe[:-1], pipe[-1]
-        explainer = shap.TreeExplainer(model, scaler.transform(ctx.expanded_background),
-                                       feature_perturbation="interventional", model_output="probability")
-        values = np.asarray(explainer.shap_values(scaler.transform(ctx.X), check_additivity=False))
+        x = scaler.transform(ctx.X).astype(np.float32)
+        background = scaler.transform(ctx.expanded_background).astype(np.float32)
+        exact = _float32_thresholds(model)
+        for points in (x, background):
+            assert np.array_equal(exact.predict_proba(points), model.predict_proba(points)), "threshold rounding"
+        masker = shap.maskers.Independent(background, max_samples=len(background))
+        explainer = shap.TreeExplainer(exact, masker, feature_perturbation="interventional",
+                                       model_output="probability")
+        values = np.asarray(explainer.shap_values(x, check_additivity=False))
         if values.ndim == 2:  # one output: the positive class of a binary model
             out[m] = values
             continue
@@ -233,12 +289,10 @@ def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     )
     out = np.zeros((bank.n_models, len(ctx.X), ds.n_features))
     # LIME samples a neighbourhood per row, so rows go one at a time; all models share each row's samples.
-    # numpy's BLAS threads spin between LIME's small solves and starve torch's threads: keep BLAS to one.
-    with threadpool_limits(1, user_api="blas"):
-        for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
-            out[:, r] = _lime_row(explainer, bank, x, c, ctx.config.lime_samples)
-            if ctx.progress:
-                ctx.progress((r + 1) / len(ctx.X))
+    for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
+        out[:, r] = _lime_row(explainer, bank, x, c, ctx.config.lime_samples)
+        if ctx.progress:
+            ctx.progress((r + 1) / len(ctx.X))
     return out
 
 
@@ -247,11 +301,8 @@ def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_sa
     def predict(points):
         return bank.predict_proba(points)[:, :, c].T  # (sample, model)
 
-    with warnings.catch_warnings():
-        # The stacked outputs are N models' probabilities of one class, not one distribution.
-        warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1")
-        exp = explainer.explain_instance(x, predict, labels=range(bank.n_models), num_features=len(x),
-                                         num_samples=n_samples, model_regressor=_WeightedRidge())
+    exp = explainer.explain_instance(x, predict, labels=range(bank.n_models), num_features=len(x),
+                                     num_samples=n_samples, model_regressor=_WeightedRidge())
     out = np.zeros((bank.n_models, len(x)))
     for m, weights in exp.as_map().items():
         for f, weight in weights:
@@ -330,7 +381,8 @@ def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     staying close to the full training distribution.
     """
     size = min(size, len(np.unique(X, axis=0)))
-    with threadpool_limits(1):  # k-means on a few hundred rows: threads only add start-up and contention
+    # k-means on a few hundred rows: threads only add start-up and contention (OpenMP's count is per thread).
+    with threadpool_limits(1, user_api="openmp"):
         summary = shap.kmeans(X, size)
     return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)
 
@@ -373,7 +425,7 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     background, weights = kmeans_background(train_X, config.background_size)
     ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, train_X, config)
     by_method = {}
-    with deterministic_torch():
+    with deterministic():
         for i, name in enumerate(usable):
             message = f"Explaining {run.n_models} models with {METHODS[name].label}"
             step = stage(progress, i / len(usable), (i + 1) / len(usable))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 
 import numpy as np
 import torch
@@ -59,16 +60,32 @@ def source_index(source: str, model: int, varied: frozenset[str]) -> int:
     return model if source in varied else 0
 
 
-@contextlib.contextmanager
-def global_numpy_seed(seed: int):
-    """Seed numpy's global generator for a library that draws from it (shap's KernelExplainer), then restore it.
+# numpy's global generator is one per process, and Streamlit sessions are threads of one process.
+_GLOBAL_NUMPY = threading.Lock()
 
-    The one place SeedScope touches global random state, and only around a call into a library
-    that offers no generator argument.
+
+@contextlib.contextmanager
+def lend_global_numpy(seed: int):
+    """Lend numpy's global generator, seeded, to a library that draws only from it (shap's KernelExplainer).
+
+    The one place SeedScope touches global random state. A process-wide lock is held from seeding
+    until `release` (yielded) is called, so no other session can draw in between or reseed it; the
+    library calls `release` as soon as its draws are done, so the lock never covers the expensive
+    part. Release restores the generator's previous state; leaving the block releases if needed.
     """
+    _GLOBAL_NUMPY.acquire()
+    held = True
     state = np.random.get_state()
     np.random.seed(seed % 2**32)
+
+    def release() -> None:
+        nonlocal held
+        if held:
+            held = False
+            np.random.set_state(state)
+            _GLOBAL_NUMPY.release()
+
     try:
-        yield
+        yield release
     finally:
-        np.random.set_state(state)
+        release()

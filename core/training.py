@@ -11,9 +11,7 @@ elementwise, keeps each model's trajectory independent of the others.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from .data import Dataset
 from .errors import ConfigError, DatasetError
 from .models import BatchedMLP, MLPBank, SklearnBank, init_mlp_layer
+from .runtime import Progress, deterministic
 from .seeding import SOURCES, int_seed, numpy_generator, source_index, torch_generator
 
 FAMILIES: dict[str, str] = {
@@ -35,14 +34,6 @@ FAMILIES: dict[str, str] = {
     "gradient_boosting": "Gradient boosting",
 }
 MAX_MODELS = 50
-Progress = Callable[[float, str], None]
-
-
-def stage(progress: Progress | None, start: float, end: float) -> Progress | None:
-    """A progress callback that maps a stage's 0..1 onto start..end of the whole."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + (end - start) * fraction, message)
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
@@ -223,24 +214,6 @@ def _stratified(rows, y, fraction, seed):
     return a, b
 
 
-# A fixed thread count, whatever the machine has: CPU kernels may split work differently with
-# another count, and so round differently. Two threads suit the small batched matmuls here.
-TORCH_THREADS = 2
-
-
-@contextlib.contextmanager
-def deterministic_torch(threads: int = TORCH_THREADS):
-    """Deterministic kernels and a fixed thread count, so reruns are bit-identical on CPU."""
-    before_threads, before_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before_threads)
-        torch.use_deterministic_algorithms(before_det)
-
-
 def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray) -> BatchedMLP:
     sizes = [ds.n_features, *cfg.mlp.hidden, ds.n_classes]
     weights = [[] for _ in sizes[1:]]
@@ -373,7 +346,7 @@ def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress |
 def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:
     """Train config.n_models models on dataset; bit-identical for equal (config, dataset)."""
     train_rows, val_rows, test_rows = _split_rows(dataset, config)
-    with deterministic_torch():
+    with deterministic():
         if config.family == "mlp":
             bank, history = _train_mlp(config, dataset, train_rows, val_rows, progress)
         else:

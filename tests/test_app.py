@@ -1,10 +1,15 @@
 """Drive the real app with streamlit's AppTest: train a small run, visit every page, check what a user sees."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shap  # noqa: F401  (imported up front so the app's first run fits its timeout)
 import torch  # noqa: F401
 from streamlit.testing.v1 import AppTest
+
+import core
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = ["pages/overview.py", "pages/metrics.py", "pages/attributions.py", "pages/agreement.py"]
@@ -146,8 +151,6 @@ def test_report_page_offers_the_html_report_and_the_bundle(trained):
 
 
 def test_a_saved_bundle_loads_back_and_every_page_shows_it(trained):
-    import core
-
     original = trained.session_state["comparison"]
     at = new_app()
     at.switch_page("pages/report.py")
@@ -236,3 +239,41 @@ def test_markdown_in_user_strings_is_shown_literally():
 
     assert escape_md("$50K_*bold*") == "\\$50K\\_\\*bold\\*"
 
+
+
+def test_a_session_training_while_others_compute_shows_the_numbers_it_gets_alone():
+    # Streamlit runs sessions as threads of one process. AppTest drives one session at a time, so the
+    # other sessions are threads running comparisons of their own, with other seeds, all the while.
+    at = new_app()
+    at.selectbox(key="builtin").set_value("breast_cancer")  # 30 features: KernelSHAP draws its coalitions
+    at.text_input(key="hidden").set_value("8")
+    at.number_input(key="epochs").set_value(3)
+    at.slider(key="n_models").set_value(2)
+    at.multiselect(key="methods_mlp").set_value(["kernel_shap", "lime"])
+    at.slider(key="rows").set_value(5)
+    at.number_input(key="kernel_samples").set_value(1000)
+    at.number_input(key="lime_samples").set_value(300)
+    at.run()
+    at.button(key="train").click()
+    data = core.load_builtin("breast_cancer")
+    others = [(core.RunConfig(n_models=2, seed=seed, mlp=core.MLPConfig(hidden=(8,), epochs=3)),
+               core.ExplainConfig(methods=("kernel_shap", "lime"), max_rows=5, kernel_samples=1000,
+                                  lime_samples=300, seed=seed)) for seed in (7, 8)]
+    done = threading.Event()
+
+    def other_session(configs):
+        while not done.is_set():
+            core.compare(data, *configs)
+
+    with ThreadPoolExecutor(len(others)) as pool:
+        busy = [pool.submit(other_session, configs) for configs in others]
+        at.run()
+        done.set()
+        [future.result() for future in busy]
+    assert not at.exception and not at.error
+    shown = at.session_state["comparison"]
+    alone = core.compare(shown.run.dataset, shown.run.config, shown.explanation.config)
+    assert shown.run.fingerprints == alone.run.fingerprints
+    for name, attr in alone.explanation.by_method.items():
+        assert np.array_equal(shown.explanation.by_method[name].values, attr.values), name
+        assert np.array_equal(shown.explanation.by_method[name].repeat, attr.repeat), name

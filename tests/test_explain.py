@@ -3,6 +3,7 @@
 Every model here is real and tiny (a few epochs, one hidden layer of 16), so the whole file runs in seconds.
 """
 import importlib
+from dataclasses import replace
 from itertools import combinations
 from math import factorial
 
@@ -366,6 +367,47 @@ def test_as_images_turns_digits_attributions_into_8_by_8_pictures():
     # Pixel (r, c) is feature 8 * r + c, the order of load_digits' flattened images.
     assert pictures[1, 3, 2, 5] == attr.values[1, 3, 8 * 2 + 5]
     np.testing.assert_array_equal(pictures[0, 0], attr.values[0, 0].reshape(8, 8))
+
+
+def breast_cancer_subset(n_features: int = 6):
+    """breast_cancer's first n_features columns: few enough to enumerate every coalition."""
+    from sklearn.datasets import load_breast_cancer
+
+    from core.data import from_frame
+
+    frame = load_breast_cancer(as_frame=True).frame
+    return from_frame(frame[[*frame.columns[:n_features], "target"]], "target", name="breast_cancer_6")
+
+
+def tree_run_and_context(data, family):
+    run = train(data, RunConfig(family=family, n_models=2, vary={"init", "split"}, trees=TreeConfig(n_estimators=15)))
+    ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("tree_shap",), max_rows=25))
+    ctx = context(run, ex.rows, background_size=ExplainConfig().background_size, kernel_samples=None)
+    background = ctx.expanded_background  # what TreeSHAP is given: over 100 rows on breast_cancer
+    uniform = replace(ctx, background=background, weights=np.full(len(background), 1 / len(background)))
+    return run, ex.by_method["tree_shap"].values, uniform
+
+
+def efficiency_gap(run, values, ctx) -> np.ndarray:
+    """|sum of attributions - (f(x) - E[f])| per (model, row), E over the context's background."""
+    proba = run.bank.predict_proba(ctx.X)[:, np.arange(len(ctx.X)), ctx.target]
+    expected = run.bank.predict_proba(ctx.background)[:, :, ctx.target].mean(axis=1)
+    return np.abs(values.sum(axis=-1) - (proba - expected))
+
+
+@pytest.mark.parametrize("dataset", ["iris", "breast_cancer_6"])
+def test_forest_tree_shap_equals_brute_force_enumeration_on_the_whole_background(dataset, iris):
+    run, values, ctx = tree_run_and_context(iris if dataset == "iris" else breast_cancer_subset(), "random_forest")
+    np.testing.assert_allclose(values, brute_force_shapley(run.bank, ctx), rtol=0, atol=1e-6)
+    assert efficiency_gap(run, values, ctx).max() < 1e-6
+
+
+def test_boosting_tree_shap_adds_up_to_the_probability_over_the_whole_background():
+    # shap explains boosting's log-odds exactly and maps each background row's values onto the
+    # probability, which keeps efficiency exact (the per-feature split is not the probability's own
+    # Shapley value: that has no exact tree algorithm).
+    run, values, ctx = tree_run_and_context(breast_cancer_subset(), "gradient_boosting")
+    assert efficiency_gap(run, values, ctx).max() < 1e-6
 
 
 def test_tree_shap_is_not_offered_for_multiclass_gradient_boosting():

@@ -1,0 +1,66 @@
+"""What every long computation shares: progress callbacks and a deterministic numeric runtime.
+
+Thread counts of torch and of the BLAS under numpy are process-wide, and Streamlit runs every
+session as a thread of one process. A kernel may split its work differently with another thread
+count, and so round differently (shap's KernelSHAP regression gave values 1e-17 apart in a worker
+thread). So:
+- BLAS runs on one thread in any process that imports SeedScope, fixed once here. OpenBLAS does
+  not reliably honour a limit that is set and restored from several threads, and the numpy work
+  here (LIME's and KernelSHAP's small solves, k-means) gains nothing from BLAS threads.
+- torch computes inside `deterministic()`: the first caller in fixes its thread count and
+  deterministic kernels, the last one out restores them, so no session's exit changes the threads
+  another session is still computing with.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Callable
+
+import torch
+from threadpoolctl import threadpool_limits
+
+Progress = Callable[[float, str], None]
+
+# Two threads suit the small batched matmuls of torch here.
+TORCH_THREADS = 2
+threadpool_limits(1, user_api="blas")
+
+_LOCK = threading.Lock()
+_users = 0
+_restore: Callable[[], None] = lambda: None
+
+
+def stage(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """A progress callback that maps a stage's 0..1 onto start..end of the whole."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def _fix_torch() -> Callable[[], None]:
+    threads, deterministic_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(TORCH_THREADS)
+    torch.use_deterministic_algorithms(True)
+
+    def restore() -> None:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic_before)
+    return restore
+
+
+@contextlib.contextmanager
+def deterministic():
+    """Deterministic torch kernels and fixed thread counts, so reruns are bit-identical on CPU."""
+    global _users, _restore
+    with _LOCK:
+        if _users == 0:
+            _restore = _fix_torch()
+        _users += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _users -= 1
+            if _users == 0:
+                _restore()
