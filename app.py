@@ -1,9 +1,14 @@
 """SeedScope: do equally accurate models decide for the same reasons? Entry page and navigation."""
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _state
 
-st.set_page_config(page_title="SeedScope", page_icon=":material/insights:", layout="wide")
+# A file, not ":material/insights:": the browser fetches a material favicon from fonts.gstatic.com, and
+# SeedScope is shown in rooms with no internet (material icons on the pages come from a bundled font).
+ICON = Path(__file__).parent / "assets" / "seedscope.svg"
+st.set_page_config(page_title="SeedScope", page_icon=ICON, layout="wide")
 _state.keep_setup_widgets()
 
 PAGES = [

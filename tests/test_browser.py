@@ -1,4 +1,8 @@
-"""A real browser: `streamlit run app.py` on a loopback port, driven by Playwright in headless Chromium."""
+"""A real browser: `streamlit run app.py` on a loopback port, driven by Playwright in headless Chromium.
+
+Every request the browser makes is checked: SeedScope is shown in rooms with no internet, so a request to any
+host but the app's own server is aborted (as it would fail there) and fails the test that caused it.
+"""
 import os
 import shutil
 import socket
@@ -6,8 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+
+from core.report import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,8 +36,9 @@ def free_port() -> int:
 def server():
     port = free_port()
     proc = subprocess.Popen(
+        # Usage statistics are left to .streamlit/config.toml, so that the test checks the shipped setting.
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
-         f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"],
+         f"--server.port={port}", "--server.address=127.0.0.1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -47,13 +55,46 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def outside() -> list[str]:
+    """URLs the browser asked for on a host other than the app's server, in order; each request was aborted."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def context(server, outside):
+    here = urlsplit(server).netloc
+
+    def keep_on_this_machine(route):
+        # file:, data: and blob: URLs have no host; anything else must be the app's server.
+        if urlsplit(route.request.url).netloc in ("", here):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    def note_websocket(ws):  # routing does not see websockets, so they are only noted
+        if urlsplit(ws.url).netloc != here:
+            outside.append(ws.url)
+
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server, wait_until="networkidle")
-        yield page
+        # Routing does not see what a service worker fetches, so none may start (Streamlit registers none).
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
+        context.route("**/*", keep_on_this_machine)  # also covers the page's web workers
+        context.on("page", lambda page: page.on("websocket", note_websocket))
+        yield context
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(context, server):
+    page = context.new_page()
+    page.goto(server, wait_until="networkidle")
+    return page
+
+
+def assert_nothing_left_the_machine(outside: list[str]) -> None:
+    assert not outside, "the browser asked for hosts outside this machine:\n" + "\n".join(dict.fromkeys(outside))
 
 
 def screenshot(page, name: str) -> None:
@@ -61,10 +102,13 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
-def test_train_a_preset_in_a_real_browser_and_reach_the_overview(page):
+def test_train_a_preset_in_a_real_browser_and_visit_every_page_offline(page, outside):
     page.get_by_text("Setup", exact=True).first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Run this demo").wait_for(timeout=60_000)
     screenshot(page, "setup")
+    page.get_by_role("link", name="Overview").first.click()
+    page.get_by_role("link", name="Go to Setup").click()
+    page.get_by_role("button", name="Run this demo").wait_for(timeout=60_000)
     page.get_by_test_id("stSelectbox").first.click()
     page.get_by_role("option", name="Quick check: 3 small nets on iris").click()
     page.get_by_role("button", name="Run this demo").click()
@@ -80,9 +124,26 @@ def test_train_a_preset_in_a_real_browser_and_reach_the_overview(page):
         page.wait_for_timeout(2000)
         assert page.get_by_test_id("stException").count() == 0
         screenshot(page, f"app_{title.lower()}")
+    assert_nothing_left_the_machine(outside)
+    assert page.locator("link[rel='shortcut icon']").get_attribute("href").startswith("data:image/svg+xml")
 
 
-def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, tmp_path):
+def test_the_downloaded_html_report_opens_offline(page, context, outside, tmp_path):
+    page.get_by_role("link", name="Report").first.click()
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download the HTML report").click()
+    report = tmp_path / download.value.suggested_filename
+    download.value.save_as(report)
+    viewer = context.new_page()
+    viewer.goto(report.as_uri(), wait_until="networkidle")
+    assert viewer.locator("h2").count() == len(SECTIONS)
+    assert viewer.locator(".chart svg").count() >= 1
+    screenshot(viewer, "report_html")
+    viewer.close()
+    assert_nothing_left_the_machine(outside)
+
+
+def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, outside, tmp_path):
     csv = tmp_path / "kept.csv"
     csv.write_text("x,y,label\n" + "\n".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}" for i in range(80)) + "\n")
     page.get_by_role("link", name="Setup").first.click()
@@ -96,3 +157,4 @@ def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, tmp_path)
     assert page.get_by_role("radio", name="Upload a CSV").is_checked()
     assert page.get_by_role("button", name="Train and explain").is_enabled()
     screenshot(page, "setup_after_return")
+    assert_nothing_left_the_machine(outside)
