@@ -26,6 +26,8 @@ MAX_CLASSES = 20
 # A text column with more distinct values than this is treated as an identifier
 # or free text and dropped: one-hot encoding it would add a feature per row.
 MAX_CATEGORIES = 50
+# Models compute in float32: a larger magnitude becomes infinite, and training then yields NaN.
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,6 +199,18 @@ def _delimiter(text: str) -> str:
         return ","
 
 
+def _unused_name(name: str, taken: set[str], notes: list[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... if a column or an earlier feature already has it; records it in taken."""
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name} ({n})"
+    if unique != name:
+        notes.append(f"Named the one-hot feature {name!r} {unique!r}: the file already has a column {name!r}.")
+    taken.add(unique)
+    return unique
+
+
 def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
     """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values."""
     if target not in frame.columns:
@@ -232,6 +246,7 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
             f"Column(s) {', '.join(map(repr, empty))} hold only missing values; remove them from the file and try again."
         )
     columns, names = [], []
+    taken = set(map(str, features.columns))  # one-hot names must not shadow a column of the file
     for col in features.columns:
         series = features[col]
         if series.nunique(dropna=True) < 2:
@@ -245,10 +260,16 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
                 numeric = numeric.mask(infinite)
             if numeric.isna().all():
                 raise DatasetError(f"Column {col!r} holds no finite number; remove it from the file and try again.")
+            largest = numeric.abs().max()
+            if largest > MAX_MAGNITUDE:
+                raise DatasetError(
+                    f"Column {col!r} holds values as large as {largest:.3g}, beyond the ±{MAX_MAGNITUDE:.2g} the models "
+                    "compute with; rescale it (other units, or its logarithm) and try again."
+                )
             if numeric.isna().any():
                 notes.append(f"Filled {int(numeric.isna().sum())} missing values in {col!r} with its median.")
             columns.append(numeric.fillna(numeric.median()).to_numpy(dtype=np.float64))
-            names.append(col)
+            names.append(str(col))
             continue
         text = series.astype("string")
         if text.nunique(dropna=True) > MAX_CATEGORIES:
@@ -261,7 +282,7 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
         text = text.fillna("(missing)")
         for value in sorted(text.unique()):
             columns.append((text == value).to_numpy(dtype=np.float64))
-            names.append(f"{col}={value}")
+            names.append(_unused_name(f"{col}={value}", taken, notes))
     if not columns:
         raise DatasetError(
             "No usable feature columns remain (each was constant, empty or free text); "

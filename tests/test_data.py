@@ -114,6 +114,30 @@ def test_text_columns_are_one_hot_encoded_as_column_equals_value():
     np.testing.assert_array_equal(ds.X[:, 1:], [[0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
 
 
+def test_one_hot_names_never_collide_with_a_column_of_the_file():
+    ds = load_csv(upload("a,a=x,y\nx,1,0\nz,2,1\nx,3,0\nz,4,1\n"), "y")
+    assert len(set(ds.feature_names)) == ds.n_features == 3
+    assert ds.feature_names == ("a=x (2)", "a=z", "a=x")
+    np.testing.assert_array_equal(ds.X[:, 2], [1, 2, 3, 4])  # the file's own a=x keeps its name
+    assert any("'a=x (2)'" in note for note in ds.notes)
+
+
+@pytest.mark.parametrize("value", ["1e308", "-4e38"])
+def test_values_beyond_float32_raise_dataset_error_naming_the_column(value):
+    with pytest.raises(DatasetError, match="'big'.*rescale"):
+        load_csv(upload(f"big,y\n1,0\n{value},1\n3,0\n4,1\n"), "y")
+
+
+def test_values_within_float32_train_to_finite_probabilities():
+    from core.metrics import evaluate
+    from core.training import MLPConfig, RunConfig, train
+
+    rows = "\n".join(f"{3e38 * (i % 7 - 3) / 3:.6g},{i % 2}" for i in range(40))
+    run = train(load_csv(upload("big,y\n" + rows + "\n"), "y"),
+                RunConfig(n_models=2, mlp=MLPConfig(hidden=(4,), epochs=2)))
+    assert np.isfinite(evaluate(run).proba).all()
+
+
 def test_missing_text_values_become_their_own_category_with_a_note():
     ds = load_csv(upload("colour,n,y\nred,1,a\n,2,b\nblue,3,a\nred,4,b\n"), "y")
     assert "colour=(missing)" in ds.feature_names
