@@ -226,6 +226,27 @@ def test_accuracy_ci_is_zero_for_identical_models():
     assert lo[0, 1] == 0.0 and hi[0, 1] == 0.0
 
 
+def test_accuracy_ci_matches_resampling_rows_one_by_one():
+    # Hand-rolled reference: draw row indices with replacement, score both models on them.
+    correct = _rng(10).random((3, 400)) < [[0.9], [0.8], [0.85]]
+    draws = _rng(11).integers(0, 400, size=(4000, 400))
+    accuracy = correct[:, draws].mean(axis=-1)  # (model, boot)
+    reference = np.quantile(accuracy[0] - accuracy[1], [0.025, 0.975])
+    lo, hi = accuracy_difference_ci(correct, rng=_rng(12), n_boot=4000)
+    assert [lo[0, 1], hi[0, 1]] == pytest.approx(reference, abs=0.01)
+
+
+def test_accuracy_ci_memory_does_not_grow_with_the_test_rows():
+    import tracemalloc
+
+    correct = _rng(13).random((2, 50_000)) < 0.9  # drawing counts per row would hold 1000 x 50,000 numbers
+    tracemalloc.start()
+    accuracy_difference_ci(correct, rng=_rng(14))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 10 * 2**20
+
+
 def test_accuracy_ci_rejects_a_level_outside_zero_one():
     with pytest.raises(ConfigError, match="between 0 and 1"):
         accuracy_difference_ci(np.ones((2, 5), dtype=bool), rng=_rng(9), level=95)
