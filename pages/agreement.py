@@ -87,7 +87,7 @@ if comp is not None:
     _state.show_chart(charts.rank_distribution(summary.ranks, flips))
     flipped = [f for f, flag in flips.items() if flag]
     st.caption("Features whose mean attribution is positive in some models and negative in others: "
-               + (", ".join(flipped) if flipped else "none."))
+               + (", ".join(map(_state.escape_md, flipped)) if flipped else "none."))
 
     with st.expander("Which source of randomness causes the disagreement?"):
         st.caption("Trains one extra run per source, varying only that source, and compares their spread.")

@@ -240,6 +240,23 @@ def test_markdown_in_user_strings_is_shown_literally():
     assert escape_md("$50K_*bold*") == "\\$50K\\_\\*bold\\*"
 
 
+def test_a_feature_named_like_a_link_is_not_a_link_in_the_sign_flip_caption():
+    gen = np.random.default_rng(0)
+    signal, noise = gen.normal(size=200), gen.normal(size=200)
+    rows = "\n".join(f"{a:.4f},{b:.4f},{int(a > 0)}" for a, b in zip(signal, noise))
+    at = upload(new_app(), "links.csv", ("signal,[click me](https://example.com),label\n" + rows + "\n").encode())
+    at.selectbox(key="target").set_value("label")
+    at.text_input(key="hidden").set_value("4")
+    at.number_input(key="epochs").set_value(2)
+    at.slider(key="n_models").set_value(4)
+    at.multiselect(key="methods_mlp").set_value(["integrated_gradients"])
+    at.run()
+    at.button(key="train").click()
+    at.run()
+    at = visit(at, "pages/agreement.py")
+    (caption,) = [c.value for c in at.caption if c.value.startswith("Features whose mean attribution")]
+    assert "\\[click me\\](https://example.com)" in caption  # the noise feature flips sign, shown as text
+
 
 def test_a_session_training_while_others_compute_shows_the_numbers_it_gets_alone():
     # Streamlit runs sessions as threads of one process. AppTest drives one session at a time, so the
