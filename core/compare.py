@@ -14,7 +14,7 @@ import pandas as pd
 from . import agreement as agr
 from .data import Dataset
 from .errors import ConfigError
-from .explain import METHODS, ExplainConfig, Explanation, explain
+from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .metrics import Evaluation, evaluate
 from .seeding import SOURCES, numpy_generator
 from .runtime import Progress, deterministic, stage
@@ -41,6 +41,7 @@ class Comparison:
 def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison."""
+    split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
     with deterministic():
         run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
         evaluation = evaluate(run)

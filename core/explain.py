@@ -374,6 +374,17 @@ def methods_for(family: str, n_classes: int = 2) -> tuple[str, ...]:
     return tuple(name for name in METHODS if supports(name, family, n_classes))
 
 
+def split_methods(methods: tuple[str, ...], family: str, n_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(usable, skipped): which of `methods` can explain this family; ConfigError if none can."""
+    usable = tuple(m for m in methods if supports(m, family, n_classes))
+    if not usable:
+        raise ConfigError(
+            f"None of {', '.join(methods)} can explain a {family} model; "
+            f"choose from {', '.join(methods_for(family, n_classes))}."
+        )
+    return usable, tuple(m for m in methods if m not in usable)
+
+
 def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """shap.kmeans summary of X: (centre, feature) centres and (centre,) weights summing to 1.
 
@@ -413,14 +424,7 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
     rows = explain_rows(rows, config.max_rows, config.seed)
     X = run.dataset.X[rows]
-    family, n_classes = run.config.family, run.dataset.n_classes
-    usable = [m for m in config.methods if supports(m, family, n_classes)]
-    skipped = tuple(m for m in config.methods if m not in usable)
-    if not usable:
-        raise ConfigError(
-            f"None of {', '.join(config.methods)} can explain a {family} model; "
-            f"choose from {', '.join(methods_for(family, n_classes))}."
-        )
+    usable, skipped = split_methods(config.methods, run.config.family, run.dataset.n_classes)
     train_X = run.dataset.X[np.unique(run.train_rows[0])]
     background, weights = kmeans_background(train_X, config.background_size)
     ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, train_X, config)
