@@ -164,22 +164,6 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
 
 
-def _with_noise_floor(name: str, values: Callable, ctx: _Context) -> Attributions:
-    """A stochastic explainer on all models, then on model 0 again with another seed (the noise floor)."""
-    seed, report = ctx.config.seed, ctx.progress
-    # Progress: the N-model run takes the first N/(N+1) of the stage, the one-model repeat the rest.
-    split = ctx.run.n_models / (ctx.run.n_models + 1) if ctx.config.noise_floor else 1.0
-    first = replace(ctx, progress=report and (lambda f: report(split * f)))
-    second = replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f)))
-    all_models = values(ctx.run.bank, first, int_seed(seed, name))
-    repeat = values(ctx.run.bank.subset([0]), second, int_seed(seed, name, 1))[0] if ctx.config.noise_floor else None
-    return Attributions(name, all_models, ctx.rows, ctx.target, repeat)
-
-
-def kernel_shap(ctx: _Context) -> Attributions:
-    return _with_noise_floor("kernel_shap", _kernel_shap_values, ctx)
-
-
 def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
     """(row, feature, class) shap output -> (row, feature) for each row's target class."""
     values = np.asarray(values)
@@ -204,14 +188,13 @@ def _float32_thresholds(model):
     return model
 
 
-def tree_shap(ctx: _Context) -> Attributions:
+def _tree_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP.
 
     Exact means equal to enumerating every coalition on the expanded background (tests check it
     within 1e-6): the whole background is kept (shap would keep a random 100-row sample), and rows,
     background and thresholds are all float32, as the trees see them.
     """
-    bank = ctx.run.bank
     out = np.zeros((bank.n_models, *ctx.X.shape))
     # Each model is its own tree ensemble; TreeExplainer walks one ensemble at a time.
     for m, pipe in enumerate(bank.pipelines):
@@ -233,12 +216,11 @@ def tree_shap(ctx: _Context) -> Attributions:
         known = np.isin(ctx.target, model.classes_)
         column = np.searchsorted(model.classes_, ctx.target[known])
         out[m, known] = values[np.flatnonzero(known), :, column]
-    return Attributions("tree_shap", out, ctx.rows, ctx.target)
+    return out
 
 
-def deep_shap(ctx: _Context) -> Attributions:
+def _deep_shap_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
     """shap.DeepExplainer (DeepLIFT with SHAP's background averaging) on each MLP."""
-    bank: MLPBank = ctx.run.bank
     bg = torch.tensor(ctx.expanded_background, dtype=torch.float32)
     x = torch.tensor(ctx.X, dtype=torch.float32)
     out = []
@@ -246,7 +228,7 @@ def deep_shap(ctx: _Context) -> Attributions:
     for m in range(bank.n_models):
         explainer = shap.DeepExplainer(bank.module.single(m), bg)
         out.append(_pick_target(explainer.shap_values(x), ctx.target))  # shap checks additivity
-    return Attributions("deep_shap", np.stack(out), ctx.rows, ctx.target)
+    return np.stack(out)
 
 
 class _WeightedRidge:
@@ -310,48 +292,47 @@ def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_sa
     return out
 
 
-def lime(ctx: _Context) -> Attributions:
-    return _with_noise_floor("lime", _lime_values, ctx)
-
-
-def gradient(ctx: _Context) -> Attributions:
+def _gradient_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
     """Vanilla gradient of the target-class probability with respect to the raw input."""
-    x = torch.tensor(ctx.X, dtype=torch.float32).expand(ctx.run.n_models, -1, -1)
-    grads = saliency.gradients(ctx.run.bank, x, ctx.target)
-    return Attributions("gradient", grads.double().numpy(), ctx.rows, ctx.target)
+    x = torch.tensor(ctx.X, dtype=torch.float32).expand(bank.n_models, -1, -1)
+    return saliency.gradients(bank, x, ctx.target).double().numpy()
 
 
-def gradient_x_input(ctx: _Context) -> Attributions:
+def _gradient_x_input_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
     """Gradient times (input - training mean): the first-order Taylor share of each feature."""
-    grads = gradient(ctx).values
-    return Attributions("gradient_x_input", grads * (ctx.X - ctx.train_X.mean(axis=0))[None], ctx.rows, ctx.target)
+    return _gradient_values(bank, ctx, seed) * (ctx.X - ctx.train_X.mean(axis=0))[None]
 
 
-def integrated_gradients(ctx: _Context) -> Attributions:
+def _integrated_gradients_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
     """Integrated gradients from the training mean, complete within 1% for every row (core.saliency)."""
-    values = saliency.integrated_gradients(ctx.run.bank, ctx.X, ctx.target, ctx.train_X.mean(axis=0),
-                                           steps=ctx.config.ig_steps, points_per_pass=_POINTS_PER_PASS)
-    return Attributions("integrated_gradients", values, ctx.rows, ctx.target)
+    return saliency.integrated_gradients(bank, ctx.X, ctx.target, ctx.train_X.mean(axis=0),
+                                         steps=ctx.config.ig_steps, points_per_pass=_POINTS_PER_PASS)
 
 
 @dataclass(frozen=True)
 class Method:
+    """An attribution method: fn(bank, ctx, seed) -> (model, row, feature) for every model of the bank.
+
+    stochastic: its values depend on the seed (sampling), so `explain` measures its noise floor by
+    running it again on model 0 with another seed.
+    """
+
     label: str
     families: frozenset[str]
     stochastic: bool
-    fn: Callable[[_Context], Attributions] = field(repr=False)
+    fn: Callable[..., np.ndarray] = field(repr=False)
 
 
 _ALL = frozenset(FAMILIES)
 _TORCH = frozenset({"mlp"})
 METHODS: dict[str, Method] = {
-    "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap),
-    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, tree_shap),
-    "deep_shap": Method("DeepSHAP", _TORCH, False, deep_shap),
-    "lime": Method("LIME", _ALL, True, lime),
-    "gradient": Method("Gradient", _TORCH, False, gradient),
-    "gradient_x_input": Method("Gradient x input", _TORCH, False, gradient_x_input),
-    "integrated_gradients": Method("Integrated gradients", _TORCH, False, integrated_gradients),
+    "kernel_shap": Method("KernelSHAP", _ALL, True, _kernel_shap_values),
+    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, _tree_shap_values),
+    "deep_shap": Method("DeepSHAP", _TORCH, False, _deep_shap_values),
+    "lime": Method("LIME", _ALL, True, _lime_values),
+    "gradient": Method("Gradient", _TORCH, False, _gradient_values),
+    "gradient_x_input": Method("Gradient x input", _TORCH, False, _gradient_x_input_values),
+    "integrated_gradients": Method("Integrated gradients", _TORCH, False, _integrated_gradients_values),
 }
 
 
@@ -419,6 +400,19 @@ def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndar
     return counts.argmax(axis=-1)  # ties go to the lower class, as np.bincount(...).argmax() did
 
 
+def _attribute(name: str, ctx: _Context) -> Attributions:
+    """One method on all models; a stochastic one again on model 0 with another seed (the noise floor)."""
+    method, bank, report = METHODS[name], ctx.run.bank, ctx.progress
+    repeat = method.stochastic and ctx.config.noise_floor
+    # Progress: the N-model run takes the first N/(N+1) of the stage, the one-model repeat the rest.
+    split = bank.n_models / (bank.n_models + 1) if repeat else 1.0
+    values = method.fn(bank, replace(ctx, progress=report and (lambda f: report(split * f))),
+                       int_seed(ctx.config.seed, name))
+    again = (method.fn(bank.subset([0]), replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f))),
+                       int_seed(ctx.config.seed, name, 1))[0] if repeat else None)
+    return Attributions(name, values, ctx.rows, ctx.target, again)
+
+
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Explanation:
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
@@ -436,7 +430,7 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
             report = step and (lambda f, step=step, message=message: step(f, message))
             if report:
                 report(0.0)
-            by_method[name] = METHODS[name].fn(replace(ctx, progress=report))
+            by_method[name] = _attribute(name, replace(ctx, progress=report))
     if progress:
         progress(1.0, "Explanations done")
     return Explanation(config, rows, ctx.target, by_method, skipped)

@@ -124,7 +124,9 @@ def test_source_spread_attributes_the_spread_to_the_sources_that_vary(iris):
     assert shares.loc["dropout", "accuracy_std"] == 0 and shares.loc["dropout", "disagreement"] == 0
     assert shares.loc["init", "disagreement"] > 0
     assert shares.loc["init", "disagreement_share"] == pytest.approx(1.0)
-    assert shares["accuracy_share"].sum() == pytest.approx(1.0) or shares["accuracy_std"].sum() == 0
+    # Dropout moved nothing, so whatever accuracy spread there is belongs to init.
+    assert shares.loc["init", "accuracy_std"] > 0
+    assert shares.loc["init", "accuracy_share"] == pytest.approx(1.0)
 
 
 def test_source_spread_measures_the_split_even_with_many_models(iris):

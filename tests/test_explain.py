@@ -432,10 +432,10 @@ def test_tree_shap_gives_zero_to_a_class_a_bootstrapped_forest_never_saw():
                               trees=TreeConfig(n_estimators=5)))
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("tree_shap",), target_class=2, max_rows=5))
     values = ex.by_method["tree_shap"].values
-    for m, pipe in enumerate(run.bank.pipelines):
-        if 2 not in pipe[-1].classes_:
-            assert (values[m] == 0).all()
-    assert np.isfinite(values).all()
+    lacking = [m for m, pipe in enumerate(run.bank.pipelines) if 2 not in pipe[-1].classes_]
+    assert 0 < len(lacking) < run.n_models  # this seed gives both kinds of forest
+    assert (values[lacking] == 0).all()
+    assert np.isfinite(values).all() and (values != 0).any()
 
 
 def test_kernel_shap_for_scikit_learn_models_never_makes_empty_chunks(monkeypatch, iris):
