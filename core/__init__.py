@@ -1,4 +1,6 @@
 """SeedScope's public API: what the app, the CLI and the tests call."""
+from . import format
+from .agreement import METRICS, Metric
 from .bundle import bundle_bytes, library_versions, load_bundle, save_bundle
 from .compare import (
     HEADLINE_METRIC,
@@ -30,7 +32,7 @@ from .explain import (
     explain,
     methods_for,
 )
-from .metrics import Evaluation, evaluate
+from .metrics import SCORES, Evaluation, evaluate
 from .presets import PRESETS, Preset
 from .seeding import SOURCE_HELP, SOURCES
 from .training import (
@@ -41,6 +43,7 @@ from .training import (
     Run,
     RunConfig,
     TreeConfig,
+    identical_models,
     inert_note,
     inert_sources,
     parse_hidden,
@@ -50,9 +53,9 @@ from .training import (
 __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
-    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "inert_note", "inert_sources", "parse_hidden", "train",
+    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
-    "Evaluation", "evaluate", "PRESETS", "Preset",
+    "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "save_bundle",
 ]

@@ -19,6 +19,7 @@ Conventions shared by all metrics:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -119,15 +120,21 @@ def pairwise_rank_agreement(a: np.ndarray, b: np.ndarray, *, k: int) -> np.ndarr
     return (order_a == order_b).mean(axis=-1)
 
 
-Metric = Callable[..., np.ndarray]
+@dataclass(frozen=True)
+class Metric:
+    """An agreement metric: fn(a, b, *, k) -> per-row score in [-1, 1] or [0, 1]; label for people."""
+
+    label: str
+    fn: Callable[..., np.ndarray] = field(repr=False)
+
 
 METRICS: dict[str, Metric] = {
-    "feature_agreement": feature_agreement,
-    "rank_agreement": rank_agreement,
-    "sign_agreement": sign_agreement,
-    "signed_rank_agreement": signed_rank_agreement,
-    "rank_correlation": rank_correlation,
-    "pairwise_rank_agreement": pairwise_rank_agreement,
+    "feature_agreement": Metric("Feature agreement@k", feature_agreement),
+    "rank_agreement": Metric("Rank agreement@k", rank_agreement),
+    "sign_agreement": Metric("Sign agreement@k", sign_agreement),
+    "signed_rank_agreement": Metric("Signed rank agreement@k", signed_rank_agreement),
+    "rank_correlation": Metric("Rank correlation (Spearman)", rank_correlation),
+    "pairwise_rank_agreement": Metric("Pairwise rank agreement", pairwise_rank_agreement),
 }
 
 
@@ -137,16 +144,30 @@ def _metric(name: str) -> Metric:
     return METRICS[name]
 
 
-def _pair_scores(values: np.ndarray, metric: Metric, k: int) -> np.ndarray:
-    """Metric for every model pair (a < b), pairs in np.triu_indices order: (pair, row).
+def pair_scores(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
+    """`metric` on every row for every model pair (a < b), pairs in np.triu_indices order: (pair, row).
 
     values: (model, row, feature). One model is compared against all later
     models at a time, which keeps memory at (model, row, feature) instead of
     (model, model, row, feature).
     """
+    fn = _metric(metric).fn
+    check_k(k, values.shape[-1])
     n_models, n_rows, _ = values.shape
-    blocks = [metric(values[i], values[i + 1 :], k=k) for i in range(n_models - 1)]
+    blocks = [fn(values[i], values[i + 1 :], k=k) for i in range(n_models - 1)]
     return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n_rows))
+
+
+def pair_matrix(pair_values: np.ndarray, n_models: int) -> np.ndarray:
+    """(pair,) values in np.triu_indices order -> symmetric (model, model), 1.0 on the diagonal.
+
+    Every metric scores identical inputs 1.0 (module docstring), so the diagonal is 1.
+    """
+    matrix = np.ones((n_models, n_models))
+    first, second = np.triu_indices(n_models, k=1)
+    matrix[first, second] = pair_values
+    matrix[second, first] = pair_values
+    return matrix
 
 
 def agreement_matrix(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
@@ -155,15 +176,7 @@ def agreement_matrix(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
     values: (model, row, feature) -> (model, model), symmetric; the diagonal is
     each model compared with itself (1.0 for every metric).
     """
-    fn = _metric(metric)
-    check_k(k, values.shape[-1])
-    n_models = values.shape[0]
-    matrix = np.ones((n_models, n_models))  # every metric scores identical inputs 1.0 (module docstring)
-    first, second = np.triu_indices(n_models, k=1)
-    pair_means = _pair_scores(values, fn, k).mean(axis=-1)
-    matrix[first, second] = pair_means
-    matrix[second, first] = pair_means
-    return matrix
+    return pair_matrix(pair_scores(values, metric=metric, k=k).mean(axis=-1), values.shape[0])
 
 
 def mean_off_diagonal(matrix: np.ndarray) -> float:
@@ -172,15 +185,14 @@ def mean_off_diagonal(matrix: np.ndarray) -> float:
     return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1))) if n > 1 else float("nan")
 
 
-def method_matrix(by_method: dict[str, np.ndarray], *, metric: str, k: int) -> pd.DataFrame:
-    """Agreement between explanation methods for one model.
+def method_matrices(by_method: dict[str, np.ndarray], *, metric: str, k: int) -> np.ndarray:
+    """Agreement between explanation methods, for each model.
 
-    by_method: method name -> (row, feature) attributions on the same rows.
-    Returns a method x method DataFrame of row-mean agreement.
+    by_method: method name -> (model, row, feature) attributions on the same rows.
+    Returns (model, method, method) row-mean agreement, methods in by_method's order.
     """
-    names = list(by_method)
-    matrix = agreement_matrix(np.stack([by_method[name] for name in names]), metric=metric, k=k)
-    return pd.DataFrame(matrix, index=names, columns=names)
+    stacked = np.stack(list(by_method.values()), axis=1)  # (model, method, row, feature)
+    return np.stack([agreement_matrix(per_model, metric=metric, k=k) for per_model in stacked])
 
 
 def global_importance(values: np.ndarray) -> np.ndarray:
@@ -225,7 +237,7 @@ def _simulated_null(
     """Mean agreement of `n_samples` pairs of independent standard-normal attribution vectors."""
     a = rng.standard_normal((n_samples, n_features))
     b = rng.standard_normal((n_samples, n_features))
-    return float(_metric(metric)(a, b, k=k).mean())
+    return float(_metric(metric).fn(a, b, k=k).mean())
 
 
 def null_baseline(
@@ -244,26 +256,24 @@ def null_baseline(
     return _simulated_null(n_features, metric=metric, k=k, rng=rng, n_samples=n_samples)
 
 
-def equal_accuracy_pairs(
-    accuracy: np.ndarray, agreement: np.ndarray, *, tolerance: float = 0.01
-) -> pd.DataFrame:
-    """Model pairs (a < b) whose accuracies differ by at most `tolerance`, least agreeing first.
+def model_pairs(accuracy: np.ndarray, agreement: np.ndarray, *, tolerance: float = 0.01) -> pd.DataFrame:
+    """Every model pair (a < b), least agreeing first, flagged when their accuracies are equal.
 
-    accuracy: (model,); agreement: (model, model). Columns: model_a, model_b,
-    accuracy_a, accuracy_b, accuracy_gap (absolute), agreement.
+    accuracy: (model,); agreement: (model, model). Columns: model_a, model_b, accuracy_a,
+    accuracy_b, accuracy_gap (absolute), agreement, equal_accuracy (gap at most `tolerance`).
     """
     first, second = np.triu_indices(len(accuracy), k=1)
     gap = np.abs(accuracy[first] - accuracy[second])
-    # The slack keeps a gap of exactly `tolerance` (0.81 - 0.80) from failing on float rounding.
-    keep = gap <= tolerance + 1e-12
     pairs = pd.DataFrame(
         {
-            "model_a": first[keep],
-            "model_b": second[keep],
-            "accuracy_a": accuracy[first][keep],
-            "accuracy_b": accuracy[second][keep],
-            "accuracy_gap": gap[keep],
-            "agreement": agreement[first, second][keep],
+            "model_a": first,
+            "model_b": second,
+            "accuracy_a": accuracy[first],
+            "accuracy_b": accuracy[second],
+            "accuracy_gap": gap,
+            "agreement": agreement[first, second],
+            # The slack keeps a gap of exactly `tolerance` (0.81 - 0.80) from failing on float rounding.
+            "equal_accuracy": gap <= tolerance + 1e-12,
         }
     )
     return pairs.sort_values("agreement", kind="stable").reset_index(drop=True)
@@ -304,59 +314,55 @@ def accuracy_difference_ci(
     return lo, hi
 
 
-def _row_agreement(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
-    """Mean over model pairs (a < b) of the metric on each row: (model, row, feature) -> (row,)."""
-    if values.shape[0] < 2:
-        raise ConfigError(f"Comparing models row by row needs at least two models; got {values.shape[0]}.")
-    return _pair_scores(values, _metric(metric), k).mean(axis=0)
-
-
 def _n_distinct(predictions: np.ndarray) -> np.ndarray:
     """Number of distinct classes per row: (model, row) -> (row,)."""
     ordered = np.sort(predictions, axis=0)
     return 1 + (np.diff(ordered, axis=0) != 0).sum(axis=0)
 
 
-def contested_rows(
-    values: np.ndarray, predictions: np.ndarray, *, metric: str, k: int
-) -> pd.DataFrame:
+def contested_rows(row_agreement: np.ndarray, predictions: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
     """One line per row: how much the models' explanations and predictions agree there.
 
-    values: (model, row, feature); predictions: (model, row) int. Columns: row
-    (position index), agreement (mean over model pairs), prediction_flips (not
-    all models predict the same class), n_classes_predicted. Least agreeing first.
+    row_agreement: (row,) mean agreement over model pairs; predictions: (model, row) int;
+    rows: (row,) dataset row ids. Columns: row (dataset row id), agreement,
+    prediction_flips (not all models predict the same class), n_classes_predicted,
+    votes ((class, models predicting it) pairs, most predicted first). Least agreeing first.
     """
     n_classes = _n_distinct(predictions)
-    rows = pd.DataFrame(
+    votes = []
+    for row_predictions in predictions.T:  # a few hundred rows at most: a tuple per row for people to read
+        classes, counts = np.unique(row_predictions, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        votes.append(tuple(zip(classes[order].tolist(), counts[order].tolist())))
+    frame = pd.DataFrame(
         {
-            "row": np.arange(values.shape[1]),
-            "agreement": _row_agreement(values, metric=metric, k=k),
+            "row": rows,
+            "agreement": row_agreement,
             "prediction_flips": n_classes > 1,
             "n_classes_predicted": n_classes,
+            "votes": votes,
         }
     )
-    return rows.sort_values("agreement", kind="stable").reset_index(drop=True)
+    return frame.sort_values("agreement", kind="stable").reset_index(drop=True)
 
 
-def same_prediction_divergent_rows(
-    values: np.ndarray, predictions: np.ndarray, *, k: int
-) -> pd.DataFrame:
-    """Rows where all models predict the same class, most divergent top-k features first.
+def same_prediction_divergent_rows(row_agreement: np.ndarray, predictions: np.ndarray,
+                                   rows: np.ndarray) -> pd.DataFrame:
+    """Rows where all models predict the same class, most divergent explanations first.
 
-    values: (model, row, feature); predictions: (model, row) int. Columns: row
-    (position index), prediction (the shared class), divergence (1 - mean
-    pairwise feature_agreement@k).
+    row_agreement: (row,) mean agreement over model pairs; predictions: (model, row) int;
+    rows: (row,) dataset row ids. Columns: row (dataset row id), prediction (the shared
+    class), divergence (1 - row_agreement).
     """
     unanimous = _n_distinct(predictions) == 1
-    divergence = 1 - _row_agreement(values, metric="feature_agreement", k=k)
-    rows = pd.DataFrame(
+    frame = pd.DataFrame(
         {
-            "row": np.flatnonzero(unanimous),
+            "row": rows[unanimous],
             "prediction": predictions[0, unanimous],
-            "divergence": divergence[unanimous],
+            "divergence": 1 - row_agreement[unanimous],
         }
     )
-    return rows.sort_values("divergence", ascending=False, kind="stable").reset_index(drop=True)
+    return frame.sort_values("divergence", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def rank_distribution(values: np.ndarray, feature_names: list[str]) -> pd.DataFrame:

@@ -1,9 +1,12 @@
 """Data bundle of a comparison: a zip that rebuilds the Comparison without its models.
 
 manifest.json (configs, dataset metadata, fingerprints, library versions), metrics.csv
-(for people) and arrays.npz (for `load_bundle`). Loading never unpickles: JSON for
-metadata, np.load(allow_pickle=False) for arrays, and every array's shape and dtype is
-checked before anything is built.
+(for people) and arrays.npz (for `load_bundle`). Identical runs give byte-identical
+bundles, and `save_bundle` replaces a file atomically.
+
+Loading never unpickles: JSON for metadata, and each .npy member parsed by core.archive (numbers
+only, its header's shape matching its bytes). It holds at most the file plus _MAX_UNZIPPED bytes
+of unpacked data, and any file it cannot use ends in a BundleError that says why.
 """
 from __future__ import annotations
 
@@ -11,8 +14,12 @@ import dataclasses
 import importlib.metadata
 import io
 import json
+import math
 import os
 import platform
+import reprlib
+import types
+import typing
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -20,16 +27,29 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from .archive import ArchiveError, TooLarge, atomic_write_bytes, member, npz_bytes, open_zip, read_npz, write_member
 from .compare import Comparison, Summary
 from .data import Dataset
 from .errors import BundleError, ConfigError
 from .explain import METHODS, Attributions, ExplainConfig, Explanation
-from .metrics import METRICS, Evaluation, Scores, multiplicity
-from .training import History, MLPConfig, Run, RunConfig, TreeConfig
+from .metrics import SCORES, Evaluation, Scores, multiplicity
+from .training import History, Run, RunConfig
 
 FORMAT, FORMAT_VERSION = "seedscope-bundle", 1
 _LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "shap", "lime", "streamlit", "altair")
-_MAX_UNZIPPED = 2**30  # bytes; a bundle that inflates beyond this is refused rather than filling memory
+# Unpacked bytes a load may hold. The largest bundle SeedScope writes, per model: float64 attributions
+# of 300 explained rows (Setup's maximum) x 100 features x 6 methods (the most one family has) = 1.44 MB;
+# train/val/test row ids of a 100,000-row dataset, 0.8 MB; proba, predictions and correct on 25,000
+# shared test rows of 2 classes, 0.63 MB. MAX_MODELS = 50 models: 144 MB, plus the dataset (100,000 x 100
+# float64) 80 MB: 225 MB of arrays. Loading holds arrays.npz too, compressed (float attributions barely
+# compress): such a bundle, built and measured, is 179 MB and needs 404 MB. Raise this with MAX_MODELS.
+_MAX_UNZIPPED = 512 * 2**20
+# A comparison's floats are finite but for two: roc_auc is NaN when a model's test rows lack a class
+# (metrics._roc_auc), and so are its summary statistics; a training loss records a diverged epoch as
+# inf or NaN (early stopping then keeps an earlier epoch's weights).
+_NAN_AUC, _AUC = ("scores.per_model", "scores.summary"), SCORES.index("roc_auc")
+_ANY_FLOAT = ("history.train_loss",)
+_KINDS = {bool: "true or false", int: "a whole number of at least 0", float: "a finite number"}
 
 
 def library_versions() -> dict[str, str]:
@@ -44,9 +64,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-
-
-# ---------------------------------------------------------------- bundle
+# ---------------------------------------------------------------- writing
 
 def _config_json(config) -> dict:
     d = dataclasses.asdict(config)
@@ -62,8 +80,9 @@ def _arrays(c: Comparison) -> dict[str, np.ndarray]:
         "run.train_rows": run.train_rows, "run.val_rows": run.val_rows, "run.test_rows": run.test_rows,
         "evaluation.rows": ev.rows, "evaluation.proba": ev.proba, "evaluation.predictions": ev.predictions,
         "evaluation.correct": ev.correct, "evaluation.disagreement": ev.multiplicity.disagreement,
-        "scores.per_model": ev.scores.per_model[list(METRICS)].to_numpy(),
-        "scores.summary": ev.scores.summary[list(METRICS)].to_numpy(),
+        # C order whatever pandas' internal blocks hold, so a loaded comparison saves back to the same bytes
+        "scores.per_model": np.ascontiguousarray(ev.scores.per_model[list(SCORES)].to_numpy()),
+        "scores.summary": np.ascontiguousarray(ev.scores.summary[list(SCORES)].to_numpy()),
         "explanation.rows": ex.rows, "explanation.target_class": ex.target_class,
     }
     if run.history is not None:
@@ -105,64 +124,133 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None) -> byte
                     "informative": ds.informative and list(ds.informative),
                     "notes": list(ds.notes), "content_hash": ds.content_hash},
         "run_config": _config_json(run.config), "explain_config": _config_json(ex.config),
-        "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(METRICS),
+        "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(SCORES),
         "fingerprints": list(run.fingerprints), "libraries": library_versions(),
     }
-    npz = io.BytesIO()
-    np.savez_compressed(npz, **_arrays(comparison))
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-        zf.writestr("metrics.csv", comparison.evaluation.scores.per_model.to_csv())
-        zf.writestr("arrays.npz", npz.getvalue(), compress_type=zipfile.ZIP_STORED)  # already compressed
+    with zipfile.ZipFile(out, "w") as zf:
+        write_member(zf, "manifest.json", json.dumps(manifest, indent=2), zipfile.ZIP_DEFLATED)
+        write_member(zf, "metrics.csv", comparison.evaluation.scores.per_model.to_csv(), zipfile.ZIP_DEFLATED)
+        write_member(zf, "arrays.npz", npz_bytes(_arrays(comparison)), zipfile.ZIP_STORED)  # already compressed
         if summary is not None:
-            zf.writestr("agreement.json", json.dumps(_agreement_json(summary), indent=1))
+            write_member(zf, "agreement.json", json.dumps(_agreement_json(summary), indent=1), zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
 def save_bundle(comparison: Comparison, path: str | os.PathLike, summary: Summary | None = None) -> Path:
-    path = Path(path)
-    path.write_bytes(bundle_bytes(comparison, summary))
-    return path
+    return atomic_write_bytes(path, bundle_bytes(comparison, summary))
 
 
+# ---------------------------------------------------------------- reading
 
 def _bad(reason: str) -> BundleError:
     return BundleError(f"This file is not a SeedScope bundle ({reason}); "
                        "export one from the Report page or with python -m core compare.")
 
 
-def _open_zip(raw: bytes, what: str) -> zipfile.ZipFile:
+def _read_source(source: str | os.PathLike | bytes | BinaryIO) -> bytes:
+    """The file's bytes; a file larger than any bundle is refused before it is read whole."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, "rb") as handle:
+                raw = handle.read(_MAX_UNZIPPED + 1)
+        except OSError as exc:
+            raise BundleError(f"Cannot read {os.fspath(source)!r} ({exc.strerror}); check the path.") from None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+    else:
+        source.seek(0)
+        raw = source.read(_MAX_UNZIPPED + 1)
+    if len(raw) > _MAX_UNZIPPED:
+        raise _bad(f"it is larger than {_MAX_UNZIPPED // 2**20} MB, more than any bundle needs")
+    return raw
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _read_manifest(raw: bytearray) -> dict:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
-        raise _bad(f"{what} is not a zip archive") from None
-    if sum(info.file_size for info in zf.infolist()) > _MAX_UNZIPPED:
-        raise _bad(f"{what} would unpack to more than {_MAX_UNZIPPED // 2**20} MB")
-    return zf
+        manifest = json.loads(raw, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(f"manifest.json is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _bad("manifest.json is nested too deeply") from None
+    except ValueError:  # NaN, Infinity or an integer of over 4,300 digits
+        raise _bad("manifest.json holds a number SeedScope never writes") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise _bad(f"manifest.json does not declare format {FORMAT!r}")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise BundleError(f"This bundle has format version {manifest.get('version')!r}, but this SeedScope reads "
+                          f"version {FORMAT_VERSION}; export it again with this version of SeedScope.")
+    return manifest
 
 
-def _member(zf: zipfile.ZipFile, name: str) -> bytes:
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(f"{what} must be text, not {type(value).__name__}")
     try:
-        return zf.read(name)
-    except KeyError:
-        raise _bad(f"it has no {name}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a truncated or corrupted member
-        raise _bad(f"{name} cannot be unpacked: {exc}") from None
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON's \ud800 escapes give lone surrogates, which no page can show
+        raise _bad(f"{what} is not valid Unicode text") from None
+    return value
 
 
-def _read_arrays(raw: bytes) -> dict[str, np.ndarray]:
-    _open_zip(raw, "arrays.npz")  # refuses archives that would inflate too far before numpy reads them
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except ValueError as exc:  # numpy's answer to an object (pickled) array under allow_pickle=False
-        raise _bad(f"arrays.npz holds an array SeedScope will not read: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise _bad(f"arrays.npz cannot be read: {exc}") from None
+def _texts(value, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(f"{what} must be a list, not {type(value).__name__}")
+    return tuple(_text(v, f"{what}[{i}]") for i, v in enumerate(value))
 
 
-def _spec(manifest: dict, history: bool) -> list[tuple[str, tuple[str, ...], str, str | None]]:
+def _ints(value, what: str, low: int, high: int) -> tuple[int, ...]:
+    """A list of whole numbers in [low, high)."""
+    if not isinstance(value, list) or not all(type(v) is int and low <= v < high for v in value):
+        raise _bad(f"{what} must be a list of whole numbers from {low} to {high - 1}, not {reprlib.repr(value)}")
+    return tuple(value)
+
+
+def _typed(value, hint, what: str):
+    """A config field from JSON as its declared type: lists become tuples or frozensets, objects configs."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is types.UnionType:  # `X | None`
+        return None if value is None else _typed(value, next(a for a in args if a is not type(None)), what)
+    if origin in (tuple, frozenset):
+        if not isinstance(value, list):
+            raise _bad(f"{what} must be a list, not {type(value).__name__}")
+        return origin(_typed(v, args[0], f"{what}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        return _config(hint, value, what)
+    if hint is str:
+        return _text(value, what)
+    assert hint in _KINDS, f"{what}: no JSON reading for {hint}"
+    # Whole numbers in configs count things or seed generators, so none is negative; numbers stay
+    # within int64 for numpy and torch (the bound also refuses NaN and inf).
+    if hint is bool:
+        ok = type(value) is bool
+    elif hint is int:
+        ok = type(value) is int and 0 <= value < 2**63
+    else:
+        ok = type(value) in (int, float) and abs(value) < 2**63
+    if not ok:
+        raise _bad(f"{what} must be {_KINDS[hint]}, not {reprlib.repr(value)}")
+    return float(value) if hint is float else value
+
+
+def _config(cls, value, what: str):
+    """A config dataclass from JSON that names every field this version's `cls` has, and no other."""
+    if not isinstance(value, dict):
+        raise _bad(f"{what} must be an object, not {type(value).__name__}")
+    hints = typing.get_type_hints(cls)
+    missing, unknown = sorted(hints.keys() - value.keys()), sorted(value.keys() - hints.keys())
+    if missing:
+        raise _bad(f"{what} lacks the field {missing[0]!r}")
+    if unknown:
+        raise _bad(f"{what} does not match this SeedScope's {cls.__name__}: it has no field {unknown[0]!r}")
+    return cls(**{name: _typed(value[name], hint, f"{what}.{name}") for name, hint in hints.items()})
+
+
+def _spec(methods: tuple[str, ...], arrays: dict, history: bool) -> list[tuple[str, tuple[str, ...], str, str | None]]:
     """(array, named axes, dtype kind, bound on values) for every array the manifest implies.
 
     Axes with the same name must have the same length; integer arrays index
@@ -184,8 +272,10 @@ def _spec(manifest: dict, history: bool) -> list[tuple[str, tuple[str, ...], str
         spec += [("history.train_loss", ("models", "epochs"), "f", None),
                  ("history.val_accuracy", ("models", "epochs"), "f", None),
                  ("history.best_epoch", ("models",), "i", "epochs")]
-    for name in manifest["methods"]:
+    for name in methods:
         spec.append((f"attributions.{name}.values", ("models", "explained", "features"), "f", None))
+        if f"attributions.{name}.repeat" in arrays:
+            spec.append((f"attributions.{name}.repeat", ("explained", "features"), "f", None))
     return spec
 
 
@@ -202,86 +292,97 @@ def _check_arrays(arrays: dict[str, np.ndarray], spec, sizes: dict[str, int]) ->
                        f"({', '.join(f'{axis}={n}' for axis, n in zip(axes, expected))})")
         if bound and a.size and (a.min() < 0 or a.max() >= sizes[bound]):
             raise _bad(f"array {key!r} has values outside 0..{sizes[bound] - 1}")
+        if kind == "f" and key not in _ANY_FLOAT:
+            finite = np.isfinite(a)
+            if key in _NAN_AUC:
+                finite[:, _AUC] |= np.isnan(a[:, _AUC])
+            if not finite.all():
+                raise _bad(f"array {key!r} holds NaN or infinite values, which SeedScope never writes there")
 
 
-def _configs(manifest: dict) -> tuple[RunConfig, ExplainConfig]:
-    rc, xc = dict(manifest["run_config"]), dict(manifest["explain_config"])
-    mlp = MLPConfig(**{**rc["mlp"], "hidden": tuple(rc["mlp"]["hidden"])})
-    run_config = RunConfig(**{**rc, "vary": frozenset(rc["vary"]), "mlp": mlp, "trees": TreeConfig(**rc["trees"])})
-    return run_config, ExplainConfig(**{**xc, "methods": tuple(xc["methods"])})
+def _dataset(meta: dict, names: tuple[str, ...], classes: tuple[str, ...], arrays: dict[str, np.ndarray]) -> Dataset:
+    shape, informative = meta["image_shape"], meta["informative"]
+    if shape is not None:
+        shape = _ints(shape, "image_shape", 1, 2**31)
+        if len(shape) != 2 or math.prod(shape) != len(names):
+            raise _bad(f"its image shape {shape} is not (height, width) holding its {len(names)} features")
+    if informative is not None:
+        informative = _ints(informative, "informative", 0, len(names))
+    dataset = Dataset(name=_text(meta["name"], "the dataset name"), X=arrays["dataset.X"], y=arrays["dataset.y"],
+                      feature_names=names, class_names=classes, informative=informative, image_shape=shape,
+                      notes=_texts(meta["notes"], "notes"))
+    if dataset.content_hash != meta["content_hash"]:
+        raise _bad("the dataset arrays do not match the content hash recorded with them; it was altered")
+    return dataset
 
 
-def _read_manifest(zf: zipfile.ZipFile) -> dict:
-    try:
-        manifest = json.loads(_member(zf, "manifest.json"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _bad(f"manifest.json is not valid JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise _bad(f"manifest.json does not declare format {FORMAT!r}")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise BundleError(f"This bundle has format version {manifest.get('version')!r}, but this SeedScope reads "
-                          f"version {FORMAT_VERSION}; export it again with this version of SeedScope.")
-    return manifest
+def _load(raw: bytes) -> Comparison:
+    zf = open_zip(raw, "the file")
+    manifest_json = member(zf, "manifest.json", _MAX_UNZIPPED)
+    manifest = _read_manifest(manifest_json)
+    npz = member(zf, "arrays.npz", _MAX_UNZIPPED - len(manifest_json))
+    arrays = read_npz(npz, _MAX_UNZIPPED - len(manifest_json) - len(npz))
+    run_config = _config(RunConfig, manifest["run_config"], "run_config")
+    explain_config = _config(ExplainConfig, manifest["explain_config"], "explain_config")
+    methods, skipped = _texts(manifest["methods"], "methods"), _texts(manifest["skipped"], "skipped")
+    fingerprints = _texts(manifest["fingerprints"], "fingerprints")
+    listed = methods + skipped
+    if not methods or not set(listed) <= set(METHODS) or len(set(listed)) < len(listed):
+        raise _bad(f"methods {list(methods)} and skipped {list(skipped)} must name known explanation "
+                   "methods, each once, with at least one explained")
+    if manifest["metrics"] != list(SCORES):
+        raise _bad("its metrics are not the ones this SeedScope computes")
+    if len(fingerprints) != run_config.n_models:
+        raise _bad(f"it has {len(fingerprints)} fingerprints for {run_config.n_models} models")
+    meta = manifest["dataset"]
+    if not isinstance(meta, dict):
+        raise _bad("its dataset description is not an object")
+    names, classes = _texts(meta["feature_names"], "feature_names"), _texts(meta["class_names"], "class_names")
+    sizes = {"models": run_config.n_models, "features": len(names), "classes": len(classes),
+             "metrics": len(SCORES), "stats": 4}
+    _check_arrays(arrays, _spec(methods, arrays, run_config.family == "mlp"), sizes)
+    if np.any(np.diff(arrays["evaluation.rows"]) <= 0):  # Comparison.predictions binary-searches them
+        raise _bad("its evaluation rows are not sorted and distinct")
+    explained = arrays["explanation.rows"]
+    if not explained.size or not np.isin(explained, arrays["evaluation.rows"]).all():
+        raise _bad("its explained rows are not one or more test rows shared by all models")
+    dataset = _dataset(meta, names, classes, arrays)
+    return _comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints)
 
 
 def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:
-    """Rebuild a Comparison (without its models: run.bank is None) from a bundle path, bytes or file object."""
-    if isinstance(source, (str, os.PathLike)):
-        try:
-            raw = Path(source).read_bytes()
-        except OSError as exc:
-            raise BundleError(f"Cannot read {os.fspath(source)!r} ({exc.strerror}); check the path.") from None
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        raw = bytes(source)
-    else:
-        source.seek(0)
-        raw = source.read()
-    zf = _open_zip(raw, "the file")
-    manifest = _read_manifest(zf)
-    arrays = _read_arrays(_member(zf, "arrays.npz"))
+    """Rebuild a Comparison (without its models: run.bank is None) from a bundle path, bytes or file object.
+
+    Any file that is not a bundle this SeedScope wrote, whole and unaltered, raises BundleError.
+    """
+    raw = _read_source(source)
     try:
-        run_config, explain_config = _configs(manifest)
-        meta, methods, fingerprints = manifest["dataset"], list(manifest["methods"]), tuple(manifest["fingerprints"])
-        names, classes = tuple(meta["feature_names"]), tuple(meta["class_names"])
-        if not all(isinstance(x, str) for x in (*names, *classes, *fingerprints, meta["name"])):
-            raise TypeError("names and fingerprints must be strings")
-        if manifest["metrics"] != list(METRICS) or not set(methods) <= set(METHODS):
-            raise ValueError("its metrics or methods are not ones this SeedScope knows")
-        if len(fingerprints) != run_config.n_models:
-            raise ValueError(f"{len(fingerprints)} fingerprints for {run_config.n_models} models")
-        sizes = {"models": run_config.n_models, "features": len(names), "classes": len(classes),
-                 "metrics": len(METRICS), "stats": 4}
-        _check_arrays(arrays, _spec(manifest, run_config.family == "mlp"), sizes)
-        if not np.isin(arrays["explanation.rows"], arrays["evaluation.rows"]).all():
-            raise ValueError("explained rows must be test rows shared by all models")
-        if meta["image_shape"] and int(np.prod(meta["image_shape"])) != len(names):
-            raise ValueError(f"image shape {meta['image_shape']} does not hold {len(names)} features")
-        dataset = Dataset(name=meta["name"], X=arrays["dataset.X"], y=arrays["dataset.y"], feature_names=names,
-                          class_names=classes, informative=meta["informative"] and tuple(meta["informative"]),
-                          image_shape=meta["image_shape"] and tuple(meta["image_shape"]), notes=tuple(meta["notes"]))
-        if dataset.content_hash != meta["content_hash"]:
-            raise _bad("the dataset arrays do not match the content hash recorded with them; it was altered")
-        return _comparison(manifest, arrays, run_config, explain_config, dataset, fingerprints)
+        return _load(raw)
     except BundleError:
         raise
+    except TooLarge as exc:
+        raise _bad(f"{exc.what} would take it past {_MAX_UNZIPPED // 2**20} MB unpacked, more than any bundle "
+                   "needs") from None
+    except ArchiveError as exc:
+        raise _bad(str(exc)) from None
     except ConfigError as exc:
         raise _bad(f"its settings are invalid, or its results inconsistent: {exc}") from None
     except KeyError as exc:
         raise _bad(f"manifest.json lacks the field {exc}") from None
-    except (TypeError, ValueError, IndexError) as exc:
-        raise _bad(f"manifest.json does not match what SeedScope writes: {exc}") from None
+    except Exception as exc:  # a malformed file nobody foresaw still gets a message, not a traceback
+        raise _bad(f"reading it failed unexpectedly: {type(exc).__name__}: {exc}") from None
 
 
-def _comparison(manifest: dict, a: dict[str, np.ndarray], run_config: RunConfig, explain_config: ExplainConfig,
-                dataset: Dataset, fingerprints: tuple[str, ...]) -> Comparison:
+def _comparison(methods: tuple[str, ...], skipped: tuple[str, ...], a: dict[str, np.ndarray], run_config: RunConfig,
+                explain_config: ExplainConfig, dataset: Dataset, fingerprints: tuple[str, ...]) -> Comparison:
     history = (History(a["history.train_loss"], a["history.val_accuracy"], a["history.best_epoch"])
-               if "history.train_loss" in a and run_config.family == "mlp" else None)
+               if run_config.family == "mlp" else None)
     run = Run(config=run_config, dataset=dataset, bank=None, train_rows=a["run.train_rows"],
               val_rows=a["run.val_rows"], test_rows=a["run.test_rows"], fingerprints=fingerprints, history=history)
-    per_model = pd.DataFrame(a["scores.per_model"], columns=list(METRICS))
+    per_model = pd.DataFrame(a["scores.per_model"], columns=list(SCORES))
     per_model.index.name = "model"
     per_model["fingerprint"] = list(fingerprints)
-    summary = pd.DataFrame(a["scores.summary"], index=["mean", "std", "min", "max"], columns=list(METRICS))
+    summary = pd.DataFrame(a["scores.summary"], index=["mean", "std", "min", "max"], columns=list(SCORES))
     # Multiplicity is recomputed from the stored predictions: the same function gives the same numbers.
     evaluation = Evaluation(
         scores=Scores(per_model, summary),
@@ -290,13 +391,6 @@ def _comparison(manifest: dict, a: dict[str, np.ndarray], run_config: RunConfig,
         correct=a["evaluation.correct"],
     )
     rows, target = a["explanation.rows"], a["explanation.target_class"]
-    by_method = {}
-    for name in manifest["methods"]:
-        repeat = a.get(f"attributions.{name}.repeat")
-        if repeat is not None and (repeat.shape != a[f"attributions.{name}.values"].shape[1:]
-                                   or repeat.dtype.kind != "f"):
-            raise _bad(f"array 'attributions.{name}.repeat' is {repeat.dtype} {repeat.shape}; "
-                       "expected floats shaped (explained, features)")
-        by_method[name] = Attributions(name, a[f"attributions.{name}.values"], rows, target, repeat)
-    explanation = Explanation(explain_config, rows, target, by_method, tuple(manifest["skipped"]))
-    return Comparison(run, evaluation, explanation)
+    by_method = {name: Attributions(name, a[f"attributions.{name}.values"], rows, target,
+                                    a.get(f"attributions.{name}.repeat")) for name in methods}
+    return Comparison(run, evaluation, Explanation(explain_config, rows, target, by_method, skipped))

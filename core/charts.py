@@ -47,6 +47,12 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
     return chart.properties(width=alt.Step(step), height=alt.Step(step))
 
 
+def disagreement_heatmap(disagreement: np.ndarray, *, title: str) -> alt.Chart:
+    """(model, model) share of rows two models predict differently, on the oranges scale in percent."""
+    return heatmap(disagreement, title=title, value="disagreement", fmt=".1%", domain=None, scheme="oranges",
+                   light_high=False)
+
+
 def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
     """Test accuracy of each model as a dot plot, with the mean as a rule."""
     frame = per_model.reset_index()[["model", "accuracy"]].assign(model=lambda d: d["model"].map(model_label))
@@ -129,11 +135,10 @@ def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.
         facet=alt.Facet("model:N", sort=None, title=None), columns=columns, title=title)
 
 
-def gap_vs_agreement(pairs: pd.DataFrame, tolerance: float) -> alt.Chart:
-    """Every model pair: accuracy gap against explanation agreement; equal-accuracy pairs highlighted."""
+def gap_vs_agreement(pairs: pd.DataFrame) -> alt.Chart:
+    """Every model pair (agreement.model_pairs): accuracy gap against explanation agreement; equal-accuracy pairs highlighted."""
     frame = pairs.assign(pair=lambda d: "model " + d["model_a"].astype(str) + " vs " + d["model_b"].astype(str),
-                         equal=lambda d: np.where(d["accuracy_gap"] <= tolerance + 1e-12,
-                                                  "equal accuracy", "different accuracy"))
+                         equal=lambda d: np.where(d["equal_accuracy"], "equal accuracy", "different accuracy"))
     return alt.Chart(frame, title="Accuracy gap vs explanation agreement, every pair of models").mark_circle(
         size=80).encode(
         x=alt.X("accuracy_gap:Q", title="accuracy gap", axis=alt.Axis(format="%")),

@@ -6,6 +6,7 @@ app and the command line give identical numbers for the same settings.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from dataclasses import replace
@@ -14,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .agreement import check_k
-from .compare import compare, default_k, summarize
+from .compare import compare, summarize
 from .data import BUILTIN_DATASETS, load_builtin, load_csv
 from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
@@ -89,6 +90,19 @@ def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentPars
     return [k for k, v in vars(args).items() if k not in ("preset", "out", "quiet", "k") and defaults.get(k) != v]
 
 
+def _check_writable(out: Path) -> None:
+    """ConfigError unless the report (and the bundle beside it) can be written to `out`'s folder."""
+    folder = out.parent
+    if not folder.is_dir():
+        raise ConfigError(f"--out {os.fspath(out)!r}: the folder {os.fspath(folder)!r} does not exist; create it "
+                          "or choose another path.")
+    if out.is_dir():
+        raise ConfigError(f"--out {os.fspath(out)!r} is a folder; give a file path such as report.html.")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--out {os.fspath(out)!r}: the folder {os.fspath(folder)!r} is not writable; choose "
+                          "another path.")
+
+
 def build(args: argparse.Namespace):
     """(dataset, RunConfig, ExplainConfig) from parsed flags; raises DatasetError/ConfigError."""
     if args.preset:
@@ -130,15 +144,16 @@ def _main(argv: list[str] | None) -> int:
         parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")
     try:
         dataset, run_config, explain_config = build(args)
-        k = default_k(dataset.n_features) if args.k is None else args.k
-        check_k(k, dataset.n_features)  # before the long part, not after it
+        if args.k is not None:
+            check_k(args.k, dataset.n_features)  # before the long part, not after it
+        _check_writable(args.out)
         with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.set_description_str(message[:60])
                 bar.update(round(100 * fraction) - bar.n)
 
             comparison = compare(dataset, run_config, explain_config, progress=progress)
-        summary = summarize(comparison, k=k)
+        summary = summarize(comparison, k=args.k)
         from .report import (
             write_report,  # the report pulls in vl-convert; only load it once needed
         )
@@ -150,6 +165,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: cannot write the report ({exc.strerror}: {exc.filename}); choose another --out path.",
               file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # report and bundle are written atomically: an interrupt leaves no half file
+        print("interrupted: no report or bundle was written.", file=sys.stderr)
+        return 130
     except Exception as exc:  # a failure we did not foresee: one line, not a traceback
         print(f"error: the comparison failed ({type(exc).__name__}: {exc}); try other settings, and report it "
               "if it persists.", file=sys.stderr)

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from . import agreement as agr
+from . import format as fmt
 from .data import Dataset
 from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .metrics import Evaluation, evaluate
-from .seeding import SOURCES, numpy_generator
 from .runtime import Progress, deterministic, stage
+from .seeding import SOURCES, numpy_generator
 from .training import Run, RunConfig, train
 
 HEADLINE_METRIC = "feature_agreement"
@@ -51,44 +52,69 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
 
 @dataclass(frozen=True, eq=False)
 class MethodAgreement:
-    """Agreement of one explanation method at one k.
+    """Agreement of one explanation method's attributions at one k, each number derived once.
 
-    matrices: metric -> (model, model); between: metric -> mean over model pairs;
-    noise_floor: metric -> agreement of model 0 with itself under another explainer seed
-    (nan for deterministic methods, which have no sampling noise).
+    For each agreement metric (agreement.METRICS): pair_scores (pair, row), model pairs in
+    np.triu_indices order; matrices (model, model) of their row means; between, the mean over
+    pairs; per_row (row,), the mean over pairs; noise_floor, model 0 against itself under another
+    explainer seed (nan for deterministic methods, which have no sampling noise).
+    importance: (model, feature) mean |attribution| over the explained rows.
     """
 
     method: str
+    pair_scores: dict[str, np.ndarray]
     matrices: dict[str, np.ndarray]
     between: dict[str, float]
+    per_row: dict[str, np.ndarray]
     noise_floor: dict[str, float]
+    importance: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
 class Summary:
+    """Everything the app, the report, the bundle and the CLI show of a comparison at one k.
+
+    Pages and the report only format and draw it. Row frames (contested, divergent) hold
+    dataset row ids; model indices are positions in the run.
+    """
+
     k: int
     tolerance: float
+    rows: np.ndarray  # (row,) dataset row ids explained
     by_method: dict[str, MethodAgreement]
+    method_matrices: dict[str, np.ndarray]  # metric -> (model, method, method), methods in by_method's order
+    metric_labels: dict[str, str]  # agreement metric -> label for people
     null: dict[str, float]  # metric -> agreement two random rankings would have
-    pairs: pd.DataFrame  # equal accuracy, different logic (headline method and metric)
-    all_pairs: pd.DataFrame  # every pair of models, same columns, for the accuracy-gap vs agreement view
+    accuracy: np.ndarray  # (model,) test accuracy
+    accuracy_mean: float
+    accuracy_std: float  # across models, ddof=1; nan for a single model
+    all_pairs: pd.DataFrame  # every pair of models (agreement.model_pairs), headline method and metric
+    pairs: pd.DataFrame  # the pairs of equal accuracy, least agreeing first
     accuracy_ci: tuple[np.ndarray, np.ndarray]  # (model, model) bootstrap CI of accuracy differences
-    contested: pd.DataFrame
-    divergent: pd.DataFrame
-    ranks: pd.DataFrame  # long form (feature, model, rank)
-    sign_flips: np.ndarray  # (feature,) bool
+    contested: pd.DataFrame  # per explained row, least agreeing first; empty for one model
+    divergent: pd.DataFrame  # rows every model predicts alike, most divergent first; empty for one model
+    ranks: pd.DataFrame  # long form (feature, model, rank), headline method
+    sign_flips: np.ndarray  # (feature,) bool, headline method
     headline_method: str
     headline: str
 
+    @property
+    def accuracy_spread(self) -> str:
+        return fmt.accuracy_spread(self.accuracy_mean, self.accuracy_std)
+
 
 def method_agreement(attr, *, k: int) -> MethodAgreement:
-    matrices, between, floor = {}, {}, {}
-    for metric in agr.METRICS:
-        matrices[metric] = agr.agreement_matrix(attr.values, metric=metric, k=k)
-        between[metric] = agr.mean_off_diagonal(matrices[metric])
-        floor[metric] = (float(agr.METRICS[metric](attr.values[0], attr.repeat, k=k).mean())
-                         if attr.repeat is not None else float("nan"))
-    return MethodAgreement(attr.method, matrices, between, floor)
+    n_models = attr.values.shape[0]
+    scores = {m: agr.pair_scores(attr.values, metric=m, k=k) for m in agr.METRICS}
+    matrices = {m: agr.pair_matrix(pair.mean(axis=-1), n_models) for m, pair in scores.items()}
+    floor = {m: (float(agr.METRICS[m].fn(attr.values[0], attr.repeat, k=k).mean())
+                 if attr.repeat is not None else float("nan")) for m in agr.METRICS}
+    return MethodAgreement(
+        attr.method, scores, matrices,
+        between={m: agr.mean_off_diagonal(matrix) for m, matrix in matrices.items()},
+        per_row={m: pair.mean(axis=0) if len(pair) else np.ones(pair.shape[1]) for m, pair in scores.items()},
+        noise_floor=floor, importance=agr.global_importance(attr.values),
+    )
 
 
 def headline_method(methods: tuple[str, ...]) -> str:
@@ -104,61 +130,70 @@ def default_k(n_features: int) -> int:
     return max(1, min(5, n_features // 2))
 
 
-def summarize(comparison: Comparison, *, k: int = 5, tolerance: float = 0.01) -> Summary:
-    """Everything the app, the CLI and the report show, for agreement at top-k."""
+def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float = 0.01) -> Summary:
+    """Everything the app, the CLI and the report show, for agreement at top-k (None: default_k)."""
     ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
+    k = default_k(ds.n_features) if k is None else k
+    agr.check_k(k, ds.n_features)
     seed = ex.config.seed
     by_method = {name: method_agreement(attr, k=k) for name, attr in ex.by_method.items()}
     null = {m: agr.null_baseline(ds.n_features, metric=m, k=k, rng=numpy_generator(seed, "null_baseline"))
             for m in agr.METRICS}
     head = headline_method(ex.methods)
-    values = ex.by_method[head].values
+    head_values, head_agreement = ex.by_method[head].values, by_method[head]
     multi = comparison.run.n_models > 1
-    preds = comparison.predictions
-    return Summary(
-        k=k, tolerance=tolerance, by_method=by_method, null=null,
-        pairs=agr.equal_accuracy_pairs(ev.accuracy, by_method[head].matrices[HEADLINE_METRIC], tolerance=tolerance),
-        all_pairs=agr.equal_accuracy_pairs(ev.accuracy, by_method[head].matrices[HEADLINE_METRIC], tolerance=1.0),
+    preds, row_agreement = comparison.predictions, head_agreement.per_row[HEADLINE_METRIC]
+    all_pairs = agr.model_pairs(ev.accuracy, head_agreement.matrices[HEADLINE_METRIC], tolerance=tolerance)
+    accuracy = ev.scores.summary["accuracy"]
+    summary = Summary(
+        k=k, tolerance=tolerance, rows=ex.rows, by_method=by_method,
+        method_matrices={m: agr.method_matrices({n: a.values for n, a in ex.by_method.items()}, metric=m, k=k)
+                         for m in agr.METRICS},
+        metric_labels={m: metric.label for m, metric in agr.METRICS.items()}, null=null,
+        accuracy=ev.accuracy, accuracy_mean=float(accuracy["mean"]),
+        accuracy_std=float(accuracy["std"]) if multi else float("nan"),
+        all_pairs=all_pairs, pairs=all_pairs[all_pairs["equal_accuracy"]].reset_index(drop=True),
         accuracy_ci=agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci")),
-        contested=agr.contested_rows(values, preds, metric=HEADLINE_METRIC, k=k) if multi else pd.DataFrame(),
-        divergent=agr.same_prediction_divergent_rows(values, preds, k=k) if multi else pd.DataFrame(),
-        ranks=agr.rank_distribution(values, list(ds.feature_names)),
-        sign_flips=agr.sign_flips(values),
-        headline_method=head,
-        headline=_headline(comparison, by_method[head], null[HEADLINE_METRIC], k),
+        contested=agr.contested_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
+        divergent=agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
+        ranks=agr.rank_distribution(head_values, list(ds.feature_names)),
+        sign_flips=agr.sign_flips(head_values),
+        headline_method=head, headline="",
     )
+    return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
 
 
-def _headline(comparison: Comparison, agreement: MethodAgreement, null: float, k: int) -> str:
+def _headline(s: Summary, null: float) -> str:
     """The finding in one sentence, read against the explainer's own noise floor when it has one."""
-    acc = comparison.evaluation.accuracy
-    n = len(acc)
-    label = METHODS[agreement.method].label
+    n, k, agreement = len(s.accuracy), s.k, s.by_method[s.headline_method]
+    label = METHODS[s.headline_method].label
     if n < 2:
-        return f"1 model, accuracy {100 * acc.mean():.1f}%; train at least two models to compare their explanations."
-    spread = f"accuracy {100 * acc.mean():.1f}% ± {100 * acc.std(ddof=1):.1f}"
+        return f"1 model, accuracy {fmt.percent(s.accuracy_mean, 1)}; train at least two models to compare their explanations."
+    spread = f"accuracy {s.accuracy_spread}"
     between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
     if between >= 0.999:
         return f"{n} models, {spread}; their top-{k} {label} features agree completely."
-    agree = f"their top-{k} {label} features agree on {100 * between:.0f}% on average"
-    chance = f"random rankings {100 * null:.0f}%"
+    agree = f"their top-{k} {label} features agree on {fmt.percent(between)} on average"
+    chance = f"random rankings {fmt.percent(null)}"
     if not np.isfinite(floor):
         return f"{n} models, {spread}; yet {agree} ({chance})."
     if between < floor - NOISE_MARGIN:
         return (f"{n} models, {spread}; yet {agree}, well below the explainer's noise floor of "
-                f"{100 * floor:.0f}% ({chance}): the models weigh their features differently.")
-    return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {100 * floor:.0f}% "
+                f"{fmt.percent(floor)} ({chance}): the models weigh their features differently.")
+    return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {fmt.percent(floor)} "
             f"({chance}): no sign of different logic beyond the explainer's own noise.")
 
 
 def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig, *,
-                  sources: tuple[str, ...] = SOURCES, k: int = 5,
+                  sources: tuple[str, ...] = SOURCES, k: int | None = None,
                   progress: Progress | None = None) -> pd.DataFrame:
     """How much of the spread in accuracy and in explanations each source of randomness accounts for.
 
     Trains one run per source with only that source varying (all else held fixed), and
     compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
     """
+    k = default_k(dataset.n_features) if k is None else k
+    agr.check_k(k, dataset.n_features)
     # Only the headline method's agreement is read, so only it runs, without its noise-floor repeat.
     explain_config = replace(explain_config, methods=(headline_method(explain_config.methods),), noise_floor=False)
     spread, unmeasured = {}, {}

@@ -27,7 +27,7 @@ from sklearn.metrics import (
 
 from core.errors import ConfigError
 
-METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
+SCORES: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
 
 
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 15) -> float:
@@ -76,7 +76,7 @@ def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def score_model(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Every metric in METRICS for one model.
+    """Every score in SCORES for one model.
 
     y_true: (row,) integer class labels in 0..class-1.
     proba:  (row, class) predicted probabilities; the prediction is the argmax.
@@ -102,9 +102,9 @@ def score_model(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 class Scores:
     """Scores of M models that differ only in seed.
 
-    per_model: index `model` 0..M-1; one column per name in METRICS, then any
+    per_model: index `model` 0..M-1; one column per name in SCORES, then any
                extra columns (e.g. "fingerprint").
-    summary:   index mean, std, min, max; one column per name in METRICS.
+    summary:   index mean, std, min, max; one column per name in SCORES.
                std uses ddof=1 (the sample standard deviation across seeds,
                since the M models are a sample of all possible seeds) when
                M > 1, and ddof=0 (so 0, not NaN) when M == 1. NaN scores
@@ -132,12 +132,12 @@ def score_models(
     # One scikit-learn call per model and metric: test sets may differ in size, so they can't be stacked.
     per_model = pd.DataFrame(
         [score_model(y, p) for y, p in zip(y_true_per_model, proba_per_model, strict=True)],
-        columns=list(METRICS),
+        columns=list(SCORES),
     )
     per_model.index.name = "model"
     if fingerprints is not None:
         per_model["fingerprint"] = list(fingerprints)
-    metrics = per_model[list(METRICS)]
+    metrics = per_model[list(SCORES)]
     ddof = 1 if len(metrics) > 1 else 0
     summary = pd.DataFrame(
         {"mean": metrics.mean(), "std": metrics.std(ddof=ddof), "min": metrics.min(), "max": metrics.max()}

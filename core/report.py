@@ -14,14 +14,12 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
-
-from . import agreement as agr
 from . import charts
-from .bundle import library_versions, save_bundle
+from . import format as fmt
+from .bundle import atomic_write_bytes, bundle_bytes, library_versions
 from .compare import HEADLINE_METRIC, Comparison, Summary
 from .explain import METHODS
-from .metrics import METRICS
+from .metrics import SCORES
 from .seeding import SOURCES
 from .training import FAMILIES
 
@@ -73,16 +71,12 @@ tbody th{font-weight:600;white-space:nowrap}
 """
 
 
+def _pct(x: float) -> str:
+    return fmt.percent(x, 1)
+
+
 def _e(value) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%" if np.isfinite(x) else "n/a"
-
-
-def _num(x: float) -> str:
-    return f"{x:.3f}" if np.isfinite(x) else "n/a"
 
 
 def _table(header: list[str], rows: list[list], *, align: str = "", mono: tuple[int, ...] = ()) -> str:
@@ -119,14 +113,13 @@ def _svg(chart, key: str) -> str:
 
 
 def _finding(c: Comparison, s: Summary) -> str:
-    acc, head = c.evaluation.accuracy, s.by_method[s.headline_method]
+    head = s.by_method[s.headline_method]
     label = METHODS[s.headline_method].label
-    floor = head.noise_floor[HEADLINE_METRIC]
     stats = [
         (str(c.run.n_models), "models, differing only in seed"),
-        (f"{100 * acc.mean():.1f} ± {100 * acc.std(ddof=1) if len(acc) > 1 else 0:.1f}%", "test accuracy, mean ± std"),
+        (s.accuracy_spread, "test accuracy, mean ± std"),
         (_pct(head.between[HEADLINE_METRIC]), f"top-{s.k} {label} agreement between models"),
-        (_pct(floor) if np.isfinite(floor) else "n/a", "explainer noise floor (same model, new explainer seed)"),
+        (_pct(head.noise_floor[HEADLINE_METRIC]), "explainer noise floor (same model, new explainer seed)"),
         (_pct(s.null[HEADLINE_METRIC]), "random baseline (two random rankings)"),
         (_pct(c.evaluation.multiplicity.ambiguity), "prediction ambiguity (rows some model predicts differently)"),
     ]
@@ -134,7 +127,7 @@ def _finding(c: Comparison, s: Summary) -> str:
     return (
         f'<p class="headline">{_e(s.headline)}</p><div class="stats">{cards}</div>'
         f'<p class="note">Agreement is the share of the {s.k} most important features (largest |attribution|) '
-        f"that two models have in common on a row, averaged over {len(c.explanation.rows)} explained rows and "
+        f"that two models have in common on a row, averaged over {len(s.rows)} explained rows and "
         "every pair of models (feature agreement, Krishna et al. 2022). Agreement near the random baseline means "
         "the models rely on unrelated features; agreement far below the noise floor cannot be blamed on the "
         "explainer's own sampling.</p>"
@@ -169,20 +162,19 @@ def _configuration(c: Comparison, s: Summary) -> str:
 
 def _models(c: Comparison) -> str:
     scores, history = c.evaluation.scores, c.run.history
-    header = ["model", *METRICS, "fingerprint"] + (["best epoch"] if history is not None else [])
-    rows = [[m, *(_num(scores.per_model.at[m, k]) for k in METRICS), c.run.fingerprints[m]]
+    header = ["model", *SCORES, "fingerprint"] + (["best epoch"] if history is not None else [])
+    rows = [[m, *(fmt.number(scores.per_model.at[m, k]) for k in SCORES), c.run.fingerprints[m]]
             + ([int(history.best_epoch[m]) + 1] if history is not None else []) for m in range(c.run.n_models)]
-    summary = [[stat, *(_num(scores.summary.at[stat, k]) for k in METRICS)] for stat in scores.summary.index]
+    summary = [[stat, *(fmt.number(scores.summary.at[stat, k]) for k in SCORES)] for stat in scores.summary.index]
     curves = _svg(charts.training_curves(history.train_loss, history.val_accuracy), "curves") if history else ""
-    return (_table(header, rows, align="r" * (len(METRICS) + 1) + "lr", mono=(len(METRICS) + 1,))
-            + "<h3>Across models</h3>" + _table(["", *METRICS], summary, align="l" + "r" * len(METRICS))
+    return (_table(header, rows, align="r" * (len(SCORES) + 1) + "lr", mono=(len(SCORES) + 1,))
+            + "<h3>Across models</h3>" + _table(["", *SCORES], summary, align="l" + "r" * len(SCORES))
             + _svg(charts.accuracy_strip(scores.per_model), "accuracy") + curves)
 
 
 def _disagreement(c: Comparison) -> str:
     mult = c.evaluation.multiplicity
-    chart = charts.heatmap(mult.disagreement, title="Share of rows two models predict differently",
-                           value="disagreement", fmt=".1%", domain=None, scheme="oranges", light_high=False)
+    chart = charts.disagreement_heatmap(mult.disagreement, title="Share of rows two models predict differently")
     return (_svg(chart, "disagreement") + _fields([
         ("Ambiguity", f"{_pct(mult.ambiguity)} of rows get a different prediction from some model than from model 0"),
         ("Discrepancy", f"{_pct(mult.discrepancy)} of rows at most change prediction when model 0 is swapped"
@@ -191,22 +183,23 @@ def _disagreement(c: Comparison) -> str:
 
 
 def _importance(c: Comparison, s: Summary) -> str:
-    values = c.explanation.by_method[s.headline_method].values
-    chart = charts.importance_small_multiples(agr.global_importance(values), list(c.run.dataset.feature_names))
+    chart = charts.importance_small_multiples(s.by_method[s.headline_method].importance,
+                                              list(c.run.dataset.feature_names))
     return (f'<p class="note">Mean |{_e(METHODS[s.headline_method].label)} attribution| over the '
-            f"{values.shape[1]} explained rows; the overall top features, in the same order for every model.</p>"
+            f"{len(s.rows)} explained rows; the overall top features, in the same order for every model.</p>"
             + _svg(chart, "importance"))
 
 
 def _agreement(s: Summary) -> str:
-    parts = [f'<p class="note">Heatmaps show {_e(HEADLINE_METRIC)} at top-{s.k} for every pair of models; '
+    head_label = s.metric_labels[HEADLINE_METRIC].replace("@k", f"@{s.k}")
+    parts = [f'<p class="note">Heatmaps show {_e(head_label)} for every pair of models; '
              "tables give all six metrics of Krishna et al. 2022.</p>"]
     for name, ma in s.by_method.items():
         label = METHODS[name].label
-        chart = charts.heatmap(ma.matrices[HEADLINE_METRIC], title=f"{label}: {HEADLINE_METRIC}@{s.k}")
+        chart = charts.heatmap(ma.matrices[HEADLINE_METRIC], title=f"{label}: {head_label}")
         table = _table(["metric", "between models", "noise floor", "random baseline"],
-                       [[m, _num(ma.between[m]), _num(ma.noise_floor[m]), _num(s.null[m])] for m in agr.METRICS],
-                       align="lrrr")
+                       [[s.metric_labels[m], fmt.number(ma.between[m]), fmt.number(ma.noise_floor[m]),
+                         fmt.number(s.null[m])] for m in s.metric_labels], align="lrrr")
         parts.append(f'<h3>{_e(label)}</h3><div class="side">{_svg(chart, "agree-" + name)}{table}</div>')
     return "".join(parts)
 
@@ -216,15 +209,14 @@ def _pairs(c: Comparison, s: Summary, shown: int = 20) -> str:
         return f"<p>No two models have test accuracies within {_e(_pct(s.tolerance))} of each other.</p>"
     lo, hi = s.accuracy_ci
     rows = [[f"{a} vs {b}", _pct(p.accuracy_a), _pct(p.accuracy_b), _pct(p.accuracy_gap),
-             f"[{_pct(lo[a, b])}, {_pct(hi[a, b])}]", _num(p.agreement)]
+             fmt.points_interval(lo[a, b], hi[a, b]), fmt.number(p.agreement)]
             for p in s.pairs.head(shown).itertuples() for a, b in [(int(p.model_a), int(p.model_b))]]
     a, b = int(s.pairs.model_a.iloc[0]), int(s.pairs.model_b.iloc[0])
-    values = c.explanation.by_method[s.headline_method].values
-    chart = charts.pair_importance(agr.global_importance(values), a, b, list(c.run.dataset.feature_names))
+    chart = charts.pair_importance(s.by_method[s.headline_method].importance, a, b, list(c.run.dataset.feature_names))
     more = f" (the {shown} least agreeing of {len(s.pairs)})" if len(s.pairs) > shown else ""
     return (f'<p class="note">Pairs of models whose test accuracies differ by at most {_e(_pct(s.tolerance))}, '
             f"least agreeing first{more}. The interval is a paired-bootstrap 95% CI of accuracy A − B on the test "
-            f"rows both models saw; agreement is {_e(HEADLINE_METRIC)}@{s.k} of "
+            f"rows both models saw; agreement is {_e(s.metric_labels[HEADLINE_METRIC])} (k = {s.k}) of "
             f"{_e(METHODS[s.headline_method].label)}.</p>"
             + _table(["models A vs B", "accuracy A", "accuracy B", "gap", "95% CI of A − B", "agreement"],
                      rows, align="lrrrrr")
@@ -234,13 +226,9 @@ def _pairs(c: Comparison, s: Summary, shown: int = 20) -> str:
 def _contested(c: Comparison, s: Summary, shown: int = 10) -> str:
     if s.contested.empty:
         return "<p>Train at least two models to find rows where their explanations disagree.</p>"
-    ds, preds = c.run.dataset, c.predictions  # preds: (model, explained row)
-    rows = []
-    for r in s.contested.head(shown).itertuples():
-        classes, counts = np.unique(preds[:, r.row], return_counts=True)
-        votes = ", ".join(f"{ds.class_names[k]} ×{n}" for k, n in zip(classes, counts))
-        rows.append([int(c.explanation.rows[r.row]), ds.class_names[ds.y[c.explanation.rows[r.row]]],
-                     _num(r.agreement), votes])
+    ds = c.run.dataset
+    rows = [[int(r.row), ds.class_names[ds.y[r.row]], fmt.number(r.agreement), fmt.votes(r.votes, ds.class_names)]
+            for r in s.contested.head(shown).itertuples()]
     return (f'<p class="note">The explained rows where the models\' top-{s.k} features agree least '
             "(mean over model pairs).</p>"
             + _table(["dataset row", "true class", "agreement", "predictions (class ×models)"], rows, align="rlrl"))
@@ -272,9 +260,13 @@ def render_html(comparison: Comparison, summary: Summary, *, title: str | None =
     )
 
 def write_report(comparison: Comparison, summary: Summary, html_path: str | os.PathLike) -> tuple[Path, Path]:
-    """Write the HTML report to html_path and the bundle beside it (same stem, .zip); returns both paths."""
+    """Write the HTML report to html_path and the bundle beside it (same stem, .zip); returns both paths.
+
+    Both are rendered before either file is touched, and each is written to a temporary file and
+    renamed into place, so an interrupt leaves the previous pair (or none), never half a file, and
+    at most the instant between the two renames separates a report from its bundle.
+    """
     html_path = Path(html_path)
-    html_path.write_text(render_html(comparison, summary), encoding="utf-8")
-    return html_path, save_bundle(comparison, html_path.with_suffix(".zip"), summary)
-
-
+    html, bundle = render_html(comparison, summary).encode("utf-8"), bundle_bytes(comparison, summary)
+    bundle_path = atomic_write_bytes(html_path.with_suffix(".zip"), bundle)
+    return atomic_write_bytes(html_path, html), bundle_path

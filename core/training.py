@@ -132,11 +132,16 @@ def inert_sources(config: RunConfig) -> frozenset[str]:
     return frozenset(config.vary - effective)
 
 
+def identical_models(config: RunConfig) -> bool:
+    """Whether nothing that varies can change the models, so all of them come out identical."""
+    return config.n_models > 1 and (not config.vary or inert_sources(config) == config.vary)
+
+
 def inert_note(config: RunConfig) -> str | None:
     """A sentence for the user when some (or all) varied sources cannot change the models, else None."""
     inert, family = inert_sources(config), FAMILIES[config.family].lower()
     no_effect = f"{', '.join(sorted(inert))} {'has' if len(inert) == 1 else 'have'} no effect on {family}"
-    if config.n_models > 1 and (not config.vary or inert == config.vary):
+    if identical_models(config):
         cause = f" ({no_effect})" if inert else " (no source varies)"
         return (f"Nothing that varies can change these models{cause}, so all {config.n_models} will be identical; "
                 "vary a source that matters, such as split or bootstrap.")
@@ -158,7 +163,7 @@ class Run:
 
     config: RunConfig
     dataset: Dataset
-    bank: MLPBank | SklearnBank
+    bank: MLPBank | SklearnBank | None  # None for a run loaded from a bundle, which holds no models
     train_rows: np.ndarray
     val_rows: np.ndarray
     test_rows: np.ndarray

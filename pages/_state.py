@@ -51,7 +51,7 @@ def comparison(_dataset: core.Dataset, config_key: str, _run_config: core.RunCon
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def summary(_comparison: core.Comparison, comparison_key: str, k: int) -> core.Summary:
+def summary(_comparison: core.Comparison, comparison_key: str, k: int | None) -> core.Summary:
     return core.summarize(_comparison, k=k)
 
 
@@ -63,14 +63,9 @@ def current() -> core.Comparison | None:
     return st.session_state.get(COMPARISON)
 
 
-def current_k() -> int:
-    """The k the user chose for the current comparison, or the dataset's default."""
-    n_features = current().run.dataset.n_features
-    return min(st.session_state.get(K) or core.default_k(n_features), n_features)
-
-
 def current_summary() -> core.Summary:
-    return summary(current(), st.session_state[COMPARISON_KEY], current_k())
+    """The current comparison's summary at the k the user chose (None until then: the dataset's default)."""
+    return summary(current(), st.session_state[COMPARISON_KEY], st.session_state.get(K))
 
 
 def require_comparison() -> core.Comparison | None:

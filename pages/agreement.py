@@ -4,58 +4,52 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import agreement as agr
 from core import charts
+from core import format as fmt
 from pages import _state
-
-METRIC_LABELS = {
-    "feature_agreement": "Feature agreement@k", "rank_agreement": "Rank agreement@k",
-    "sign_agreement": "Sign agreement@k", "signed_rank_agreement": "Signed rank agreement@k",
-    "rank_correlation": "Rank correlation (Spearman)", "pairwise_rank_agreement": "Pairwise rank agreement",
-}
 
 st.title("Agreement")
 comp = _state.require_comparison()
 if comp is not None:
-    ds, ex, ev = comp.run.dataset, comp.explanation, comp.evaluation
+    ds = comp.run.dataset
     c1, c2, c3 = st.columns(3)
     if ds.n_features > 1:
-        st.session_state[_state.K] = c1.slider("k (top features compared)", 1, ds.n_features, _state.current_k(),
-                                               key=_state.K_SLIDER)
+        st.session_state[_state.K] = c1.slider("k (top features compared)", 1, ds.n_features,
+                                               _state.current_summary().k, key=_state.K_SLIDER)
     else:
         c1.caption("k = 1: the data has a single feature.")
-    k = _state.current_k()
+    summary = _state.current_summary()
+    k, labels = summary.k, summary.metric_labels
     with c2:
         method = _state.method_picker(comp)
-    metric = c3.selectbox("Metric", list(agr.METRICS), format_func=METRIC_LABELS.get, key="metric")
-    summary = _state.current_summary()
+    metric = c3.selectbox("Metric", list(labels), format_func=labels.get, key="metric")
     result = summary.by_method[method]
 
     c1, c2, c3 = st.columns(3)
-    c1.metric("Between models", f"{result.between[metric]:.2f}", help="Mean over all pairs of models and rows.")
+    c1.metric("Between models", fmt.number(result.between[metric], 2), help="Mean over all pairs of models and rows.")
     floor = result.noise_floor[metric]
-    c2.metric("Explainer noise floor", f"{floor:.2f}" if np.isfinite(floor) else "deterministic",
+    c2.metric("Explainer noise floor", fmt.number(floor, 2) if np.isfinite(floor) else "deterministic",
               help="Model 0 explained twice with different explainer seeds. Between-model agreement far below "
                    "this is real disagreement, not sampling noise.")
-    c3.metric("Random rankings", f"{summary.null[metric]:.2f}", help="What two unrelated random rankings would score.")
-    _state.show_chart(charts.heatmap(result.matrices[metric], title=f"{METRIC_LABELS[metric]}, {core.METHODS[method].label}"))
+    c3.metric("Random rankings", fmt.number(summary.null[metric], 2),
+              help="What two unrelated random rankings would score.")
+    _state.show_chart(charts.heatmap(result.matrices[metric], title=f"{labels[metric]}, {core.METHODS[method].label}"))
 
-    if len(ex.by_method) > 1:
+    if len(summary.by_method) > 1:
         st.subheader("Do the methods agree with each other?")
         model = st.selectbox("Model", range(comp.run.n_models), format_func=charts.model_label, key="method_model")
-        frame = agr.method_matrix({core.METHODS[m].label: a.values[model] for m, a in ex.by_method.items()},
-                                  metric=metric, k=k)
-        _state.show_chart(charts.heatmap(frame.to_numpy(), title=f"{METRIC_LABELS[metric]} between methods, model {model}",
-                                       labels=list(frame.index)))
+        _state.show_chart(charts.heatmap(summary.method_matrices[metric][model],
+                                         title=f"{labels[metric]} between methods, model {model}",
+                                         labels=[core.METHODS[m].label for m in summary.by_method]))
 
     st.subheader("Equal accuracy, different logic")
     head = summary.headline_method
-    _state.show_chart(charts.gap_vs_agreement(summary.all_pairs, summary.tolerance))
+    _state.show_chart(charts.gap_vs_agreement(summary.all_pairs))
     lo, hi = summary.accuracy_ci
-    pairs = summary.pairs.assign(
-        accuracy_difference_ci=[f"[{100 * lo[a, b]:+.1f}, {100 * hi[a, b]:+.1f}] pts"
+    pairs = summary.pairs.drop(columns="equal_accuracy").assign(
+        accuracy_difference_ci=[fmt.points_interval(lo[a, b], hi[a, b])
                                 for a, b in zip(summary.pairs.model_a, summary.pairs.model_b)])
-    st.caption(f"Pairs within {100 * summary.tolerance:.0f} accuracy point, lowest top-{k} "
+    st.caption(f"Pairs within {fmt.percent(summary.tolerance)} accuracy, lowest top-{k} "
                f"{core.METHODS[head].label} agreement first. The 95% bootstrap interval of each accuracy difference "
                "(on the shared test rows) says how equal \"equal\" is.")
     st.dataframe(pairs, width="stretch", hide_index=True, column_config={
@@ -65,9 +59,9 @@ if comp is not None:
     if not summary.contested.empty:
         st.subheader("Contested rows")
         st.caption("Test rows whose explanations disagree most across models, and whether the prediction flips.")
-        contested = summary.contested.assign(row=lambda d: ex.rows[d["row"]])
-        st.dataframe(contested, width="stretch", hide_index=True,
-                     column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
+        contested = summary.contested.assign(votes=lambda d: [fmt.votes(v, ds.class_names) for v in d["votes"]])
+        st.dataframe(contested.rename(columns={"votes": "predictions (class ×models)"}), width="stretch",
+                     hide_index=True, column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
         pick = st.selectbox("Open a row in the row explorer", contested["row"].tolist(), key="contested_pick")
         if st.button("Open in row explorer", key="open_row"):
             st.session_state[_state.ROW] = int(pick)
@@ -77,8 +71,7 @@ if comp is not None:
         st.subheader("Same prediction, different reasons")
         st.caption(f"Rows on which every model predicts the same class, ranked by how much their top-{k} "
                    f"{core.METHODS[head].label} features differ (1 - mean feature agreement).")
-        divergent = summary.divergent.assign(row=lambda d: ex.rows[d["row"]],
-                                             prediction=lambda d: [ds.class_names[c] for c in d["prediction"]])
+        divergent = summary.divergent.assign(prediction=lambda d: [ds.class_names[c] for c in d["prediction"]])
         st.dataframe(divergent.head(20), width="stretch", hide_index=True,
                      column_config={"divergence": st.column_config.NumberColumn(format="%.2f")})
 

@@ -4,7 +4,6 @@ import streamlit as st
 
 import core
 from core import charts
-from core.agreement import global_importance
 from pages import _state
 
 st.title("Attributions")
@@ -19,7 +18,7 @@ if comp is not None:
 
     st.subheader("Global importance per model")
     st.caption(f"Mean |attribution| over {len(ex.rows)} explained test rows; the 10 features most important overall.")
-    importance = global_importance(values)  # (model, feature)
+    importance = _state.current_summary().by_method[method].importance  # (model, feature)
     _state.show_chart(charts.importance_small_multiples(importance, names))
     if ds.image_shape is not None:
         _state.show_chart(charts.image_grid(core.as_images(importance, ds.image_shape),

@@ -13,7 +13,7 @@ if comp is not None:
     if "split" in comp.run.config.vary:
         st.caption("The train/test split varies, so each model is scored on its own test rows.")
     pct = {c: st.column_config.NumberColumn(c.replace("_", " "), format="%.3f")
-           for c in core.metrics.METRICS}
+           for c in core.SCORES}
     st.dataframe(ev.scores.per_model, column_config=pct, width="stretch")
     st.caption("Across models")
     st.dataframe(ev.scores.summary, column_config=pct, width="stretch")
@@ -29,6 +29,5 @@ if comp is not None:
     c2.metric("Discrepancy", f"{100 * m.discrepancy:.1f}%", help="Most rows on which a single model disagrees with model 0.")
     c3.metric("Rows compared", m.n_rows)
     st.caption(m.note + " Marx, Calmon & Ustun (2020), Predictive Multiplicity in Classification.")
-    _state.show_chart(charts.heatmap(m.disagreement, title="Share of test rows on which two models predict differently",
-                                   value="disagreement", fmt=".1%", domain=None, scheme="oranges",
-                                   light_high=False))
+    _state.show_chart(charts.disagreement_heatmap(
+        m.disagreement, title="Share of test rows on which two models predict differently"))

@@ -173,7 +173,7 @@ run_config = hyper and shown_errors(lambda: core.RunConfig(
     family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction, mlp=hyper[0], trees=hyper[1]))
 note = run_config and core.inert_note(run_config)
 if note:
-    (st.warning if "identical" in note else st.caption)(note)
+    (st.warning if core.identical_models(run_config) else st.caption)(note)
 ready = dataset is not None and run_config is not None and explained is not None
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
     run_comparison(dataset, run_config, *explained)

@@ -8,11 +8,12 @@ from core.agreement import (
     accuracy_difference_ci,
     agreement_matrix,
     contested_rows,
-    equal_accuracy_pairs,
     feature_agreement,
     global_importance,
     importance_ranks,
-    method_matrix,
+    method_matrices,
+    model_pairs,
+    pair_scores,
     null_baseline,
     pairwise_rank_agreement,
     rank_agreement,
@@ -62,7 +63,7 @@ HAND_EXPECTED = {
 
 @pytest.mark.parametrize(("metric", "k"), list(HAND_EXPECTED))
 def test_metric_matches_hand_computed_example(metric, k):
-    assert METRICS[metric](A, B, k=k) == pytest.approx([HAND_EXPECTED[(metric, k)]])
+    assert METRICS[metric].fn(A, B, k=k) == pytest.approx([HAND_EXPECTED[(metric, k)]])
 
 
 # |a| = [1, 1, 0.5, 0]: f0 and f1 tie, the lower index wins -> order f0, f1, f2, f3
@@ -87,7 +88,7 @@ TIED_EXPECTED = {
 
 @pytest.mark.parametrize("metric", list(TIED_EXPECTED))
 def test_ties_break_by_lower_feature_index_and_average_in_spearman(metric):
-    assert METRICS[metric](TIED_A, TIED_B, k=2) == pytest.approx([TIED_EXPECTED[metric]])
+    assert METRICS[metric].fn(TIED_A, TIED_B, k=2) == pytest.approx([TIED_EXPECTED[metric]])
 
 
 def test_metrics_score_each_row_separately():
@@ -102,13 +103,13 @@ def test_metrics_score_each_row_separately():
 def test_identical_inputs_agree_fully(metric):
     values = _rng(0).standard_normal((5, 6))
     values[0] = 1.0  # a row with every |attribution| tied
-    assert METRICS[metric](values, values, k=3) == pytest.approx(np.ones(5))
+    assert METRICS[metric].fn(values, values, k=3) == pytest.approx(np.ones(5))
 
 
 @pytest.mark.parametrize("metric", list(METRICS))
 def test_k_larger_than_the_number_of_features_raises_config_error(metric):
     with pytest.raises(ConfigError, match=r"k=5 is larger than the number of features \(4\); pick k between 1 and 4"):
-        METRICS[metric](A, B, k=5)
+        METRICS[metric].fn(A, B, k=5)
 
 
 def test_k_of_zero_raises_config_error():
@@ -143,13 +144,22 @@ def test_agreement_matrix_is_symmetric_with_ones_on_the_diagonal(metric):
     assert matrix.shape == (4, 4)
     assert matrix == pytest.approx(matrix.T)
     assert np.diag(matrix) == pytest.approx(np.ones(4))
-    assert matrix[1, 3] == pytest.approx(METRICS[metric](values[1], values[3], k=3).mean())
+    assert matrix[1, 3] == pytest.approx(METRICS[metric].fn(values[1], values[3], k=3).mean())
 
 
-def test_method_matrix_labels_rows_and_columns_by_method():
-    frame = method_matrix({"shap": A, "lime": B}, metric="feature_agreement", k=3)
-    assert list(frame.index) == ["shap", "lime"] and list(frame.columns) == ["shap", "lime"]
-    assert frame.loc["shap", "lime"] == pytest.approx(2 / 3)
+def test_method_matrices_compare_methods_model_by_model():
+    frames = method_matrices({"shap": np.stack([A, A]), "lime": np.stack([B, A])}, metric="feature_agreement", k=3)
+    assert frames.shape == (2, 2, 2)  # (model, method, method)
+    assert frames[0, 0, 1] == frames[0, 1, 0] == pytest.approx(2 / 3)
+    assert frames[1, 0, 1] == 1.0  # model 1: both methods gave A
+
+
+def test_pair_scores_are_one_row_of_scores_per_model_pair_in_triu_order():
+    values = _rng(15).standard_normal((3, 4, 5))
+    scores = pair_scores(values, metric="rank_agreement", k=2)
+    assert scores.shape == (3, 4)
+    for i, (a, b) in enumerate(zip(*np.triu_indices(3, k=1))):
+        np.testing.assert_array_equal(scores[i], METRICS["rank_agreement"].fn(values[a], values[b], k=2))
 
 
 def test_global_importance_and_ranks_follow_mean_absolute_attribution():
@@ -190,7 +200,7 @@ def test_null_baseline_rejects_k_above_the_number_of_features():
         null_baseline(5, metric="feature_agreement", k=6, rng=_rng(5))
 
 
-def test_equal_accuracy_pairs_keeps_close_pairs_least_agreeing_first():
+def test_model_pairs_flags_close_pairs_and_sorts_least_agreeing_first():
     accuracy = np.array([0.80, 0.81, 0.95, 0.805])
     agreement = np.array(
         [
@@ -200,12 +210,14 @@ def test_equal_accuracy_pairs_keeps_close_pairs_least_agreeing_first():
             [0.9, 0.6, 0.3, 1.0],
         ]
     )
-    pairs = equal_accuracy_pairs(accuracy, agreement, tolerance=0.01)
+    pairs = model_pairs(accuracy, agreement, tolerance=0.01)
+    assert len(pairs) == 6 and list(pairs.agreement) == [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
+    equal = pairs[pairs.equal_accuracy]
     # (0, 1) has a gap of exactly the tolerance and stays; model 2 is far from all.
-    assert list(zip(pairs.model_a, pairs.model_b)) == [(1, 3), (0, 1), (0, 3)]
-    assert list(pairs.agreement) == [0.6, 0.7, 0.9]
-    assert pairs.accuracy_gap.to_numpy() == pytest.approx([0.005, 0.01, 0.005])
-    assert list(pairs.columns) == ["model_a", "model_b", "accuracy_a", "accuracy_b", "accuracy_gap", "agreement"]
+    assert list(zip(equal.model_a, equal.model_b)) == [(1, 3), (0, 1), (0, 3)]
+    assert equal.accuracy_gap.to_numpy() == pytest.approx([0.005, 0.01, 0.005])
+    assert list(pairs.columns) == ["model_a", "model_b", "accuracy_a", "accuracy_b", "accuracy_gap", "agreement",
+                                   "equal_accuracy"]
 
 
 def test_accuracy_ci_contains_the_true_difference_and_excludes_zero():
@@ -266,23 +278,26 @@ ROW_VALUES = np.array(
 ROW_PREDICTIONS = np.array([[0, 1, 2], [0, 1, 2], [0, 2, 1]])  # (model, row)
 
 
+def row_agreement(values: np.ndarray) -> np.ndarray:
+    return pair_scores(values, metric="feature_agreement", k=1).mean(axis=0)
+
+
+DATASET_ROWS = np.array([10, 20, 30])  # dataset row ids of the three rows
+
+
 def test_contested_rows_sorts_rows_by_agreement_and_flags_prediction_flips():
-    rows = contested_rows(ROW_VALUES, ROW_PREDICTIONS, metric="feature_agreement", k=1)
-    assert list(rows.row) == [1, 2, 0]
+    rows = contested_rows(row_agreement(ROW_VALUES), ROW_PREDICTIONS, DATASET_ROWS)
+    assert list(rows.row) == [20, 30, 10]
     assert rows.agreement.to_numpy() == pytest.approx([0.0, 1 / 3, 1.0])
     assert list(rows.prediction_flips) == [True, True, False]
     assert list(rows.n_classes_predicted) == [2, 2, 1]
-
-
-def test_contested_rows_needs_two_models():
-    with pytest.raises(ConfigError, match="at least two models"):
-        contested_rows(ROW_VALUES[:1], ROW_PREDICTIONS[:1], metric="rank_agreement", k=1)
+    assert list(rows.votes) == [((1, 2), (2, 1)), ((2, 2), (1, 1)), ((0, 3),)]  # most predicted class first
 
 
 def test_same_prediction_divergent_rows_keeps_unanimous_rows_most_divergent_first():
     predictions = np.array([[0, 1, 2], [0, 1, 2], [0, 1, 1]])  # row 2 is split
-    rows = same_prediction_divergent_rows(ROW_VALUES, predictions, k=1)
-    assert list(rows.row) == [1, 0]
+    rows = same_prediction_divergent_rows(row_agreement(ROW_VALUES), predictions, DATASET_ROWS)
+    assert list(rows.row) == [20, 10]
     assert list(rows.prediction) == [1, 0]
     assert rows.divergence.to_numpy() == pytest.approx([1.0, 0.0])
 

@@ -1,4 +1,5 @@
 """The command line: success path, clear one-line errors, --help, and the same numbers as the app."""
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,39 @@ def test_app_and_cli_give_identical_numbers_for_the_same_settings(cli_report):
     np.testing.assert_array_equal(app.evaluation.proba, cli.evaluation.proba)
     np.testing.assert_array_equal(app.explanation.by_method["integrated_gradients"].values,
                                   cli.explanation.by_method["integrated_gradients"].values)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make training fail loudly, for checks that must happen before it."""
+    def train(*args, **kwargs):
+        raise AssertionError("trained before checking the settings")
+    monkeypatch.setattr(importlib.import_module("core.compare"), "train", train)
+
+
+@pytest.mark.parametrize("out, message", [
+    ("missing/r.html", "does not exist"),
+    (".", "is a folder"),
+])
+def test_an_unwritable_out_path_fails_before_training(tmp_path, capsys, no_training, out, message):
+    code, _, stderr = run_cli(capsys, *TINY, "--out", str(tmp_path / out))
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+
+
+def test_a_method_the_family_lacks_fails_before_training(tmp_path, capsys, no_training):
+    code, _, stderr = run_cli(capsys, *TINY, "--methods", "tree_shap", "--out", str(tmp_path / "r.html"))
+    assert code == 2 and "None of tree_shap can explain a mlp model" in stderr
+
+
+def test_ctrl_c_while_writing_ends_in_one_line_and_keeps_the_previous_report(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "r.html"
+    assert run_cli(capsys, *TINY, "--out", str(out))[0] == 0
+    before = out.read_bytes(), out.with_suffix(".zip").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(importlib.import_module("core.report"), "bundle_bytes", interrupted)
+    code, _, stderr = run_cli(capsys, *TINY, "--seed", "1", "--out", str(out))
+    assert code == 130 and stderr == "interrupted: no report or bundle was written.\n"
+    assert (out.read_bytes(), out.with_suffix(".zip").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.zip"]  # no temporary file left

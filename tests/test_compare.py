@@ -72,6 +72,44 @@ def test_summary_has_every_metric_per_method_as_model_by_model_matrices(summary)
     assert summary.null["feature_agreement"] == pytest.approx(2 / 4)
 
 
+def test_summary_derives_matrices_row_agreement_and_row_tables_from_the_same_pair_scores(comparison, summary):
+    ex = comparison.explanation
+    for name, agreement in summary.by_method.items():
+        for metric in agr.METRICS:
+            scores = agr.pair_scores(ex.by_method[name].values, metric=metric, k=2)  # (pair, row)
+            np.testing.assert_array_equal(agreement.pair_scores[metric], scores)
+            np.testing.assert_array_equal(agreement.per_row[metric], scores.mean(axis=0))
+            first, second = np.triu_indices(3, k=1)
+            np.testing.assert_array_equal(agreement.matrices[metric][first, second], scores.mean(axis=1))
+        np.testing.assert_array_equal(agreement.importance, np.abs(ex.by_method[name].values).mean(axis=1))
+    head = summary.by_method[summary.headline_method].per_row["feature_agreement"]
+    # Row tables hold dataset row ids, and the same per-row agreement the matrices come from.
+    contested = summary.contested.set_index("row")
+    np.testing.assert_array_equal(np.sort(contested.index), np.sort(ex.rows))
+    np.testing.assert_allclose(contested.loc[ex.rows, "agreement"], head)
+    divergent = summary.divergent.set_index("row")
+    position = {row: i for i, row in enumerate(ex.rows)}
+    np.testing.assert_allclose(divergent["divergence"], [1 - head[position[r]] for r in divergent.index])
+
+
+def test_summary_carries_method_by_method_matrices_labels_and_the_accuracy_spread(comparison, summary):
+    ex = comparison.explanation
+    for metric in agr.METRICS:
+        for m in range(3):
+            expected = agr.agreement_matrix(np.stack([a.values[m] for a in ex.by_method.values()]), metric=metric, k=2)
+            np.testing.assert_array_equal(summary.method_matrices[metric][m], expected)
+    assert summary.metric_labels["feature_agreement"] == "Feature agreement@k"
+    accuracy = comparison.evaluation.accuracy
+    assert summary.accuracy_mean == pytest.approx(accuracy.mean())
+    assert summary.accuracy_std == pytest.approx(accuracy.std(ddof=1))
+    assert summary.accuracy_spread == f"{100 * accuracy.mean():.1f}% ± {100 * accuracy.std(ddof=1):.1f}"
+    assert summary.accuracy_spread in summary.headline
+
+
+def test_summary_without_k_uses_the_datasets_default(comparison):
+    assert summarize(comparison).k == 2  # iris: 4 features, so half of them
+
+
 def test_summary_for_k_above_the_feature_count_raises(comparison):
     with pytest.raises(ConfigError, match="k=5"):
         summarize(comparison, k=5)
@@ -79,13 +117,14 @@ def test_summary_for_k_above_the_feature_count_raises(comparison):
 
 @pytest.mark.parametrize("tolerance", [0.0, 0.02, 1.0])
 def test_pairs_are_exactly_the_model_pairs_within_the_accuracy_tolerance(comparison, tolerance):
-    pairs = summarize(comparison, k=2, tolerance=tolerance).pairs
+    summary = summarize(comparison, k=2, tolerance=tolerance)
     accuracy = comparison.evaluation.accuracy
     expected = {(a, b) for a in range(3) for b in range(a + 1, 3) if abs(accuracy[a] - accuracy[b]) <= tolerance}
-    assert set(zip(pairs.model_a, pairs.model_b)) == expected
-    assert (pairs.accuracy_gap <= tolerance + 1e-12).all()
-    if tolerance == 1.0:
-        assert len(pairs) == 3
+    assert set(zip(summary.pairs.model_a, summary.pairs.model_b)) == expected
+    assert (summary.pairs.accuracy_gap <= tolerance + 1e-12).all()
+    assert len(summary.all_pairs) == 3
+    assert set(zip(summary.all_pairs.model_a[summary.all_pairs.equal_accuracy],
+                   summary.all_pairs.model_b[summary.all_pairs.equal_accuracy])) == expected
 
 
 def test_progress_rises_from_zero_to_one(comparison, progress_log):

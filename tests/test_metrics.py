@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from core.errors import ConfigError
 from core.metrics import (
-    METRICS,
+    SCORES,
     Multiplicity,
     ambiguity,
     common_rows,
@@ -51,7 +51,7 @@ def test_score_model_matches_hand_computed_binary_scores():
     # confidences 0.9, 0.6, 0.8, 0.6, 0.9 (correct, wrong, correct, wrong, correct) in 15 bins:
     # {0.9, 0.9}: |2 - 1.8| = 0.2; {0.6, 0.6}: |0 - 1.2| = 1.2; {0.8}: |1 - 0.8| = 0.2 -> 1.6 / 5
     assert scores["ece"] == pytest.approx(0.32)
-    assert list(scores) == list(METRICS)
+    assert list(scores) == list(SCORES)
 
 
 def test_ece_matches_hand_computed_three_class_example():
@@ -147,7 +147,7 @@ def test_score_models_summary_uses_sample_std_across_models():
     assert scores.per_model["accuracy"].tolist() == pytest.approx([1.0, 0.5, 0.0])
     assert scores.per_model["fingerprint"].tolist() == ["a1", "b2", "c3"]
     assert scores.summary.index.tolist() == ["mean", "std", "min", "max"]
-    assert scores.summary.columns.tolist() == list(METRICS)
+    assert scores.summary.columns.tolist() == list(SCORES)
     # mean 1/2; std with ddof=1: sqrt((0.25 + 0 + 0.25) / 2) = 1/2
     assert scores.summary["accuracy"].tolist() == pytest.approx([0.5, 0.5, 0.0, 1.0])
     # every row's true-class probability is 0.9 or 0.1; model 0: -log 0.9, model 2: -log 0.1
@@ -158,7 +158,7 @@ def test_score_models_summary_uses_sample_std_across_models():
 def test_score_models_with_one_model_has_zero_std():
     scores = score_models([BINARY_Y], [BINARY_PROBA], n_classes=2)
     assert "fingerprint" not in scores.per_model.columns
-    assert scores.summary.loc["std"].tolist() == pytest.approx([0.0] * len(METRICS))
+    assert scores.summary.loc["std"].tolist() == pytest.approx([0.0] * len(SCORES))
     assert scores.summary.loc["mean", "accuracy"] == pytest.approx(3 / 5)
 
 
