@@ -42,7 +42,7 @@ from .training import (
     MLPConfig,
     Run,
     RunConfig,
-    TreeConfig,
+    SklearnConfig,
     identical_models,
     inert_note,
     inert_sources,
@@ -53,7 +53,7 @@ from .training import (
 __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
-    "History", "MLPConfig", "Run", "RunConfig", "TreeConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
+    "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",

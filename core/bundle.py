@@ -250,6 +250,13 @@ def _config(cls, value, what: str):
     return cls(**{name: _typed(value[name], hint, f"{what}.{name}") for name, hint in hints.items()})
 
 
+def _renamed(run_config):
+    """run_config with the field names of this version: bundles from before SklearnConfig call it "trees"."""
+    if isinstance(run_config, dict) and "trees" in run_config and "sklearn" not in run_config:
+        return {("sklearn" if name == "trees" else name): value for name, value in run_config.items()}
+    return run_config
+
+
 def _spec(methods: tuple[str, ...], arrays: dict, history: bool) -> list[tuple[str, tuple[str, ...], str, str | None]]:
     """(array, named axes, dtype kind, bound on values) for every array the manifest implies.
 
@@ -322,7 +329,7 @@ def _load(raw: bytes) -> Comparison:
     manifest = _read_manifest(manifest_json)
     npz = member(zf, "arrays.npz", _MAX_UNZIPPED - len(manifest_json))
     arrays = read_npz(npz, _MAX_UNZIPPED - len(manifest_json) - len(npz))
-    run_config = _config(RunConfig, manifest["run_config"], "run_config")
+    run_config = _config(RunConfig, _renamed(manifest["run_config"]), "run_config")
     explain_config = _config(ExplainConfig, manifest["explain_config"], "explain_config")
     methods, skipped = _texts(manifest["methods"], "methods"), _texts(manifest["skipped"], "skipped")
     fingerprints = _texts(manifest["fingerprints"], "fingerprints")

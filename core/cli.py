@@ -25,12 +25,12 @@ from .training import (
     FAMILIES,
     MLPConfig,
     RunConfig,
-    TreeConfig,
+    SklearnConfig,
     inert_note,
     parse_hidden,
 )
 
-_RUN, _MLP, _TREES, _EXPLAIN = RunConfig(), MLPConfig(), TreeConfig(), ExplainConfig()
+_RUN, _MLP, _SKLEARN, _EXPLAIN = RunConfig(), MLPConfig(), SklearnConfig(), ExplainConfig()
 
 
 def _csv_list(text: str) -> list[str]:
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--batch-size", type=int, default=_MLP.batch_size, help="MLP mini-batch size")
     runs.add_argument("--learning-rate", type=float, default=_MLP.learning_rate, help="MLP Adam learning rate")
     runs.add_argument("--patience", type=int, default=0, help="MLP early-stopping patience in epochs (0 = off)")
-    runs.add_argument("--trees", type=int, default=_TREES.n_estimators, help="trees per forest / boosting model")
+    runs.add_argument("--trees", type=int, default=_SKLEARN.n_estimators, help="trees per forest / boosting model")
     explain = c.add_argument_group("explanations and agreement")
     explain.add_argument("--methods", help="comma-separated explanation methods (default: SHAP, LIME and, for "
                          f"neural nets, integrated gradients); all: {', '.join(METHODS)}")
@@ -120,7 +120,7 @@ def build(args: argparse.Namespace):
         test_fraction=args.test_fraction,
         mlp=MLPConfig(hidden=hidden, dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, patience=args.patience or None),
-        trees=replace(_TREES, n_estimators=args.trees),
+        sklearn=replace(_SKLEARN, n_estimators=args.trees),
     )
     methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family, dataset.n_classes)
     explain_config = ExplainConfig(methods=methods, max_rows=args.rows, background_size=args.background,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .explain import ExplainConfig
-from .training import MLPConfig, RunConfig, TreeConfig
+from .training import MLPConfig, RunConfig, SklearnConfig
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ PRESETS: dict[str, Preset] = {
     "Wine: 10 random forests, vary init + bootstrap": Preset(
         "wine",
         RunConfig(family="random_forest", n_models=10, vary=frozenset({"init", "bootstrap"}),
-                  trees=TreeConfig(n_estimators=100)),
+                  sklearn=SklearnConfig(n_estimators=100)),
         ExplainConfig(methods=("tree_shap", "kernel_shap", "lime"), max_rows=30),
         "Forests grown from different seeds and bootstrap resamples of the same training rows.",
     ),

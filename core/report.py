@@ -136,7 +136,7 @@ def _finding(c: Comparison, s: Summary) -> str:
 
 def _configuration(c: Comparison, s: Summary) -> str:
     cfg, ds, ex = c.run.config, c.run.dataset, c.explanation
-    sub = dataclasses.asdict(cfg.mlp if cfg.family == "mlp" else cfg.trees)
+    sub = dataclasses.asdict(cfg.mlp if cfg.family == "mlp" else cfg.sklearn)
     hyper = ", ".join(f"{name}={sub[name]}" for name in _HYPERPARAMETERS[cfg.family])
     xc = ex.config
     rows = [

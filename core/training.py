@@ -68,7 +68,9 @@ class MLPConfig:
 
 
 @dataclass(frozen=True)
-class TreeConfig:
+class SklearnConfig:
+    """Hyperparameters of the scikit-learn families; each family reads the fields it has."""
+
     n_estimators: int = 100
     max_depth: int | None = None  # None: unlimited for forests; 3 is used for boosting
     learning_rate: float = 0.1  # boosting only
@@ -95,7 +97,7 @@ class RunConfig:
     test_fraction: float = 0.25
     validation_fraction: float = 0.15  # of the training split; for learning curves and early stopping
     mlp: MLPConfig = field(default_factory=MLPConfig)
-    trees: TreeConfig = field(default_factory=TreeConfig)
+    sklearn: SklearnConfig = field(default_factory=SklearnConfig)  # logistic regression, forests, boosting
 
     def __post_init__(self):
         object.__setattr__(self, "vary", frozenset([self.vary] if isinstance(self.vary, str) else self.vary))
@@ -326,7 +328,7 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
 
 
 def _sklearn_estimator(cfg: RunConfig, random_state: int):
-    t = cfg.trees
+    t = cfg.sklearn
     if cfg.family == "logistic_regression":
         return LogisticRegression(C=t.C, max_iter=2000, random_state=random_state)
     if cfg.family == "random_forest":

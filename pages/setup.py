@@ -80,9 +80,9 @@ def dataset_inputs() -> core.Dataset | None:
     return dataset
 
 
-def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.TreeConfig]:
+def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.SklearnConfig]:
     """The family's hyperparameters; raises ConfigError for a value a model cannot take."""
-    mlp, trees = core.MLPConfig(), core.TreeConfig()  # the defaults the CLI uses too
+    mlp, sk = core.MLPConfig(), core.SklearnConfig()  # the defaults the CLI uses too
     with st.expander("Hyperparameters", expanded=False):
         if family == "mlp":
             hidden = st.text_input("Hidden layer sizes (comma-separated)", ",".join(map(str, mlp.hidden)), key="hidden")
@@ -95,16 +95,16 @@ def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.TreeConfig]
             mlp = core.MLPConfig(hidden=core.parse_hidden(hidden), dropout=round(dropout, 4), epochs=int(epochs), batch_size=int(batch),
                                  learning_rate=float(lr), patience=int(patience) or None)
         elif family == "logistic_regression":
-            trees = core.TreeConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, trees.C, key="C"))
+            sk = core.SklearnConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, sk.C, key="C"))
         else:
             c1, c2 = st.columns(2)
-            n_trees = c1.number_input("Trees", 1, 1000, trees.n_estimators, key="n_trees")
+            n_trees = c1.number_input("Trees", 1, 1000, sk.n_estimators, key="n_trees")
             depth = c2.number_input("Max depth (0 = unlimited for forests, 3 for boosting)", 0, 50, 0, key="depth")
-            lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, trees.learning_rate, key="gb_lr")
-            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, trees.subsample, 0.05, key="subsample")
-            trees = core.TreeConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
+            lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, sk.learning_rate, key="gb_lr")
+            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, sk.subsample, 0.05, key="subsample")
+            sk = core.SklearnConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
                                     subsample=float(sub))
-    return mlp, trees
+    return mlp, sk
 
 
 def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
@@ -170,7 +170,7 @@ hyper = shown_errors(hyperparameter_inputs, family)
 n_models, seed, test_fraction, vary = randomness_inputs()
 explained = shown_errors(explain_inputs, family, seed, dataset)
 run_config = hyper and shown_errors(lambda: core.RunConfig(
-    family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction, mlp=hyper[0], trees=hyper[1]))
+    family=family, n_models=n_models, seed=seed, vary=vary, test_fraction=test_fraction, mlp=hyper[0], sklearn=hyper[1]))
 note = run_config and core.inert_note(run_config)
 if note:
     (st.warning if core.identical_models(run_config) else st.caption)(note)

@@ -225,7 +225,7 @@ def test_a_lone_surrogate_in_any_string_is_refused(bundle, field):
 
 
 @pytest.mark.parametrize("path, field", [(("run_config",), "seed"), (("run_config", "mlp"), "dropout"),
-                                         (("run_config", "trees"), "C"), (("explain_config",), "noise_floor")])
+                                         (("run_config", "sklearn"), "C"), (("explain_config",), "noise_floor")])
 def test_a_config_missing_a_field_is_refused_not_defaulted(bundle, path, field):
     def drop(manifest):
         config = manifest
@@ -422,3 +422,8 @@ def test_the_app_shows_a_bad_bundle_as_an_error_then_loads_a_good_one(bundle):
     at.run()
     assert not at.exception and not at.error
     assert any("Loaded good.zip" in s.value for s in at.success)
+
+
+def test_a_bundle_from_before_sklearn_config_was_named_still_loads(comparison, bundle):
+    old = _with_manifest(bundle, lambda m: m["run_config"].update(trees=m["run_config"].pop("sklearn")))
+    assert load_bundle(old).run.config == comparison.run.config

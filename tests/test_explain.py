@@ -27,7 +27,7 @@ from core.explain import (
 )
 from core.metrics import evaluate
 from core.models import SklearnBank
-from core.training import MLPConfig, RunConfig, TreeConfig, train
+from core.training import MLPConfig, RunConfig, SklearnConfig, train
 
 MLP_METHODS = methods_for("mlp")
 TINY_MLP = MLPConfig(hidden=(16,), dropout=0.0, epochs=20, learning_rate=1e-2)
@@ -242,7 +242,7 @@ def test_tree_shap_ranks_the_informative_features_first(synthetic_data, rf_run, 
 
 def test_identical_forests_get_identical_attributions_from_every_method(synthetic_data):
     run = train(synthetic_data, RunConfig(family="random_forest", n_models=3, vary=frozenset(),
-                                          trees=TreeConfig(n_estimators=10, max_depth=4)))
+                                          sklearn=SklearnConfig(n_estimators=10, max_depth=4)))
     assert len(set(run.fingerprints)) == 1
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=methods_for("random_forest"), max_rows=5,
                                                         background_size=5, kernel_samples=300, lime_samples=500))
@@ -380,7 +380,7 @@ def breast_cancer_subset(n_features: int = 6):
 
 
 def tree_run_and_context(data, family):
-    run = train(data, RunConfig(family=family, n_models=2, vary={"init", "split"}, trees=TreeConfig(n_estimators=15)))
+    run = train(data, RunConfig(family=family, n_models=2, vary={"init", "split"}, sklearn=SklearnConfig(n_estimators=15)))
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("tree_shap",), max_rows=25))
     ctx = context(run, ex.rows, background_size=ExplainConfig().background_size, kernel_samples=None)
     background = ctx.expanded_background  # what TreeSHAP is given: over 100 rows on breast_cancer
@@ -429,7 +429,7 @@ def test_tree_shap_gives_zero_to_a_class_a_bootstrapped_forest_never_saw():
                           "label": ["a"] * 29 + ["b"] * 29 + ["c"] * 2})
     ds = from_frame(frame, "label")
     run = train(ds, RunConfig(family="random_forest", n_models=8, vary={"init", "bootstrap"},
-                              trees=TreeConfig(n_estimators=5)))
+                              sklearn=SklearnConfig(n_estimators=5)))
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("tree_shap",), target_class=2, max_rows=5))
     values = ex.by_method["tree_shap"].values
     lacking = [m for m, pipe in enumerate(run.bank.pipelines) if 2 not in pipe[-1].classes_]

@@ -10,7 +10,7 @@ from core.training import (
     MAX_MODELS,
     MLPConfig,
     RunConfig,
-    TreeConfig,
+    SklearnConfig,
     _init_mlp,
     _split_rows,
     train,
@@ -160,7 +160,7 @@ def test_rerunning_the_same_config_is_bit_identical(iris):
 
 def test_rerunning_a_random_forest_is_bit_identical(iris):
     cfg = RunConfig(family="random_forest", n_models=2, vary=frozenset({"init", "bootstrap"}),
-                    trees=TreeConfig(n_estimators=10))
+                    sklearn=SklearnConfig(n_estimators=10))
     first, second = train(iris, cfg), train(iris, cfg)
     assert first.fingerprints == second.fingerprints
     np.testing.assert_array_equal(first.predict_proba(iris.X), second.predict_proba(iris.X))
@@ -242,7 +242,7 @@ def test_mlp_predicts_model_row_class_probabilities_summing_to_one(iris):
 @pytest.mark.parametrize("family", ["logistic_regression", "random_forest", "gradient_boosting"])
 def test_sklearn_family_trains_and_predicts_probabilities_summing_to_one(iris, family):
     run = train(iris, RunConfig(family=family, n_models=3, vary=frozenset({"init"}),
-                                trees=TreeConfig(n_estimators=10)))
+                                sklearn=SklearnConfig(n_estimators=10)))
     assert run.history is None
     assert run.bank.n_models == 3 and len(run.fingerprints) == 3
     proba = run.predict_proba(iris.X)
@@ -255,13 +255,13 @@ def test_sklearn_family_trains_and_predicts_probabilities_summing_to_one(iris, f
 @pytest.mark.parametrize("family", ["random_forest", "gradient_boosting"])
 def test_stochastic_sklearn_family_gives_different_models_when_init_varies(iris, family):
     run = train(iris, RunConfig(family=family, n_models=3, vary=frozenset({"init"}),
-                                trees=TreeConfig(n_estimators=10)))
+                                sklearn=SklearnConfig(n_estimators=10)))
     assert len(set(run.fingerprints)) == 3
 
 
 def test_sklearn_models_with_nothing_varied_are_identical(iris):
     run = train(iris, RunConfig(family="random_forest", n_models=3, vary=frozenset(),
-                                trees=TreeConfig(n_estimators=10)))
+                                sklearn=SklearnConfig(n_estimators=10)))
     assert len(set(run.fingerprints)) == 1
 
 
@@ -313,7 +313,7 @@ def test_mlp_config_rejects_bad_settings_with_config_error(settings, message):
 @pytest.mark.parametrize("settings", [{"n_estimators": 0}, {"subsample": 0.0}, {"subsample": 1.5}, {"C": 0.0}])
 def test_tree_config_rejects_bad_settings_with_config_error(settings):
     with pytest.raises(ConfigError):
-        TreeConfig(**settings)
+        SklearnConfig(**settings)
 
 
 def test_run_config_accepts_boundary_values_and_any_iterable_of_sources():
