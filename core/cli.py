@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="KernelSHAP coalitions, shared by all rows and models")
     explain.add_argument("--lime-samples", type=int, default=_EXPLAIN.lime_samples, help="LIME samples per row")
     explain.add_argument("--ig-steps", type=int, default=_EXPLAIN.ig_steps,
-                         help="integrated-gradient steps (rows missing completeness by over 1%% are refined)")
+                         help="integrated-gradient Gauss-Legendre nodes per smooth piece of the path (cut at every ReLU kink)")
     explain.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
     c.add_argument("--out", type=Path, default=Path("seedscope_report.html"),
                    help="HTML report path; the data bundle is written beside it as .zip")

@@ -150,7 +150,7 @@ def _configuration(c: Comparison, s: Summary) -> str:
         ("Explanation methods", ", ".join(METHODS[m].label for m in ex.methods)),
         ("Rows explained", f"{len(ex.rows)} of {len(c.evaluation.rows)} test rows shared by all models"),
         ("Explainer settings", f"background {xc.background_size}, KernelSHAP samples {xc.kernel_samples}, "
-                               f"LIME samples {xc.lime_samples}, IG steps {xc.ig_steps}, seed {xc.seed}"),
+                               f"LIME samples {xc.lime_samples}, IG nodes per piece {xc.ig_steps}, seed {xc.seed}"),
         ("Top-k", s.k), ("Equal-accuracy tolerance", _pct(s.tolerance)),
     ]
     if ex.skipped:

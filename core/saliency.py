@@ -8,11 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import MLPBank
+from .models import BatchedMLP, MLPBank
 
-IG_TOLERANCE = 0.01  # completeness: |sum of attributions - (f(x) - f(baseline))| <= 1% of the gap (+1e-6)
-IG_MAX_STEPS = 4096
-
+_IG_NUMBERS = 1 << 22  # numbers per chunk of rows (32 MB in float64)
 
 def gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:
     """points (model, ..., row, feature) -> d p_target / d input, same shape; models never mix."""
@@ -24,43 +22,90 @@ def gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.
     return points.grad
 
 
-def _quadrature(bank: MLPBank, X: np.ndarray, target: np.ndarray, base: np.ndarray, steps: int,
-                points_per_pass: int) -> np.ndarray:
-    """(model, row, feature) integrated gradients of X (row, feature) with `steps` Gauss-Legendre nodes."""
-    nodes, quad_w = np.polynomial.legendre.leggauss(steps)
-    alphas, quad_w = (nodes + 1) / 2, quad_w / 2  # map [-1, 1] to [0, 1]
-    delta = X - base  # (row, feature)
-    total = np.zeros((bank.n_models, *delta.shape))
-    per_chunk = max(1, points_per_pass // len(delta))  # steps per pass, to bound memory
-    for start in range(0, steps, per_chunk):
-        a = alphas[start:start + per_chunk]
-        path = base[None, None] + a[:, None, None] * delta[None]  # (step, row, feature)
-        x = torch.tensor(path, dtype=torch.float32).expand(bank.n_models, -1, -1, -1)
-        grads = gradients(bank, x, target).double().numpy()  # (model, step, row, feature)
-        total += np.einsum("msrf,s->mrf", grads, quad_w[start:start + per_chunk])
-    return total * delta[None]
+def _hidden_pre_activations(module: BatchedMLP, x: torch.Tensor) -> list[torch.Tensor]:
+    """Pre-activations of every hidden layer, each (model, point, hidden), for x (model, point, feature)."""
+    h = (x - module.mean[:, None, :]) / module.std[:, None, :]
+    out = []
+    for w, b in zip(list(module.weights)[:-1], list(module.biases)[:-1]):
+        out.append(torch.baddbmm(b[:, None, :], h, w))
+        h = torch.relu(out[-1])
+    return out
+
+
+def _kinks(module: BatchedMLP, base: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """(model, row, K) sorted points in [0, 1] of the paths base + a * delta (delta: row, feature) where
+    some hidden unit switches, with 0 and 1, padded with 1.0 (zero-length pieces).
+
+    Layer by layer: with the breakpoints found so far, every earlier unit keeps its state between two
+    of them, so this layer's pre-activations are linear there; a sign change between the ends of a
+    piece is a crossing, found by interpolation (the first layer's are exact, its pre-activations
+    being linear along the whole path).
+    """
+    n_models, n_rows = module.n_models, len(delta)
+    alphas = torch.tensor([0.0, 1.0], dtype=delta.dtype).expand(n_models, n_rows, 2)
+    for layer in range(len(module.weights) - 1):
+        k = alphas.shape[-1]
+        points = base + alphas[..., None] * delta[None, :, None, :]  # (model, row, K, feature)
+        pre = _hidden_pre_activations(module, points.reshape(n_models, -1, delta.shape[1]))[layer]
+        pre = pre.reshape(n_models, n_rows, k, -1)
+        va, vb = pre[:, :, :-1], pre[:, :, 1:]
+        a, b = alphas[..., :-1, None], alphas[..., 1:, None]
+        crossing = torch.where(va * vb < 0, a + (b - a) * va / (va - vb), torch.ones_like(va))
+        alphas = torch.cat([alphas, crossing.reshape(n_models, n_rows, -1)], dim=-1).sort(dim=-1).values
+        alphas = alphas[..., :int((alphas < 1).sum(dim=-1).max()) + 1]  # drop padding every row has
+    return alphas
+
+
+def _piecewise_ig(module: BatchedMLP, X: torch.Tensor, target: torch.Tensor, base: torch.Tensor,
+                  nodes: int) -> torch.Tensor:
+    """(model, row, feature) integrated gradients of p_target, exact on each linear piece of the path.
+
+    On a piece every ReLU keeps its state, so the logits z are affine in a, z(a) = z_a + ... , and
+    d p / d x = J^T s(z(a)) with J = dz/dx constant and s = d p_target / d z = p_t (e_t - p). The
+    path integral over the piece is J^T times the integral of s, a smooth function of one variable
+    computed from the logits at the piece's ends with Gauss-Legendre nodes; J^T v is one backward
+    pass at the piece's midpoint.
+    """
+    n_models, n_rows = module.n_models, len(X)
+    delta = X - base
+    with torch.no_grad():
+        alphas = _kinks(module, base, delta)  # (model, row, K)
+        k = alphas.shape[-1]
+        ends = base + alphas[..., None] * delta[None, :, None, :]
+        z = module(ends.reshape(n_models, -1, X.shape[1])).reshape(n_models, n_rows, k, -1)
+        t, w = np.polynomial.legendre.leggauss(nodes)
+        t, w = torch.tensor((t + 1) / 2, dtype=X.dtype), torch.tensor(w / 2, dtype=X.dtype)
+        za, zb = z[:, :, :-1, None, :], z[:, :, 1:, None, :]
+        p = torch.softmax(za + t[:, None] * (zb - za), dim=-1)  # (model, row, piece, node, class)
+        target_onehot = torch.nn.functional.one_hot(target, p.shape[-1]).to(X.dtype)[None, :, None, None, :]
+        p_target = (p * target_onehot).sum(dim=-1, keepdim=True)
+        length = (alphas[..., 1:] - alphas[..., :-1])[..., None]
+        v = (p_target * (target_onehot - p) * w[:, None]).sum(dim=-2) * length  # (model, row, piece, class)
+    middle = base + ((alphas[..., 1:] + alphas[..., :-1]) / 2)[..., None] * delta[None, :, None, :]
+    middle = middle.reshape(n_models, -1, X.shape[1]).requires_grad_(True)
+    (module(middle) * v.reshape(n_models, -1, v.shape[-1])).sum().backward()
+    return middle.grad.reshape(n_models, n_rows, k - 1, -1).sum(dim=-2) * delta[None]
 
 
 def integrated_gradients(bank: MLPBank, X: np.ndarray, target: np.ndarray, base: np.ndarray, *,
-                         steps: int, points_per_pass: int) -> np.ndarray:
+                         nodes: int) -> np.ndarray:
     """Integrated gradients (Sundararajan et al. 2017) of X (row, feature) from `base`: (model, row, feature).
 
-    Completeness: attributions must sum to f(x) - f(baseline). A ReLU network's gradient jumps
-    where a unit switches along the path, so quadrature converges only linearly there. Rows whose
-    sum misses by more than IG_TOLERANCE of f(x) - f(baseline) are recomputed with 4x the steps,
-    up to IG_MAX_STEPS, so most rows stay cheap and every row ends complete.
+    A ReLU network is smooth between the points of the straight path where a hidden unit switches,
+    and its gradient jumps there, so fixed-step quadrature converges only slowly. Here the path is
+    cut at every such kink (_kinks) and each smooth piece is integrated with `nodes` Gauss-Legendre
+    nodes (_piecewise_ig): with 32 the attributions add up to f(x) - f(baseline) to about 1e-15,
+    in float64, the precision they are computed in, with no refinement loop.
     """
-    with torch.no_grad():
-        f_x = bank.torch_proba(torch.tensor(X, dtype=torch.float32))
-        f_base = bank.torch_proba(torch.tensor(base[None], dtype=torch.float32))
-    rows = np.arange(len(X))
-    gap = (f_x[:, rows, target] - f_base[:, 0, target]).double().numpy()  # (model, row)
-    values = _quadrature(bank, X, target, base, steps, points_per_pass)
-    while steps < IG_MAX_STEPS:
-        miss = np.abs(values.sum(axis=-1) - gap) > IG_TOLERANCE * np.abs(gap) + 1e-6
-        redo = rows[miss.any(axis=0)]
-        if not len(redo):
-            break
-        steps *= 4
-        values[:, redo] = _quadrature(bank, X[redo], target[redo], base, steps, points_per_pass)
-    return values
+    module = bank.module.subset(list(range(bank.n_models))).double()
+    module.requires_grad_(False)  # gradients with respect to the inputs only
+    X64, base64 = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
+    target_t = torch.as_tensor(target)
+    # Rows a chunk at a time: a row holds about models x breakpoints x width numbers, with breakpoints
+    # rarely more than 2 + one per hidden unit.
+    hidden = [w.shape[-1] for w in bank.module.weights[:-1]]
+    width = max(X.shape[1], *hidden, nodes * bank.module.weights[-1].shape[-1])
+    per_chunk = max(1, _IG_NUMBERS // (bank.n_models * (2 + sum(hidden)) * width))
+    parts = [_piecewise_ig(module, X64[i:i + per_chunk], target_t[i:i + per_chunk], base64, nodes)
+             for i in range(0, len(X), per_chunk)]
+    return torch.cat(parts, dim=1).numpy()

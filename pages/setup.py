@@ -138,8 +138,9 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
         kernel = e1.number_input("KernelSHAP coalitions", 10, 20000, defaults.kernel_samples, key="kernel_samples",
                                  help="Shared by all rows and models; more means a lower noise floor, slower.")
         lime_samples = e2.number_input("LIME samples per row", 100, 20000, defaults.lime_samples, key="lime_samples")
-        ig_steps = e3.number_input("Integrated-gradient steps (minimum)", 2, 4096, defaults.ig_steps, key="ig_steps",
-                                   help="Rows whose attributions miss completeness by over 1% are refined.")
+        ig_steps = e3.number_input("Integrated-gradient nodes per piece", 2, 256, defaults.ig_steps, key="ig_steps",
+                                   help="The path is cut where a ReLU switches; each smooth piece is integrated "
+                                        "with this many Gauss-Legendre nodes (32: exact to float64 precision).")
     target = None
     if dataset is not None and dataset.n_classes > 2:
         options = [None, *range(dataset.n_classes)]
