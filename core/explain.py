@@ -17,7 +17,6 @@ while the models are evaluated on all rows and background rows in batched passes
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -25,6 +24,7 @@ import numpy as np
 import shap
 import torch
 from lime.lime_tabular import LimeTabularExplainer
+from sklearn.metrics import pairwise_distances
 from threadpoolctl import threadpool_limits
 
 from . import saliency
@@ -34,11 +34,8 @@ from .seeding import int_seed, lend_global_numpy, numpy_generator
 from .runtime import Progress, deterministic, stage
 from .training import FAMILIES, Run
 
-# LIME warns that the outputs we give it do not sum to 1: they are N models' probabilities of one
-# class, not one distribution. Filtered once for the process: catch_warnings() is not thread-safe.
-warnings.filterwarnings("ignore", message=r"\s*Prediction probabilties do not sum to 1", module="lime")
-
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
+_LIME_NUMBERS = 1 << 23  # numbers per batched pass of LIME samples (64 MB of float64)
 
 
 @dataclass(frozen=True)
@@ -230,65 +227,53 @@ def _deep_shap_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
-class _WeightedRidge:
-    """LIME's default local model, Ridge(alpha=1) with an intercept and sample weights, in closed form.
-
-    Same estimate as sklearn.linear_model.Ridge (tests check it), without its per-call input
-    validation, which dominated LIME's time when one row is fitted for N models.
-    """
-
-    def __init__(self, alpha: float = 1.0):
-        self.alpha = alpha
-
-    def fit(self, X, y, sample_weight):
-        w = sample_weight / sample_weight.sum()
-        x_mean, y_mean = w @ X, w @ y
-        Xc = X - x_mean
-        gram = Xc.T @ (Xc * sample_weight[:, None]) + self.alpha * np.eye(X.shape[1])
-        self.coef_ = np.linalg.solve(gram, Xc.T @ (sample_weight * (y - y_mean)))
-        self.intercept_ = y_mean - x_mean @ self.coef_
-        return self
-
-    def predict(self, X):
-        return X @ self.coef_ + self.intercept_
-
-    def score(self, X, y, sample_weight):
-        residual = sample_weight @ (y - self.predict(X)) ** 2
-        total = sample_weight @ (y - np.average(y, weights=sample_weight)) ** 2
-        return 1.0 - residual / total if total > 0 else 0.0
-
-
 def _lime_values(bank, ctx: _Context, seed: int) -> np.ndarray:
-    """(model, row, feature) LIME weights; each row's perturbations are shared by all models."""
+    """(model, row, feature) LIME weights; each row's perturbations are shared by all models.
+
+    What LimeTabularExplainer.explain_instance computes for each row and model (tests check it):
+    its own sampler draws each row's neighbourhood from the explainer's generator, row after row as
+    explain_instance would, and its kernel weighs the samples; then the samples of many rows go
+    through all models in one pass, and one weighted ridge per row serves every model, which share
+    its design matrix and weights.
+    """
     ds = ctx.run.dataset
     # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
     # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
     # compared feature by feature (a bin-indicator weight means something else).
     explainer = LimeTabularExplainer(
-        ctx.train_X, feature_names=list(ds.feature_names), class_names=[f"model {m}" for m in range(bank.n_models)],
-        feature_selection="none", discretize_continuous=False, sample_around_instance=True, random_state=seed,
+        ctx.train_X, feature_names=list(ds.feature_names), feature_selection="none", discretize_continuous=False,
+        sample_around_instance=True, random_state=seed,
     )
-    out = np.zeros((bank.n_models, len(ctx.X), ds.n_features))
-    # LIME samples a neighbourhood per row, so rows go one at a time; all models share each row's samples.
-    for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
-        out[:, r] = _lime_row(explainer, bank, x, c, ctx.config.lime_samples)
+    n_samples, n_rows = ctx.config.lime_samples, len(ctx.X)
+    out = np.zeros((bank.n_models, n_rows, ds.n_features))
+    per_pass = max(1, _LIME_NUMBERS // (n_samples * max(ds.n_features, bank.n_models * ds.n_classes)))
+    for start in range(0, n_rows, per_pass):
+        rows = range(start, min(start + per_pass, n_rows))
+        drawn = [explainer._LimeTabularExplainer__data_inverse(ctx.X[r], n_samples) for r in rows]
+        data = np.stack([d for d, _ in drawn])  # (row, sample, feature), row r's first sample is the row itself
+        scaled = (data - explainer.scaler.mean_) / explainer.scaler.scale_
+        weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
+        points = np.concatenate([inverse for _, inverse in drawn])  # (row * sample, feature)
+        proba = bank.predict_proba(points).reshape(bank.n_models, len(rows), n_samples, -1)
+        target = np.take_along_axis(proba, ctx.target[list(rows)][None, :, None, None], axis=-1)[..., 0]
+        out[:, start:start + len(rows)] = weighted_ridge(scaled, weights, target.transpose(1, 2, 0)).transpose(2, 0, 1)
         if ctx.progress:
-            ctx.progress((r + 1) / len(ctx.X))
+            ctx.progress((start + len(rows)) / n_rows)
     return out
 
 
-def _lime_row(explainer: LimeTabularExplainer, bank, x: np.ndarray, c: int, n_samples: int) -> np.ndarray:
-    """(model, feature) LIME weights of one row x for class c."""
-    def predict(points):
-        return bank.predict_proba(points)[:, :, c].T  # (sample, model)
+def weighted_ridge(X: np.ndarray, weights: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """LIME's default local model, Ridge(alpha) with an intercept and sample weights, in closed form.
 
-    exp = explainer.explain_instance(x, predict, labels=range(bank.n_models), num_features=len(x),
-                                     num_samples=n_samples, model_regressor=_WeightedRidge())
-    out = np.zeros((bank.n_models, len(x)))
-    for m, weights in exp.as_map().items():
-        for f, weight in weights:
-            out[m, f] = weight
-    return out
+    X (row, sample, feature), weights (row, sample), y (row, sample, target) -> coefficients
+    (row, feature, target): one independent fit per row and target, the same estimate as
+    sklearn.linear_model.Ridge (tests check it) without its per-call validation, every target of
+    a row solved with one factorisation.
+    """
+    w = (weights / weights.sum(axis=1, keepdims=True))[:, None, :]  # (row, 1, sample)
+    Xc, yc = X - w @ X, y - w @ y
+    weighted_t = (Xc * weights[..., None]).transpose(0, 2, 1)  # (row, feature, sample)
+    return np.linalg.solve(weighted_t @ Xc + alpha * np.eye(X.shape[-1]), weighted_t @ yc)
 
 
 def _gradient_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:

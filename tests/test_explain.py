@@ -19,12 +19,12 @@ from core.explain import (
     ExplainConfig,
     _Context,
     _kernel_shap_values,
-    _WeightedRidge,
     as_images,
     explain,
     kmeans_background,
     methods_for,
     target_classes,
+    weighted_ridge,
 )
 from core.metrics import evaluate
 from core.models import SklearnBank
@@ -142,17 +142,39 @@ def test_explain_config_rejects_unusable_settings(settings):
         ExplainConfig(**settings)
 
 
-def test_weighted_ridge_matches_sklearn_ridge_with_sample_weights():
+def test_weighted_ridge_matches_sklearn_ridge_with_sample_weights_for_every_row_and_target():
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 6))
-    y = X @ rng.normal(size=6) + 0.5 + rng.normal(scale=0.3, size=200)
-    w = rng.uniform(0.01, 2.0, size=200)
-    ours = _WeightedRidge().fit(X, y, w)
-    ref = Ridge(alpha=1.0).fit(X, y, sample_weight=w)
-    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.score(X, y, w), ref.score(X, y, sample_weight=w), rtol=1e-9)
-    np.testing.assert_allclose(ours.predict(X), ref.predict(X), rtol=1e-9, atol=1e-12)
+    X = rng.normal(size=(3, 200, 6))  # (row, sample, feature)
+    y = np.einsum("rsf,ft->rst", X, rng.normal(size=(6, 4))) + rng.normal(scale=0.3, size=(3, 200, 4))
+    w = rng.uniform(0.01, 2.0, size=(3, 200))
+    ours = weighted_ridge(X, w, y)  # (row, feature, target)
+    for r in range(3):
+        for t in range(4):
+            ref = Ridge(alpha=1.0).fit(X[r], y[r, :, t], sample_weight=w[r])
+            np.testing.assert_allclose(ours[r, :, t], ref.coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_lime_equals_lime_explain_instance_for_one_model_and_the_same_seed(iris_run):
+    from lime.lime_tabular import LimeTabularExplainer
+
+    from core.seeding import int_seed
+
+    run = iris_run
+    rows = evaluate(run).rows[:6]
+    config = ExplainConfig(methods=("lime",), max_rows=6, lime_samples=400, noise_floor=False)
+    ours = explain(run, rows, config).by_method["lime"].values[0]  # model 0
+    ctx = context(run, rows, background_size=5, kernel_samples=None)
+    reference = LimeTabularExplainer(ctx.train_X, feature_names=list(run.dataset.feature_names),
+                                     feature_selection="none", discretize_continuous=False,
+                                     sample_around_instance=True, random_state=int_seed(config.seed, "lime"))
+    model0 = run.bank.subset([0])
+    for r, (x, c) in enumerate(zip(ctx.X, ctx.target)):
+        exp = reference.explain_instance(x, lambda p: model0.predict_proba(p)[0], labels=(c,), num_features=4,
+                                         num_samples=400)  # lime's own sampling, kernel and sklearn Ridge
+        expected = np.zeros(4)
+        for f, weight in exp.as_map()[c]:
+            expected[f] = weight
+        np.testing.assert_allclose(ours[r], expected, rtol=1e-7, atol=1e-10)
 
 
 # --- KernelSHAP is exact where the answer is known ------------------------------------------------
