@@ -22,6 +22,7 @@ from .data import (
     synthetic,
 )
 from .errors import BundleError, ConfigError, DatasetError
+from .estimate import estimate_seconds
 from .explain import (
     METHODS,
     Attributions,
@@ -56,6 +57,6 @@ __all__ = [
     "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
-    "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
+    "estimate_seconds", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "save_bundle",
 ]

@@ -23,6 +23,7 @@ from .presets import PRESETS
 from .seeding import SOURCES
 from .training import (
     FAMILIES,
+    MAX_MODELS,
     MLPConfig,
     RunConfig,
     SklearnConfig,
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                            + "; ".join(repr(p) for p in PRESETS))
     runs = c.add_argument_group("models and randomness")
     runs.add_argument("--family", default=_RUN.family, help=f"model family: {', '.join(FAMILIES)}")
-    runs.add_argument("--models", type=int, default=_RUN.n_models, help="number of models (1-50)")
+    runs.add_argument("--models", type=int, default=_RUN.n_models, help=f"number of models (1-{MAX_MODELS})")
     runs.add_argument("--vary", default=",".join(sorted(_RUN.vary)),
                       help=f"comma-separated sources of randomness that vary: {', '.join(SOURCES)}")
     runs.add_argument("--seed", type=int, default=_RUN.seed, help="base seed")

@@ -29,3 +29,10 @@ def points_interval(lo: float, hi: float) -> str:
 def votes(counts: tuple[tuple[int, int], ...], class_names: tuple[str, ...]) -> str:
     """((class, models), ...) -> 'benign ×3, malignant ×2'."""
     return ", ".join(f"{class_names[c]} ×{n}" for c, n in counts)
+
+
+def duration(seconds: float) -> str:
+    """'about 8 s', 'about 3 min'."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    return f"about {round(seconds / 60)} min"

@@ -33,7 +33,7 @@ FAMILIES: dict[str, str] = {
     "random_forest": "Random forest",
     "gradient_boosting": "Gradient boosting",
 }
-MAX_MODELS = 50
+MAX_MODELS = 500  # core and the CLI; the app offers up to 200, with an estimate of the time it takes
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

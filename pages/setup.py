@@ -6,6 +6,8 @@ import streamlit as st
 import core
 from pages import _state
 
+APP_MAX_MODELS = 200  # more runs from the command line (python -m core compare --models, up to core.MAX_MODELS)
+
 st.title("Setup")
 st.caption("Train several models that differ only in their randomness, explain each one, and compare.")
 
@@ -38,8 +40,11 @@ def preset_inputs() -> None:
     choice = st.selectbox("Preset", names, key="preset")
     preset = core.PRESETS[choice]
     st.caption(preset.blurb)
+    dataset = _state.builtin_dataset(preset.dataset)
+    st.caption(f"Takes {core.format.duration(core.estimate_seconds(dataset, preset.run, preset.explain))} "
+               "on a 2-core machine.")
     if st.button("Run this demo", type="primary", key="run_preset"):
-        run_comparison(_state.builtin_dataset(preset.dataset), preset.run, preset.explain)
+        run_comparison(dataset, preset.run, preset.explain)
 
 
 def dataset_inputs() -> core.Dataset | None:
@@ -110,7 +115,7 @@ def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.SklearnConf
 def randomness_inputs() -> tuple[int, int, float, frozenset[str]]:
     c1, c2, c3 = st.columns(3)
     defaults = core.RunConfig()
-    n_models = c1.slider("Number of models", 2, core.MAX_MODELS, defaults.n_models, key="n_models")
+    n_models = c1.slider("Number of models", 2, APP_MAX_MODELS, defaults.n_models, key="n_models")
     seed = c2.number_input("Base seed", 0, 2**31 - 1, defaults.seed, key="seed")
     test_fraction = c3.slider("Test fraction", 0.05, 0.5, defaults.test_fraction, 0.05, key="test_fraction")
     st.markdown("**What varies between the models** (everything else is held fixed)")
@@ -176,5 +181,8 @@ note = run_config and core.inert_note(run_config)
 if note:
     (st.warning if core.identical_models(run_config) else st.caption)(note)
 ready = dataset is not None and run_config is not None and explained is not None
+if ready:
+    st.caption(f"Estimated time: {core.format.duration(core.estimate_seconds(dataset, run_config, explained[0]))} "
+               "on a 2-core machine (training, explaining with every method, and the noise floor).")
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
     run_comparison(dataset, run_config, *explained)

@@ -294,3 +294,14 @@ def test_a_session_training_while_others_compute_shows_the_numbers_it_gets_alone
     for name, attr in alone.explanation.by_method.items():
         assert np.array_equal(shown.explanation.by_method[name].values, attr.values), name
         assert np.array_equal(shown.explanation.by_method[name].repeat, attr.repeat), name
+
+
+def test_setup_says_how_long_a_run_will_take_before_it_starts():
+    at = new_app()
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Takes about") for c in captions)  # the demo preset
+    before = next(c for c in captions if c.startswith("Estimated time: about"))
+    at.slider(key="n_models").set_value(200)  # the app's maximum
+    at.run()
+    after = next(c.value for c in at.caption if c.value.startswith("Estimated time: about"))
+    assert after != before and not at.error

@@ -39,7 +39,7 @@ def test_compare_writes_report_and_bundle_and_prints_the_finding(tmp_path, capsy
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "nope"], "Unknown dataset 'nope'"),
     (["--vary", "init,weather"], "Unknown randomness source(s) weather"),
-    (["--models", "0"], "between 1 and 50"),
+    (["--models", "0"], "between 1 and 500"),
     (["--methods", "tree_shap"], "None of tree_shap can explain a mlp model"),
     (["--hidden", "64,abc"], "Hidden sizes '64,abc' must be whole numbers"),
 ])

@@ -1,0 +1,52 @@
+"""How long a comparison will take, said before it starts, so nobody waits without knowing for how long.
+
+Costs per unit of work were measured on a 2-core machine (the project's reference, see
+bench/compare_bench.py) and scale with what the configuration asks for: torch MLPs by
+multiply-adds, scikit-learn models by trees and points evaluated. An estimate, within a
+factor of about two; a busier or faster machine moves it.
+"""
+from __future__ import annotations
+
+from .data import Dataset
+from .explain import METHODS, ExplainConfig, split_methods
+from .training import RunConfig
+
+# Seconds per multiply-add of an MLP: training (forward and backward, per epoch and training row),
+# and evaluation in large batches (KernelSHAP's coalitions, LIME's samples).
+_TRAIN_MAC = 7e-10
+_EVAL_MAC = 2.5e-10
+# Seconds per (model, point) evaluated by a scikit-learn model, per 100 trees for the ensembles.
+_SKLEARN_POINT = {"logistic_regression": 2e-7, "random_forest": 2.2e-6, "gradient_boosting": 9e-7}
+# Seconds to fit one scikit-learn model on 1,000 rows, per 100 trees for the ensembles.
+_SKLEARN_FIT = {"logistic_regression": 0.03, "random_forest": 2.0, "gradient_boosting": 0.85}
+_PER_ROW = {"integrated_gradients": 5e-4, "gradient": 2e-5, "gradient_x_input": 2e-5, "deep_shap": 2e-3,
+            "tree_shap": 2e-3}  # seconds per (model, row) of the methods that evaluate few points
+_FIXED = 1.0  # seconds of set-up: k-means background, summarising, drawing
+
+
+def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> float:
+    """Expected seconds for compare(dataset, run, explain) plus summarize, on the reference machine."""
+    n_models, n_rows = run.n_models, len(dataset.y)
+    train_rows = n_rows * (1 - run.test_fraction)
+    rows = min(explain.max_rows, max(1, round(n_rows * run.test_fraction)))
+    trees = run.sklearn.n_estimators / 100 if run.family != "logistic_regression" else 1.0
+    if run.family == "mlp":
+        sizes = [dataset.n_features, *run.mlp.hidden, dataset.n_classes]
+        macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        later = macs - sizes[0] * sizes[1]  # KernelSHAP computes layer 1 once per row and background row
+        seconds = n_models * run.mlp.epochs * train_rows * macs * _TRAIN_MAC
+        point = {"kernel_shap": later * _EVAL_MAC, "lime": macs * _EVAL_MAC}
+    else:
+        seconds = n_models * _SKLEARN_FIT[run.family] * trees * max(train_rows, 100) / 1000
+        cost = _SKLEARN_POINT[run.family] * trees
+        point = {"kernel_shap": cost, "lime": cost}
+    kernel_samples = explain.kernel_samples or 2 * dataset.n_features + 2048
+    points = {"kernel_shap": kernel_samples * explain.background_size, "lime": explain.lime_samples}
+    usable, _ = split_methods(explain.methods, run.family, dataset.n_classes)
+    for name in usable:
+        # A stochastic method runs once more on model 0 for the noise floor.
+        models = n_models + (1 if METHODS[name].stochastic and explain.noise_floor else 0)
+        per_model_row = points[name] * point[name] if name in points else _PER_ROW[name]
+        seconds += models * rows * per_model_row
+    return seconds + _FIXED
+
