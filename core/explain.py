@@ -141,6 +141,43 @@ class _SeededKernelExplainer(shap.KernelExplainer):
     def run(self):
         self._release()  # every coalition is drawn
         super().run()
+        self._phi = None
+
+    def solve(self, fraction_evaluated, dim):
+        """shap's regression for output `dim`, all outputs solved at the first call.
+
+        Without L1 selection (l1_reg=False, as here) every output shares the masks and kernel
+        weights, so shap's constrained weighted least squares is one factorisation for all
+        rows x models outputs; shap's own solve formats arrays for debug logs it never shows,
+        which took longer than the regression. Tests check equality with shap's solve.
+        """
+        assert self.l1_reg is False, "the batched solve has no feature selection"
+        if self._phi is None:
+            self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights,
+                                         self.linkfv(self.ey) - self.link.f(self.fnull),
+                                         self.link.f(self.fx) - self.link.f(self.fnull))
+        return self._phi[:, dim], np.ones(self.M)
+
+
+def _constrained_wls(masks: np.ndarray, weights: np.ndarray, y: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """(feature, output) KernelSHAP values: weighted least squares whose values add up to `total`.
+
+    masks (coalition, feature) 0/1; weights (coalition,); y (coalition, output), each coalition's
+    expected output minus the baseline's; total (output,), f(x) minus the baseline. As shap does,
+    the last feature is eliminated through the constraint, the rest solved by normal equations,
+    and values under 1e-10 set to 0.
+    """
+    last = masks[:, -1:]
+    X = masks[:, :-1] - last
+    WX = weights[:, None] * X
+    # One small system per output, stacked, rather than one system with many right-hand sides: a
+    # multi-column BLAS kernel may round columns differently by position, and identical models
+    # must get identical values.
+    rhs = (y - last * total).T[:, None, :] @ WX  # (output, 1, feature - 1)
+    rest = np.linalg.solve(X.T @ WX, rhs.transpose(0, 2, 1))[..., 0].T  # (feature - 1, output)
+    phi = np.vstack([rest, total - rest.sum(axis=0)])
+    phi[np.abs(phi) < 1e-10] = 0
+    return phi
 
 
 def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
@@ -151,8 +188,8 @@ def _kernel_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
     def value(masks: np.ndarray) -> np.ndarray:
         # masks (coalition, feature) -> (coalition, row * model): expected output over the background
         report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
-        proba = bank.coalition_proba(masks, X, bg, ctx.target, progress=report)  # (model, coalition, bg, row)
-        return np.einsum("mcbr,b->crm", proba, w).reshape(len(masks), n_rows * bank.n_models)
+        proba = bank.coalition_proba(masks, X, bg, w, ctx.target, progress=report)  # (model, coalition, row)
+        return proba.transpose(1, 2, 0).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
     nsamples = ctx.config.kernel_samples or 2 * n_features + 2048
@@ -270,10 +307,15 @@ def weighted_ridge(X: np.ndarray, weights: np.ndarray, y: np.ndarray, alpha: flo
     sklearn.linear_model.Ridge (tests check it) without its per-call validation, every target of
     a row solved with one factorisation.
     """
-    w = (weights / weights.sum(axis=1, keepdims=True))[:, None, :]  # (row, 1, sample)
-    Xc, yc = X - w @ X, y - w @ y
-    weighted_t = (Xc * weights[..., None]).transpose(0, 2, 1)  # (row, feature, sample)
-    return np.linalg.solve(weighted_t @ Xc + alpha * np.eye(X.shape[-1]), weighted_t @ yc)
+    # Each (row, target) is its own small product and solve, stacked, never one multi-column BLAS
+    # call: such kernels may round columns differently by position, and identical models must agree.
+    w = weights / weights.sum(axis=1, keepdims=True)
+    Xc = X - (w[..., None] * X).sum(axis=1, keepdims=True)
+    yc = (y - (w[..., None] * y).sum(axis=1, keepdims=True)).transpose(0, 2, 1)[:, :, None, :]  # (row, target, 1, sample)
+    weighted = Xc * weights[..., None]  # (row, sample, feature)
+    gram = weighted.transpose(0, 2, 1) @ Xc + alpha * np.eye(X.shape[-1])  # (row, feature, feature)
+    rhs = (yc @ weighted[:, None]).transpose(0, 1, 3, 2)  # (row, target, feature, 1)
+    return np.linalg.solve(gram[:, None], rhs)[..., 0].transpose(0, 2, 1)
 
 
 def _gradient_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-_COALITION_POINTS = 32_768  # (coalition, bg, row) combinations per pass: keeps activations in a few MB per model
+_COALITION_POINTS = 2048  # (coalition, bg, row) combinations per MLP pass: activations stay in cache
+_SKLEARN_POINTS = 32_768  # points per scikit-learn call: each call has a fixed cost, so fewer and larger
 
 
 class BatchedMLP(nn.Module):
@@ -115,7 +116,7 @@ class MLPBank:
         """Differentiable probabilities (model, row, class) for x (row, feature) or (model, row, feature)."""
         return torch.softmax(self.module(x), dim=-1)
 
-    def predict_proba(self, X: np.ndarray, *, chunk: int = 16384) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, *, chunk: int = 2048) -> np.ndarray:  # rows per pass: activations in cache
         """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk.
 
         The inference path folds standardization into layer 1, so the shared rows enter every
@@ -133,19 +134,21 @@ class MLPBank:
     def subset(self, models: list[int]) -> "MLPBank":
         return MLPBank(self.module.subset(models))
 
-    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray,
+    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
                         target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """p_target of every model at z*x + (1-z)*b for all masks z, rows x, background rows b.
+        """Expected p_target of every model at z*x + (1-z)*b over the weighted background b.
 
-        masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), target (row,)
-        -> (model, coalition, bg, row). Layer 1 is linear, so its pre-activation splits into a row
-        part (z*x) W and a background part ((1-z)*b) W + bias, each computed once and summed per
-        (coalition, bg, row); only the later layers run on every combination.
+        masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), weights (bg,)
+        summing to 1, target (row,) -> (model, coalition, row). Layer 1 is linear, so its pre-activation
+        splits into a row part (z*x) W and a background part ((1-z)*b) W + bias, each computed once and
+        summed per (coalition, bg, row); only the later layers run on every combination, and the
+        background is averaged (in float64) chunk by chunk.
         """
         w1, b1 = self.module.folded_first_layer()
         z = torch.as_tensor(masks, dtype=torch.float32)
         x = torch.as_tensor(X, dtype=torch.float32)
         bg = torch.as_tensor(background, dtype=torch.float32)
+        bg_weights = torch.as_tensor(weights, dtype=torch.float64)
         n_models, hidden = w1.shape[0], w1.shape[2]
         n_rows, n_bg = len(x), len(bg)
         row_part = torch.einsum("rf,mfh->mfrh", x, w1).reshape(n_models, -1, n_rows * hidden)
@@ -161,10 +164,13 @@ class MLPBank:
                 pre = (a + c[:, :, :, None, :]).view(n_models, -1, hidden)
                 proba = torch.softmax(self.module.after_first_layer(pre), dim=-1)
                 proba = proba.view(n_models, len(zc), n_bg, n_rows, -1)
-                out.append(torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0])
+                p_target = torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0]
+                # Weighted sum over the background as elementwise work: a matrix-vector product could
+                # round models differently by their position, and identical models must agree exactly.
+                out.append((p_target.double() * bg_weights[:, None]).sum(dim=2))
                 if progress:
                     progress(min(1.0, (start + per_chunk) / len(z)))
-        return torch.cat(out, dim=1).double().numpy()
+        return torch.cat(out, dim=1).numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
         prints = []
@@ -198,20 +204,20 @@ class SklearnBank:
     def subset(self, models: list[int]) -> "SklearnBank":
         return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)
 
-    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray,
+    def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
                         target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """Same contract as MLPBank.coalition_proba: (model, coalition, bg, row) p_target at z*x + (1-z)*b.
-
-        The points are built explicitly, a bounded number of coalitions at a time.
+        """Same contract as MLPBank.coalition_proba: (model, coalition, row) expected p_target over the
+        weighted background. The points are built explicitly, a bounded number of coalitions at a time.
         """
-        per_chunk = max(1, _COALITION_POINTS // (len(X) * len(background)))
+        per_chunk = max(1, _SKLEARN_POINTS // (len(X) * len(background)))
         out = []
         for start in range(0, len(masks), per_chunk):
             z = masks[start:start + per_chunk, None, None, :]
             points = z * X[None, None] + (1 - z) * background[None, :, None]  # (coalition, bg, row, feature)
             proba = self.predict_proba(points.reshape(-1, X.shape[1])).reshape(self.n_models, *points.shape[:-1], -1)
-            out.append(np.take_along_axis(proba, np.broadcast_to(target[:, None], proba.shape[:-1] + (1,)),
-                                          axis=-1)[..., 0])
+            p_target = np.take_along_axis(proba, np.broadcast_to(target[:, None], proba.shape[:-1] + (1,)),
+                                          axis=-1)[..., 0]
+            out.append(np.einsum("mcbr,b->mcr", p_target, weights))
             if progress:
                 progress(min(1.0, (start + per_chunk) / len(masks)))
         return np.concatenate(out, axis=1)

@@ -211,6 +211,24 @@ def test_kernel_shap_enumerating_all_coalitions_equals_brute_force_shapley_for_s
 
 # --- integrated gradients -------------------------------------------------------------------------
 
+def test_kernel_shap_batched_regression_equals_shaps_own_solve_for_every_output():
+    import shap
+
+    from core.explain import _SeededKernelExplainer
+
+    rng = np.random.default_rng(3)
+    coefficients = rng.normal(size=(12, 5))
+
+    def value(masks):  # (coalition, feature) -> (coalition, output): a nonlinear game
+        return np.tanh(masks @ coefficients) + (masks[:, :1] * masks[:, 1:2])
+
+    explainer = _SeededKernelExplainer(value, np.zeros((1, 12)), seed=4)
+    ours = explainer.shap_values(np.ones((1, 12)), nsamples=300, l1_reg=False, silent=True)[0]  # (feature, output)
+    for d in range(5):  # shap's own regression on the same coalitions and values
+        reference, _ = shap.KernelExplainer.solve(explainer, explainer.nsamples / explainer.max_samples, d)
+        np.testing.assert_allclose(ours[:, d], reference, rtol=1e-9, atol=1e-12)
+
+
 def completeness_gap(run, attr) -> tuple[np.ndarray, np.ndarray]:
     """(model, row) |sum of attributions - (f(x) - f(baseline))| and |f(x) - f(baseline)|.
 
@@ -478,7 +496,7 @@ def test_tree_shap_gives_zero_to_a_class_a_bootstrapped_forest_never_saw():
 
 
 def test_kernel_shap_for_scikit_learn_models_never_makes_empty_chunks(monkeypatch, iris):
-    monkeypatch.setattr(importlib.import_module("core.models"), "_COALITION_POINTS", 3)  # under one coalition's points
+    monkeypatch.setattr(importlib.import_module("core.models"), "_SKLEARN_POINTS", 3)  # under one coalition's points
     run = train(iris, RunConfig(family="logistic_regression", n_models=2, vary={"split"}))
     ex = explain(run, evaluate(run).rows, ExplainConfig(methods=("kernel_shap",), max_rows=4, background_size=3,
                                                          kernel_samples=20, noise_floor=False))
