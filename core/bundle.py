@@ -109,6 +109,11 @@ def _agreement_json(summary: Summary) -> dict:
                            "matrices": {m: matrix.tolist() for m, matrix in a.matrices.items()}}
                     for name, a in summary.by_method.items()},
         "equal_accuracy_pairs": json.loads(summary.pairs.to_json(orient="records")),
+        "ambiguity_interval": dataclasses.asdict(summary.ambiguity),
+        "seed_budget": summary.budget and {
+            "agreement_interval": dataclasses.asdict(summary.budget.agreement),
+            "settled_at": summary.budget.settled_at,
+            "curve": json.loads(summary.budget.curve.to_json(orient="records"))},
     }
 
 

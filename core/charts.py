@@ -160,3 +160,17 @@ def rank_distribution(ranks: pd.DataFrame, flips: dict[str, bool], *, top: int =
         color=alt.Color("sign:N", scale=alt.Scale(domain=["consistent sign", "sign flips across models"],
                                                   range=["#4C78A8", "#E45756"]), title=None),
     ).properties(width=460, height=alt.Step(22))
+
+
+def seed_budget(curve: pd.DataFrame) -> alt.Chart:
+    """Each quantity against the number of models (budget.SeedBudget.curve): estimate and band."""
+    titles = {"agreement": "explanation agreement", "accuracy_std": "accuracy std", "ambiguity": "prediction ambiguity"}
+    frame = curve.assign(quantity=curve["quantity"].map(titles))
+    base = alt.Chart(frame).encode(x=alt.X("n:Q", title="models", scale=alt.Scale(zero=False)))
+    band = base.mark_area(opacity=0.25, color=MODEL_A).encode(y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)),
+                                                               y2="hi:Q")
+    line = base.mark_line(point=True, color=MODEL_A).encode(
+        y="estimate:Q", tooltip=["quantity", "n", alt.Tooltip("estimate:Q", format=".3f"),
+                                 alt.Tooltip("lo:Q", format=".3f"), alt.Tooltip("hi:Q", format=".3f")])
+    return (band + line).properties(width=220, height=160).facet(
+        facet=alt.Facet("quantity:N", title=None, sort=list(titles.values())), columns=3).resolve_scale(y="independent")

@@ -6,6 +6,7 @@ app and the command line give identical numbers for the same settings.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -14,11 +15,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .agreement import check_k
-from .compare import compare, summarize
+from .agreement import METRICS, check_k
+from .bundle import load_bundle
+from .compare import HEADLINE_METRIC, compare, summarize
 from .data import BUILTIN_DATASETS, load_builtin, load_csv
 from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
+from .format import confidence, percent
+from .gate import release_gate
 from .presets import PRESETS
 from .seeding import SOURCES
 from .training import (
@@ -82,13 +86,30 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, default=Path("seedscope_report.html"),
                    help="HTML report path; the data bundle is written beside it as .zip")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    _gate_flags(c.add_argument_group("release gate (exit code 1 when a criterion fails)"))
+    g = commands.add_parser("check", help="judge a saved bundle against a release gate: exit 0 pass, 1 fail, 2 bad input",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g.add_argument("bundle", type=Path, help="data bundle (.zip) written by compare or the app")
+    g.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
+    _gate_flags(g)
     return parser
+
+
+def _gate_flags(group) -> None:
+    group.add_argument("--min-agreement", type=float,
+                       help="fail when the lower end of the 95%% interval of between-model agreement is below this")
+    group.add_argument("--max-ambiguity", type=float,
+                       help="fail when the upper end of the 95%% interval of prediction ambiguity is above this")
+    group.add_argument("--method", help="explanation method the agreement criterion reads (default: the headline's)")
+    group.add_argument("--metric", default=HEADLINE_METRIC, help=f"agreement metric: {', '.join(METRICS)}")
+    group.add_argument("--json", action="store_true", help="print the gate's verdict as JSON on stdout")
 
 
 def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Data, model and explanation flags given together with --preset (which sets them all)."""
     defaults = vars(parser.parse_args(["compare"]))
-    return [k for k, v in vars(args).items() if k not in ("preset", "out", "quiet", "k") and defaults.get(k) != v]
+    kept = ("preset", "out", "quiet", "k", "min_agreement", "max_ambiguity", "method", "metric", "json")
+    return [k for k, v in vars(args).items() if k not in kept and defaults.get(k) != v]
 
 
 def _check_writable(out: Path) -> None:
@@ -137,9 +158,39 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
 
 
+def _gate(args: argparse.Namespace, summary, seed: int) -> int:
+    """Judge the release gate the flags ask for and print the verdict; 0 passed (or nothing asked), 1 failed."""
+    criteria = release_gate(summary, seed=seed, min_agreement=args.min_agreement, max_ambiguity=args.max_ambiguity,
+                            method=args.method, metric=args.metric)
+    passed = all(c.passed for c in criteria)
+    if args.json:
+        print(json.dumps({"passed": passed, "headline": summary.headline, "criteria": [
+            {"name": c.name, "estimate": c.interval.estimate, "lo": c.interval.lo, "hi": c.interval.hi,
+             "level": c.interval.level, "bound": c.bound, "rule": "at least" if c.at_least else "at most",
+             "passed": c.passed} for c in criteria]}, indent=1))
+    else:
+        for c in criteria:
+            end, rule = (c.interval.lo, ">=") if c.at_least else (c.interval.hi, "<=")
+            print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {percent(c.interval.estimate, 1)} "
+                  f"({confidence(c.interval)}); needs {percent(end, 1)} {rule} {percent(c.bound, 1)}")
+    return 0 if passed else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        comparison = load_bundle(args.bundle)
+        summary = summarize(comparison, k=args.k)
+        return _gate(args, summary, comparison.explanation.config.seed)
+    except (ConfigError, BundleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args)
     beside = _flags_beside_preset(args, parser) if args.preset else []
     if beside:
         parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")
@@ -155,6 +206,8 @@ def _main(argv: list[str] | None) -> int:
 
             comparison = compare(dataset, run_config, explain_config, progress=progress)
         summary = summarize(comparison, k=args.k)
+        release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
+                     max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric)
         from .report import (
             write_report,  # the report pulls in vl-convert; only load it once needed
         )
@@ -173,12 +226,11 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: the comparison failed ({type(exc).__name__}: {exc}); try other settings, and report it "
               "if it persists.", file=sys.stderr)
         return 1
-    for note in dataset.notes:
-        print(f"note: {note}")
-    note = inert_note(run_config)
-    if note:
-        print(f"note: {note}")
-    print(summary.headline)
-    print(f"report: {html_path}")
-    print(f"bundle: {bundle_path}")
-    return 0
+    notes = [*dataset.notes, inert_note(run_config)]
+    for note in filter(None, notes):  # beside JSON on stdout, notes go to stderr
+        print(f"note: {note}", file=sys.stderr if args.json else sys.stdout)
+    if not args.json:
+        print(summary.headline)
+        print(f"report: {html_path}")
+        print(f"bundle: {bundle_path}")
+    return _gate(args, summary, explain_config.seed)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import agreement as agr
 from . import format as fmt
+from .budget import Interval, SeedBudget, ambiguity_interval, seed_budget
 from .data import Dataset
 from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
@@ -95,6 +96,8 @@ class Summary:
     divergent: pd.DataFrame  # rows every model predicts alike, most divergent first; empty for one model
     ranks: pd.DataFrame  # long form (feature, model, rank), headline method
     sign_flips: np.ndarray  # (feature,) bool, headline method
+    budget: SeedBudget | None  # agreement interval over models, curves against n; None for one model
+    ambiguity: Interval  # prediction ambiguity with its interval over rows
     headline_method: str
     headline: str
 
@@ -158,6 +161,9 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
         divergent=agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
         ranks=agr.rank_distribution(head_values, list(ds.feature_names)),
         sign_flips=agr.sign_flips(head_values),
+        budget=(seed_budget(head_agreement.matrices[HEADLINE_METRIC], ev.accuracy, ev.predictions,
+                            rng=numpy_generator(seed, "seed_budget")) if multi else None),
+        ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity")),
         headline_method=head, headline="",
     )
     return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
@@ -173,7 +179,8 @@ def _headline(s: Summary, null: float) -> str:
     between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
     if between >= 0.999:
         return f"{n} models, {spread}; their top-{k} {label} features agree completely."
-    agree = f"their top-{k} {label} features agree on {fmt.percent(between)} on average"
+    agree = (f"their top-{k} {label} features agree on {fmt.percent(between)} on average "
+             f"({fmt.confidence(s.budget.agreement)})")
     chance = f"random rankings {fmt.percent(null)}"
     if not np.isfinite(floor):
         return f"{n} models, {spread}; yet {agree} ({chance})."

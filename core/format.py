@@ -36,3 +36,17 @@ def duration(seconds: float) -> str:
     if seconds < 90:
         return f"about {max(1, round(seconds))} s"
     return f"about {round(seconds / 60)} min"
+
+
+def confidence(interval) -> str:
+    """A budget.Interval of a proportion as '95% CI 72-78%'."""
+    return f"{interval.level:.0%} CI {100 * interval.lo:.0f}-{100 * interval.hi:.0f}%"
+
+
+def planner(budget, half_width: float = 0.02) -> str:
+    """What the seed budget says about more seeds, in one sentence."""
+    needed = budget.models_for(half_width)
+    if needed is None:
+        return "The models agree identically: more seeds would not change the estimate."
+    return (f"About {needed} models give agreement within ±{100 * half_width:.0f} points; the estimate "
+            f"stayed inside its final interval from {budget.settled_at} models on.")

@@ -42,6 +42,14 @@ if comp is not None:
                                          title=f"{labels[metric]} between methods, model {model}",
                                          labels=[core.METHODS[m].label for m in summary.by_method]))
 
+    if summary.budget is not None:
+        st.subheader("How many seeds are enough?")
+        st.caption(f"Agreement {fmt.percent(summary.budget.agreement.estimate)} "
+                   f"({fmt.confidence(summary.budget.agreement)}, resampling models). "
+                   + fmt.planner(summary.budget)
+                   + " Bands: what random subsets of that many of these models show (headline method and metric).")
+        _state.show_chart(charts.seed_budget(summary.budget.curve))
+
     st.subheader("Equal accuracy, different logic")
     head = summary.headline_method
     _state.show_chart(charts.gap_vs_agreement(summary.all_pairs))

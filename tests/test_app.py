@@ -305,3 +305,11 @@ def test_setup_says_how_long_a_run_will_take_before_it_starts():
     at.run()
     after = next(c.value for c in at.caption if c.value.startswith("Estimated time: about"))
     assert after != before and not at.error
+
+
+def test_agreement_page_says_how_many_seeds_are_enough(trained):
+    at = visit(trained, "pages/agreement.py")
+    (caption,) = [c.value for c in at.caption if "resampling models" in c.value]
+    assert "95% CI" in caption and ("models give agreement within ±2 points" in caption or "identically" in caption)
+    overview = visit(trained, "pages/overview.py")
+    assert "95% CI" in overview.markdown[0].value or "agree completely" in overview.markdown[0].value

@@ -144,3 +144,47 @@ def test_ctrl_c_while_writing_ends_in_one_line_and_keeps_the_previous_report(tmp
     assert code == 130 and stderr == "interrupted: no report or bundle was written.\n"
     assert (out.read_bytes(), out.with_suffix(".zip").read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.zip"]  # no temporary file left
+
+
+def test_check_passes_and_fails_a_bundle_on_the_interval_ends(cli_report, capsys):
+    bundle = str(cli_report.with_suffix(".zip"))
+    assert main(["check", bundle, "--min-agreement", "0", "--max-ambiguity", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("PASS ") for line in lines)
+    assert "95% CI" in lines[0] and "agreement" in lines[0] and "ambiguity" in lines[1]
+    assert main(["check", bundle, "--min-agreement", "1.0"]) == 1  # two nets never agree perfectly on every row
+    assert capsys.readouterr().out.startswith("FAIL agreement")
+
+
+def test_check_json_gives_each_criterion_with_its_interval(cli_report, capsys):
+    import json
+
+    code = main(["check", str(cli_report.with_suffix(".zip")), "--max-ambiguity", "0", "--json"])
+    verdict = json.loads(capsys.readouterr().out)
+    (criterion,) = verdict["criteria"]
+    assert criterion["name"] == "prediction ambiguity" and criterion["rule"] == "at most"
+    assert criterion["lo"] <= criterion["estimate"] <= criterion["hi"]
+    assert verdict["passed"] is (criterion["hi"] <= 0) and code == (0 if verdict["passed"] else 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--min-agreement", "70"], "between 0 and 1"),
+    (["--method", "lime"], "was not run"),
+    (["--metric", "vibes"], "Unknown agreement metric"),
+])
+def test_check_with_bad_input_exits_2_with_one_line(cli_report, capsys, args, message):
+    assert main(["check", str(cli_report.with_suffix(".zip")), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_check_of_a_file_that_is_not_a_bundle_exits_2(tmp_path, capsys):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    assert main(["check", str(junk), "--min-agreement", "0.5"]) == 2
+    assert "not a SeedScope bundle" in capsys.readouterr().err
+
+
+def test_compare_takes_the_gate_flags_and_exits_1_when_it_fails(tmp_path, capsys):
+    code, stdout, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / "r.html"), "--min-agreement", "1.0")
+    assert code == 1 and "FAIL agreement" in stdout and (tmp_path / "r.zip").exists()

@@ -176,3 +176,16 @@ def test_source_spread_measures_the_split_even_with_many_models(iris):
                            k=2).set_index("source")
     assert (shares["note"] == "").all()
     assert shares.loc["split", "disagreement"] > 0
+
+
+def test_summary_carries_the_seed_budget_and_the_gate_reads_the_same_interval(comparison, summary):
+    from core.gate import release_gate
+
+    budget = summary.budget
+    assert budget.agreement.estimate == pytest.approx(summary.by_method["kernel_shap"].between["feature_agreement"])
+    assert budget.agreement.lo <= budget.agreement.estimate <= budget.agreement.hi
+    assert f"95% CI {100 * budget.agreement.lo:.0f}-{100 * budget.agreement.hi:.0f}%" in summary.headline
+    assert set(budget.curve.quantity) == {"agreement", "accuracy_std", "ambiguity"}
+    assert sorted(set(budget.curve.n)) == [2, 3]
+    (criterion,) = release_gate(summary, seed=comparison.explanation.config.seed, min_agreement=0.0)
+    assert criterion.interval == budget.agreement and criterion.passed
