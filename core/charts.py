@@ -166,7 +166,8 @@ def seed_budget(curve: pd.DataFrame) -> alt.Chart:
     """Each quantity against the number of models (budget.SeedBudget.curve): estimate and band."""
     titles = {"agreement": "explanation agreement", "accuracy_std": "accuracy std", "ambiguity": "prediction ambiguity"}
     frame = curve.assign(quantity=curve["quantity"].map(titles))
-    base = alt.Chart(frame).encode(x=alt.X("n:Q", title="models", scale=alt.Scale(zero=False)))
+    base = alt.Chart(frame).encode(x=alt.X("n:Q", title="models", scale=alt.Scale(zero=False),
+                                           axis=alt.Axis(format="d", tickMinStep=1)))
     band = base.mark_area(opacity=0.25, color=MODEL_A).encode(y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)),
                                                                y2="hi:Q")
     line = base.mark_line(point=True, color=MODEL_A).encode(
