@@ -110,6 +110,13 @@ def _agreement_json(summary: Summary) -> dict:
                     for name, a in summary.by_method.items()},
         "equal_accuracy_pairs": json.loads(summary.pairs.to_json(orient="records")),
         "ambiguity_interval": dataclasses.asdict(summary.ambiguity),
+        "groups": {"threshold": summary.group_threshold, "k": summary.group_k,
+                   "features": [list(g) for g in summary.groups], "names": list(summary.group_names),
+                   "between_models": {name: {m: _finite(v) for m, v in a.between.items()}
+                                      for name, a in summary.group_by_method.items()},
+                   "noise_floor": {name: {m: _finite(v) for m, v in a.noise_floor.items()}
+                                   for name, a in summary.group_by_method.items()},
+                   "null_baseline": {m: _finite(v) for m, v in summary.group_null.items()}},
         "seed_budget": summary.budget and {
             "agreement_interval": dataclasses.asdict(summary.budget.agreement),
             "settled_at": summary.budget.settled_at,

@@ -22,6 +22,7 @@ from .data import BUILTIN_DATASETS, load_builtin, load_csv
 from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
 from .format import confidence, percent
+from .groups import GROUP_THRESHOLD
 from .gate import release_gate
 from .presets import PRESETS
 from .seeding import SOURCES
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--lime-samples", type=int, default=_EXPLAIN.lime_samples, help="LIME samples per row")
     explain.add_argument("--ig-steps", type=int, default=_EXPLAIN.ig_steps,
                          help="integrated-gradient Gauss-Legendre nodes per smooth piece of the path (cut at every ReLU kink)")
+    explain.add_argument("--group-threshold", type=float, default=GROUP_THRESHOLD,
+                         help="features whose |Spearman correlation| reaches this are also compared as one group")
     explain.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
     c.add_argument("--out", type=Path, default=Path("seedscope_report.html"),
                    help="HTML report path; the data bundle is written beside it as .zip")
@@ -108,7 +111,7 @@ def _gate_flags(group) -> None:
 def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Data, model and explanation flags given together with --preset (which sets them all)."""
     defaults = vars(parser.parse_args(["compare"]))
-    kept = ("preset", "out", "quiet", "k", "min_agreement", "max_ambiguity", "method", "metric", "json")
+    kept = ("preset", "out", "quiet", "k", "group_threshold", "min_agreement", "max_ambiguity", "method", "metric", "json")
     return [k for k, v in vars(args).items() if k not in kept and defaults.get(k) != v]
 
 
@@ -199,13 +202,15 @@ def _main(argv: list[str] | None) -> int:
         if args.k is not None:
             check_k(args.k, dataset.n_features)  # before the long part, not after it
         _check_writable(args.out)
+        if not 0 < args.group_threshold <= 1:
+            raise ConfigError(f"--group-threshold is an absolute correlation in (0, 1]; got {args.group_threshold}.")
         with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.set_description_str(message[:60])
                 bar.update(round(100 * fraction) - bar.n)
 
             comparison = compare(dataset, run_config, explain_config, progress=progress)
-        summary = summarize(comparison, k=args.k)
+        summary = summarize(comparison, k=args.k, group_threshold=args.group_threshold)
         release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
                      max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric)
         from .report import (
@@ -231,6 +236,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"note: {note}", file=sys.stderr if args.json else sys.stdout)
     if not args.json:
         print(summary.headline)
+        print(summary.grouping)
         print(f"report: {html_path}")
         print(f"bundle: {bundle_path}")
     return _gate(args, summary, explain_config.seed)

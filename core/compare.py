@@ -17,6 +17,7 @@ from .budget import Interval, SeedBudget, ambiguity_interval, seed_budget
 from .data import Dataset
 from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
+from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, evaluate
 from .runtime import Progress, deterministic, stage
 from .seeding import SOURCES, numpy_generator
@@ -96,6 +97,13 @@ class Summary:
     divergent: pd.DataFrame  # rows every model predicts alike, most divergent first; empty for one model
     ranks: pd.DataFrame  # long form (feature, model, rank), headline method
     sign_flips: np.ndarray  # (feature,) bool, headline method
+    groups: tuple[tuple[int, ...], ...]  # correlated features (groups.feature_groups), by first feature index
+    group_names: tuple[str, ...]
+    group_threshold: float
+    group_k: int  # top-k at the group level: k, or fewer when there are few groups
+    group_by_method: dict[str, MethodAgreement]  # every metric again on group-level attributions
+    group_null: dict[str, float]
+    grouping: str  # the group-level finding in plain words
     budget: SeedBudget | None  # agreement interval over models, curves against n; None for one model
     ambiguity: Interval  # prediction ambiguity with its interval over rows
     headline_method: str
@@ -133,8 +141,10 @@ def default_k(n_features: int) -> int:
     return max(1, min(5, n_features // 2))
 
 
-def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float = 0.01) -> Summary:
-    """Everything the app, the CLI and the report show, for agreement at top-k (None: default_k)."""
+def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float = 0.01,
+              group_threshold: float = GROUP_THRESHOLD) -> Summary:
+    """Everything the app, the CLI and the report show, for agreement at top-k (None: default_k),
+    with features grouped at |Spearman rho| >= group_threshold."""
     ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
     k = default_k(ds.n_features) if k is None else k
     agr.check_k(k, ds.n_features)
@@ -148,6 +158,12 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     preds, row_agreement = comparison.predictions, head_agreement.per_row[HEADLINE_METRIC]
     all_pairs = agr.model_pairs(ev.accuracy, head_agreement.matrices[HEADLINE_METRIC], tolerance=tolerance)
     accuracy = ev.scores.summary["accuracy"]
+    groups = feature_groups(ds.X[np.unique(comparison.run.train_rows[0])], threshold=group_threshold)
+    group_k = min(k, default_k(len(groups)))
+    group_by_method = {name: method_agreement(_grouped(attr, groups), k=group_k) for name, attr in ex.by_method.items()}
+    group_null = {m: agr.null_baseline(len(groups), metric=m, k=group_k, rng=numpy_generator(seed, "null_baseline"))
+                  for m in agr.METRICS}
+    group_names = tuple(group_name(g, ds.feature_names) for g in groups)
     summary = Summary(
         k=k, tolerance=tolerance, rows=ex.rows, by_method=by_method,
         method_matrices={m: agr.method_matrices({n: a.values for n, a in ex.by_method.items()}, metric=m, k=k)
@@ -161,12 +177,39 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
         divergent=agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
         ranks=agr.rank_distribution(head_values, list(ds.feature_names)),
         sign_flips=agr.sign_flips(head_values),
+        groups=groups, group_names=group_names, group_threshold=group_threshold, group_k=group_k,
+        group_by_method=group_by_method, group_null=group_null,
+        grouping=_grouping(by_method[head], group_by_method[head], groups, group_names, group_k, multi),
         budget=(seed_budget(head_agreement.matrices[HEADLINE_METRIC], ev.accuracy, ev.predictions,
                             rng=numpy_generator(seed, "seed_budget")) if multi else None),
         ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity")),
         headline_method=head, headline="",
     )
     return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
+
+
+def _grouped(attr, groups):
+    """The attributions (and their noise-floor repeat) summed within each group of features."""
+    repeat = None if attr.repeat is None else group_values(attr.repeat, groups)
+    return replace(attr, values=group_values(attr.values, groups), repeat=repeat)
+
+
+def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names, group_k: int, multi: bool) -> str:
+    """How much of the disagreement goes away when correlated features count as one."""
+    merged = [(len(g), name) for g, name in zip(groups, names) if len(g) > 1]
+    if not merged:
+        return "No two features are correlated enough to group; the feature-level agreement stands as it is."
+    largest = "; ".join(name for _, name in sorted(merged, key=lambda item: -item[0])[:3])
+    if not multi:
+        return f"{len(groups)} groups of correlated features; the largest: {largest}."
+    before, after = features.between[HEADLINE_METRIC], grouped.between[HEADLINE_METRIC]
+    floor = grouped.noise_floor[HEADLINE_METRIC]
+    reading = ("most of the difference is which of correlated features a model leans on"
+               if after - before > 0.5 * (1 - before) else
+               "the models differ beyond picking among correlated features")
+    noise = f" (noise floor {fmt.percent(floor)})" if np.isfinite(floor) else ""
+    return (f"At the level of {len(groups)} correlated groups, top-{group_k} agreement is {fmt.percent(after)}"
+            f"{noise}, against {fmt.percent(before)} feature by feature: {reading}. Largest groups: {largest}.")
 
 
 def _headline(s: Summary, null: float) -> str:

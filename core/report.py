@@ -131,6 +131,7 @@ def _finding(c: Comparison, s: Summary) -> str:
         "every pair of models (feature agreement, Krishna et al. 2022). Agreement near the random baseline means "
         "the models rely on unrelated features; agreement far below the noise floor cannot be blamed on the "
         "explainer's own sampling.</p>"
+        + f'<p class="note">{_e(s.grouping)}</p>'
         + (f'<p class="note">{_e(fmt.planner(s.budget))}</p>' + _svg(charts.seed_budget(s.budget.curve), "budget")
            if s.budget is not None else "")
     )

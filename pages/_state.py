@@ -17,6 +17,7 @@ COMPARISON = "comparison"  # the current core.Comparison
 COMPARISON_KEY = "comparison_key"  # what the current comparison is (config and data hash, or bundle hash)
 K = "k"  # top-k used by agreement metrics (None: the dataset's default)
 K_SLIDER = "k_slider"  # the Agreement page's k widget
+GROUPS = "group_threshold"  # |Spearman rho| from which features count as one group (the Agreement page's slider)
 ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
 SPREAD = "source_spread"  # variance share per source, when measured
@@ -51,8 +52,9 @@ def comparison(_dataset: core.Dataset, config_key: str, _run_config: core.RunCon
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def summary(_comparison: core.Comparison, comparison_key: str, k: int | None) -> core.Summary:
-    return core.summarize(_comparison, k=k)
+def summary(_comparison: core.Comparison, comparison_key: str, k: int | None,
+            group_threshold: float = core.GROUP_THRESHOLD) -> core.Summary:
+    return core.summarize(_comparison, k=k, group_threshold=group_threshold)
 
 
 def config_key(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
@@ -65,7 +67,8 @@ def current() -> core.Comparison | None:
 
 def current_summary() -> core.Summary:
     """The current comparison's summary at the k the user chose (None until then: the dataset's default)."""
-    return summary(current(), st.session_state[COMPARISON_KEY], st.session_state.get(K))
+    return summary(current(), st.session_state[COMPARISON_KEY], st.session_state.get(K),
+                   st.session_state.get(GROUPS, core.GROUP_THRESHOLD))
 
 
 def require_comparison() -> core.Comparison | None:

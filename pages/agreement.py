@@ -42,6 +42,22 @@ if comp is not None:
                                          title=f"{labels[metric]} between methods, model {model}",
                                          labels=[core.METHODS[m].label for m in summary.by_method]))
 
+    st.subheader("Correlated features")
+    st.session_state[_state.GROUPS] = st.slider(
+        "Group features whose |Spearman correlation| reaches", 0.5, 1.0, float(summary.group_threshold), 0.05,
+        key="group_slider", help="Attributions are summed within each group and every metric is measured again.")
+    summary = _state.current_summary()
+    grouped = summary.group_by_method[method]
+    st.caption(_state.escape_md(summary.grouping))
+    g1, g2, g3 = st.columns(3)
+    g1.metric(f"Between models, {len(summary.groups)} groups", fmt.number(grouped.between[metric], 2))
+    g_floor = grouped.noise_floor[metric]
+    g2.metric("Group noise floor", fmt.number(g_floor, 2) if np.isfinite(g_floor) else "deterministic")
+    g3.metric("Random rankings of groups", fmt.number(summary.group_null[metric], 2))
+    with st.expander("The groups"):
+        st.dataframe(pd.DataFrame({"group": summary.group_names, "features": [len(g) for g in summary.groups]}),
+                     hide_index=True, width="stretch")
+
     if summary.budget is not None:
         st.subheader("How many seeds are enough?")
         st.caption(f"Agreement {fmt.percent(summary.budget.agreement.estimate)} "

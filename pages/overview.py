@@ -12,6 +12,7 @@ if comp is not None:
     summary = _state.current_summary()
     ev, head = comp.evaluation, summary.by_method[summary.headline_method]
     st.markdown(f"### {summary.headline}")
+    st.caption(summary.grouping)
     for note in comp.run.dataset.notes:
         st.caption(f"Data note: {_state.escape_md(note)}")
     metric = core.HEADLINE_METRIC
