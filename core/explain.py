@@ -35,7 +35,7 @@ from .runtime import Progress, deterministic, stage
 from .training import FAMILIES, Run
 
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
-_LIME_NUMBERS = 1 << 23  # numbers per batched pass of LIME samples (64 MB of float64)
+_LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
 
 
 @dataclass(frozen=True)

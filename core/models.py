@@ -123,13 +123,13 @@ class MLPBank:
         model through one broadcast matmul instead of N standardized copies.
         """
         w1, b1 = self.module.folded_first_layer()
-        parts = []
-        with torch.no_grad():
-            for i in range(0, max(len(X), 1), chunk):
+        out = torch.empty((self.n_models, len(X), self.module.weights[-1].shape[-1]), dtype=torch.float64)
+        with torch.no_grad():  # written in place, as in coalition_proba
+            for i in range(0, len(X), chunk):
                 x = torch.as_tensor(X[i:i + chunk], dtype=torch.float32)
                 pre = torch.matmul(x, w1) + b1[:, None, :]
-                parts.append(torch.softmax(self.module.after_first_layer(pre).double(), dim=-1))
-        return torch.cat(parts, dim=1).numpy()
+                out[:, i:i + chunk] = torch.softmax(self.module.after_first_layer(pre).double(), dim=-1)
+        return out.numpy()
 
     def subset(self, models: list[int]) -> "MLPBank":
         return MLPBank(self.module.subset(models))
@@ -155,7 +155,9 @@ class MLPBank:
         bg_part = torch.einsum("bf,mfh->mfbh", bg, w1).reshape(n_models, -1, n_bg * hidden)
         per_chunk = max(1, _COALITION_POINTS // (n_rows * n_bg))
         target_t = torch.as_tensor(target)
-        out = []
+        # Written in place: small results kept between large temporaries fragment the heap (RSS grew
+        # by the temporaries' size per chunk).
+        out = torch.empty((n_models, len(z), n_rows), dtype=torch.float64)
         with torch.no_grad():
             for start in range(0, len(z), per_chunk):
                 zc = z[start:start + per_chunk]
@@ -167,10 +169,10 @@ class MLPBank:
                 p_target = torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0]
                 # Weighted sum over the background as elementwise work: a matrix-vector product could
                 # round models differently by their position, and identical models must agree exactly.
-                out.append((p_target.double() * bg_weights[:, None]).sum(dim=2))
+                out[:, start:start + len(zc)] = (p_target.double() * bg_weights[:, None]).sum(dim=2)
                 if progress:
                     progress(min(1.0, (start + per_chunk) / len(z)))
-        return torch.cat(out, dim=1).numpy()
+        return out.numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
         prints = []
