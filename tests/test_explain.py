@@ -18,15 +18,14 @@ from core.explain import (
     METHODS,
     ExplainConfig,
     _Context,
-    _kernel_shap_values,
     as_images,
     explain,
     kmeans_background,
     methods_for,
     target_classes,
-    weighted_ridge,
 )
 from core.metrics import evaluate
+from core.perturbation import kernel_shap_values, weighted_ridge
 from core.models import SklearnBank
 from core.training import MLPConfig, RunConfig, SklearnConfig, train
 
@@ -184,7 +183,7 @@ def test_kernel_shap_of_logistic_log_odds_is_coefficient_times_distance_from_wei
     run = train(synthetic_data, RunConfig(family="logistic_regression", n_models=2, vary=frozenset({"split"})))
     ctx = context(run, evaluate(run).rows[:8], background_size=8, kernel_samples=300)
     bank = LogOddsBank(run.bank.pipelines)
-    phi = _kernel_shap_values(bank, ctx, seed=0)
+    phi = kernel_shap_values(bank, ctx, seed=0)
     # The pipeline standardizes first, so in raw units the slope of feature f is coef_f / scale_f.
     slope = np.stack([p[-1].coef_[0] / p[0].scale_ for p in run.bank.pipelines])  # (model, feature)
     expected = slope[:, None, :] * (ctx.X - ctx.weights @ ctx.background)[None]
@@ -196,7 +195,7 @@ def test_kernel_shap_of_logistic_log_odds_is_coefficient_times_distance_from_wei
 def test_kernel_shap_enumerating_all_coalitions_equals_brute_force_shapley_for_an_mlp(iris_run):
     # 4 features: 14 samples cover every coalition but the empty and full ones, so KernelSHAP is exact.
     ctx = context(iris_run, evaluate(iris_run).rows[:6], background_size=5, kernel_samples=14)
-    phi = _kernel_shap_values(iris_run.bank, ctx, seed=0)
+    phi = kernel_shap_values(iris_run.bank, ctx, seed=0)
     expected = brute_force_shapley(iris_run.bank, ctx)
     assert np.abs(expected).max() > 1e-2  # non-trivial attributions
     np.testing.assert_allclose(phi, expected, rtol=0, atol=1e-6)
@@ -205,7 +204,7 @@ def test_kernel_shap_enumerating_all_coalitions_equals_brute_force_shapley_for_a
 def test_kernel_shap_enumerating_all_coalitions_equals_brute_force_shapley_for_scikit_learn(iris):
     run = train(iris, RunConfig(family="logistic_regression", n_models=2, vary=frozenset({"split"})))
     ctx = context(run, evaluate(run).rows[:6], background_size=5, kernel_samples=14, target_class=2)
-    phi = _kernel_shap_values(run.bank, ctx, seed=0)
+    phi = kernel_shap_values(run.bank, ctx, seed=0)
     np.testing.assert_allclose(phi, brute_force_shapley(run.bank, ctx), rtol=0, atol=1e-10)
 
 
@@ -214,7 +213,7 @@ def test_kernel_shap_enumerating_all_coalitions_equals_brute_force_shapley_for_s
 def test_kernel_shap_batched_regression_equals_shaps_own_solve_for_every_output():
     import shap
 
-    from core.explain import _SeededKernelExplainer
+    from core.perturbation import _SeededKernelExplainer
 
     rng = np.random.default_rng(3)
     coefficients = rng.normal(size=(12, 5))

@@ -1,0 +1,156 @@
+"""The sampling explainers, KernelSHAP and LIME, on every model of a bank at once.
+
+Common random numbers: each draws its perturbation samples once and evaluates all N models on
+them in batched passes, so differences between models are never explainer sampling noise.
+
+KernelSHAP runs for all rows and models in one shap.KernelExplainer call: the coalition masks z
+are the "instance" being explained (background all-zeros, instance all-ones), and the value
+function maps each mask to E_b[f_m(z*x_r + (1-z)*b)] for every (row r, model m) at once. shap
+draws its masks (paired, with full enumeration of small coalitions) exactly as it would for a
+single row and model, and the weighted regression is solved for all outputs at once.
+
+Both functions take (bank, ctx, seed), ctx being explain's context: X (row, feature), target
+(row,), background and weights, train_X, config and a progress callback.
+"""
+from __future__ import annotations
+
+import numpy as np
+import shap
+from lime.lime_tabular import LimeTabularExplainer
+from sklearn.metrics import pairwise_distances
+
+from .seeding import lend_global_numpy
+
+_LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
+
+
+class _SeededKernelExplainer(shap.KernelExplainer):
+    """shap's KernelExplainer, its coalitions drawn from a seeded generator no other session can touch.
+
+    shap draws coalitions from numpy's global generator and offers no generator argument. All its
+    draws happen in `explain` before `run` evaluates the model, so the generator is lent (seeded,
+    under a process-wide lock) for the drawing only and handed back when `run` starts: concurrent
+    sessions never change each other's coalitions, and never wait on each other's model evaluation.
+    """
+
+    def __init__(self, model, data, *, seed: int):
+        super().__init__(model, data)
+        self._seed = seed
+        self._release = None
+
+    def explain(self, incoming_instance, **kwargs):
+        with lend_global_numpy(self._seed) as release:
+            self._release = release
+            return super().explain(incoming_instance, **kwargs)
+
+    def run(self):
+        self._release()  # every coalition is drawn
+        super().run()
+        self._phi = None
+
+    def solve(self, fraction_evaluated, dim):
+        """shap's regression for output `dim`, all outputs solved at the first call.
+
+        Without L1 selection (l1_reg=False, as here) every output shares the masks and kernel
+        weights, so shap's constrained weighted least squares is one factorisation for all
+        rows x models outputs; shap's own solve formats arrays for debug logs it never shows,
+        which took longer than the regression. Tests check equality with shap's solve.
+        """
+        assert self.l1_reg is False, "the batched solve has no feature selection"
+        if self._phi is None:
+            self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights,
+                                         self.linkfv(self.ey) - self.link.f(self.fnull),
+                                         self.link.f(self.fx) - self.link.f(self.fnull))
+        return self._phi[:, dim], np.ones(self.M)
+
+
+def _constrained_wls(masks: np.ndarray, weights: np.ndarray, y: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """(feature, output) KernelSHAP values: weighted least squares whose values add up to `total`.
+
+    masks (coalition, feature) 0/1; weights (coalition,); y (coalition, output), each coalition's
+    expected output minus the baseline's; total (output,), f(x) minus the baseline. As shap does,
+    the last feature is eliminated through the constraint, the rest solved by normal equations,
+    and values under 1e-10 set to 0.
+    """
+    last = masks[:, -1:]
+    X = masks[:, :-1] - last
+    WX = weights[:, None] * X
+    # One small system per output, stacked, rather than one system with many right-hand sides: a
+    # multi-column BLAS kernel may round columns differently by position, and identical models
+    # must get identical values.
+    rhs = (y - last * total).T[:, None, :] @ WX  # (output, 1, feature - 1)
+    rest = np.linalg.solve(X.T @ WX, rhs.transpose(0, 2, 1))[..., 0].T  # (feature - 1, output)
+    phi = np.vstack([rest, total - rest.sum(axis=0)])
+    phi[np.abs(phi) < 1e-10] = 0
+    return phi
+
+
+def kernel_shap_values(bank, ctx, seed: int) -> np.ndarray:
+    """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
+    X, bg, w = ctx.X, ctx.background, ctx.weights
+    n_rows, n_features = X.shape
+
+    def value(masks: np.ndarray) -> np.ndarray:
+        # masks (coalition, feature) -> (coalition, row * model): expected output over the background
+        report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
+        proba = bank.coalition_proba(masks, X, bg, w, ctx.target, progress=report)  # (model, coalition, row)
+        return proba.transpose(1, 2, 0).reshape(len(masks), n_rows * bank.n_models)
+
+    explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
+    nsamples = ctx.config.kernel_samples or 2 * n_features + 2048
+    phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
+    return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
+
+
+def lime_values(bank, ctx, seed: int) -> np.ndarray:
+    """(model, row, feature) LIME weights; each row's perturbations are shared by all models.
+
+    What LimeTabularExplainer.explain_instance computes for each row and model (tests check it):
+    its own sampler draws each row's neighbourhood from the explainer's generator, row after row as
+    explain_instance would, and its kernel weighs the samples; then the samples of many rows go
+    through all models in one pass, and one weighted ridge per row serves every model, which share
+    its design matrix and weights.
+    """
+    ds = ctx.run.dataset
+    # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
+    # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
+    # compared feature by feature (a bin-indicator weight means something else).
+    explainer = LimeTabularExplainer(
+        ctx.train_X, feature_names=list(ds.feature_names), feature_selection="none", discretize_continuous=False,
+        sample_around_instance=True, random_state=seed,
+    )
+    n_samples, n_rows = ctx.config.lime_samples, len(ctx.X)
+    out = np.zeros((bank.n_models, n_rows, ds.n_features))
+    per_pass = max(1, _LIME_NUMBERS // (n_samples * max(ds.n_features, bank.n_models * ds.n_classes)))
+    for start in range(0, n_rows, per_pass):
+        rows = range(start, min(start + per_pass, n_rows))
+        drawn = [explainer._LimeTabularExplainer__data_inverse(ctx.X[r], n_samples) for r in rows]
+        data = np.stack([d for d, _ in drawn])  # (row, sample, feature), row r's first sample is the row itself
+        scaled = (data - explainer.scaler.mean_) / explainer.scaler.scale_
+        weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
+        points = np.concatenate([inverse for _, inverse in drawn])  # (row * sample, feature)
+        proba = bank.predict_proba(points).reshape(bank.n_models, len(rows), n_samples, -1)
+        target = np.take_along_axis(proba, ctx.target[list(rows)][None, :, None, None], axis=-1)[..., 0]
+        out[:, start:start + len(rows)] = weighted_ridge(scaled, weights, target.transpose(1, 2, 0)).transpose(2, 0, 1)
+        if ctx.progress:
+            ctx.progress((start + len(rows)) / n_rows)
+    return out
+
+
+def weighted_ridge(X: np.ndarray, weights: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """LIME's default local model, Ridge(alpha) with an intercept and sample weights, in closed form.
+
+    X (row, sample, feature), weights (row, sample), y (row, sample, target) -> coefficients
+    (row, feature, target): one independent fit per row and target, the same estimate as
+    sklearn.linear_model.Ridge (tests check it) without its per-call validation, every target of
+    a row solved with one factorisation.
+    """
+    # Each (row, target) is its own small product and solve, stacked, never one multi-column BLAS
+    # call: such kernels may round columns differently by position, and identical models must agree.
+    w = weights / weights.sum(axis=1, keepdims=True)
+    Xc = X - (w[..., None] * X).sum(axis=1, keepdims=True)
+    yc = (y - (w[..., None] * y).sum(axis=1, keepdims=True)).transpose(0, 2, 1)[:, :, None, :]  # (row, target, 1, sample)
+    weighted = Xc * weights[..., None]  # (row, sample, feature)
+    gram = weighted.transpose(0, 2, 1) @ Xc + alpha * np.eye(X.shape[-1])  # (row, feature, feature)
+    rhs = (yc @ weighted[:, None]).transpose(0, 1, 3, 2)  # (row, target, feature, 1)
+    return np.linalg.solve(gram[:, None], rhs)[..., 0].transpose(0, 2, 1)
