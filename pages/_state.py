@@ -107,14 +107,14 @@ def show_chart(chart: alt.TopLevelMixin) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def report_html(_comparison: core.Comparison, comparison_key: str, k: int) -> str:
+def report_html(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float) -> str:
     from core import report
-    return report.render_html(_comparison, summary(_comparison, comparison_key, k))
+    return report.render_html(_comparison, summary(_comparison, comparison_key, k, group_threshold))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def bundle(_comparison: core.Comparison, comparison_key: str, k: int) -> bytes:
-    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k))
+def bundle(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float) -> bytes:
+    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k, group_threshold))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -16,15 +16,16 @@ with export:
     if comp is None:
         st.info("No comparison yet: run one on the **Setup** page, or load a saved bundle in the next tab.")
     else:
-        summary = _state.current_summary()
+        summary, key = _state.current_summary(), st.session_state[_state.COMPARISON_KEY]
         stem = f"seedscope_{_state.file_stem(comp.run.dataset.name)}_{comp.run.n_models}models"
         st.markdown(f"**{summary.headline}**")
         c1, c2 = st.columns(2)
-        c1.download_button("Download the HTML report", _state.report_html(comp, st.session_state[_state.COMPARISON_KEY], summary.k),
+        c1.download_button("Download the HTML report", _state.report_html(comp, key, summary.k, summary.group_threshold),
                            file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
-        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, st.session_state[_state.COMPARISON_KEY], summary.k),
+        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, key, summary.k, summary.group_threshold),
                            file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
-        st.caption(f"The report shows agreement at k = {summary.k}; change k on the Agreement page first "
+        st.caption(f"The report shows agreement at k = {summary.k} and groups at |rho| >= {summary.group_threshold:.2f}; "
+                   "change them on the Agreement page first "
                    "if you want another.")
 with load:
     upload = st.file_uploader("SeedScope bundle (.zip)", type=["zip"], key="bundle_upload")
