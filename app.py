@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/attributions.py", title="Attributions", icon=":material/bar_chart:"),
     st.Page("pages/agreement.py", title="Agreement", icon=":material/handshake:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
+    st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:"),
 ]
 
 with st.sidebar:

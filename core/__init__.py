@@ -22,6 +22,7 @@ from .data import (
     synthetic,
 )
 from .errors import BundleError, ConfigError, DatasetError
+from .diff import RunDiff, diff_runs
 from .estimate import estimate_seconds
 from .groups import GROUP_THRESHOLD
 from .explain import (
@@ -58,6 +59,6 @@ __all__ = [
     "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
-    "estimate_seconds", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
+    "estimate_seconds", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "save_bundle",
 ]

@@ -16,9 +16,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .agreement import METRICS, check_k
+from .archive import atomic_write_bytes
 from .bundle import load_bundle
 from .compare import HEADLINE_METRIC, compare, summarize
 from .data import BUILTIN_DATASETS, load_builtin, load_csv
+from .diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
 from .explain import METHODS, ExplainConfig, default_methods
 from .format import confidence, percent
@@ -95,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("bundle", type=Path, help="data bundle (.zip) written by compare or the app")
     g.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
     _gate_flags(g)
+    d = commands.add_parser("diff", help="compare two saved runs: do their models agree with each other?",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d.add_argument("a", type=Path, help="bundle of run A")
+    d.add_argument("b", type=Path, help="bundle of run B (same features)")
+    d.add_argument("--out", type=Path, default=Path("seedscope_diff.html"), help="HTML page to write")
+    d.add_argument("--method", help="explanation method compared (default: A's headline method)")
+    d.add_argument("--metric", default=HEADLINE_METRIC, help=f"agreement metric: {', '.join(METRICS)}")
+    d.add_argument("--k", type=int, help="top-k features compared")
     return parser
 
 
@@ -189,11 +199,32 @@ def _check(args: argparse.Namespace) -> int:
         return 2
 
 
+def _diff(args: argparse.Namespace) -> int:
+    try:
+        _check_writable(args.out)
+        a, b = load_bundle(args.a), load_bundle(args.b)
+        d = diff_runs(a, b, k=args.k, method=args.method, metric=args.metric)
+        from .report import render_diff_html
+        atomic_write_bytes(args.out, render_diff_html(d, (args.a.name, args.b.name)).encode("utf-8"))
+    except (ConfigError, BundleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {exc.filename} ({exc.strerror}); choose another --out path.", file=sys.stderr)
+        return 2
+    print(f"agreement within A {percent(d.within[0])}, within B {percent(d.within[1])}, between {percent(d.between)} "
+          f"({d.level}); {len(d.changed_rows)} rows changed their majority prediction")
+    print(f"diff: {args.out}")
+    return 0
+
+
 def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "diff":
+        return _diff(args)
     beside = _flags_beside_preset(args, parser) if args.preset else []
     if beside:
         parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")

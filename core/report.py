@@ -18,6 +18,7 @@ from . import charts
 from . import format as fmt
 from .bundle import atomic_write_bytes, bundle_bytes, library_versions
 from .compare import HEADLINE_METRIC, Comparison, Summary
+from .diff import RunDiff
 from .explain import METHODS
 from .metrics import SCORES
 from .seeding import SOURCES
@@ -273,3 +274,36 @@ def write_report(comparison: Comparison, summary: Summary, html_path: str | os.P
     html, bundle = render_html(comparison, summary).encode("utf-8"), bundle_bytes(comparison, summary)
     bundle_path = atomic_write_bytes(html_path.with_suffix(".zip"), bundle)
     return atomic_write_bytes(html_path, html), bundle_path
+
+
+def render_diff_html(d: RunDiff, names: tuple[str, str]) -> str:
+    """Run against run as a self-contained HTML page, escaped like the report."""
+    a, b = names
+    title = f"SeedScope: {a} against {b}"
+    accuracy = [[label, len(acc), _pct(acc.mean()), _pct(acc.std(ddof=1)) if len(acc) > 1 else "n/a",
+                 _pct(acc.min()), _pct(acc.max())] for label, acc in zip(("A", "B"), d.accuracy)]
+    agreement = [["within A", fmt.number(d.within[0])], ["within B", fmt.number(d.within[1])],
+                 ["between A and B", fmt.number(d.between)]]
+    moves = [[r.feature, f"{r.rank_a:.1f}", f"{r.rank_b:.1f}", f"{r.move:+.1f}"] for r in d.rank_moves.head(15).itertuples()]
+    changed = [[int(r.row), r.majority_a, r.majority_b] for r in d.changed_rows.itertuples()]
+    settings = "".join(
+        f'<tr{" class=differs" if r.differs else ""}><th>{_e(r.setting)}</th><td>{_e(r.a)}</td><td>{_e(r.b)}</td></tr>'
+        for r in d.settings.itertuples())
+    label = f"{METHODS[d.method].label}, {_e(d.metric)} (k = {d.k}), compared by {_e(d.level)}"
+    body = (
+        f"<section><h2>Accuracy</h2>{_table(['run', 'models', 'mean', 'std', 'min', 'max'], accuracy, align='lrrrrr')}"
+        f"</section><section><h2>Agreement</h2><p class=\"note\">{label}. Between-run agreement close to within-run "
+        "agreement means the two runs' models decide alike; far below it, the change moved their logic.</p>"
+        f"{_table(['', 'agreement'], agreement, align='lr')}</section>"
+        f"<section><h2>Features whose rank moved most</h2>"
+        f"{_table(['feature', 'mean rank A', 'mean rank B', 'move'], moves, align='lrrr')}</section>"
+        f"<section><h2>Rows whose majority prediction changed</h2>"
+        + (_table(["dataset row", "A predicts", "B predicts"], changed, align="rll") if changed else
+           "<p>None of the rows explained in both runs changed its majority prediction.</p>")
+        + "</section><section><h2>Settings</h2><p class=\"note\">Highlighted rows differ.</p>"
+        f'<div class="scroll"><table><thead><tr><th>setting</th><th>A</th><th>B</th></tr></thead>'
+        f"<tbody>{settings}</tbody></table></div></section>"
+    )
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f"<style>{_CSS}tr.differs td{{background:#fff3cd}}</style></head><body><main><h1>{_e(title)}</h1>"
+            f'<p class="subtitle">A: {_e(a)} · B: {_e(b)}</p>{body}</main></body></html>\n')

@@ -313,3 +313,17 @@ def test_agreement_page_says_how_many_seeds_are_enough(trained):
     assert "95% CI" in caption and ("models give agreement within ±2 points" in caption or "identically" in caption)
     overview = visit(trained, "pages/overview.py")
     assert "95% CI" in overview.markdown[0].value or "agree completely" in overview.markdown[0].value
+
+
+def test_compare_runs_sets_the_current_comparison_against_a_bundle(trained):
+    original = trained.session_state["comparison"]
+    at = visit(trained, "pages/compare_runs.py")
+    assert any("Choose run B" in i.value for i in at.info)
+    at.file_uploader(key="diff_b").set_value(("same.zip", core.bundle_bytes(original), "application/zip"))
+    at.run()
+    assert not at.exception and not at.error
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Accuracy A"] == labels["Accuracy B"]
+    at.file_uploader(key="diff_b").set_value(("bad.zip", b"nope", "application/zip"))
+    at.run()
+    assert not at.exception and any("bad.zip" in e.value for e in at.error)
