@@ -11,22 +11,22 @@ of unpacked data, and any file it cannot use ends in a BundleError that says why
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import io
 import json
 import math
 import os
-import platform
 import reprlib
 import types
 import typing
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
+from . import runtime
 from .archive import ArchiveError, TooLarge, atomic_write_bytes, member, npz_bytes, open_zip, read_npz, write_member
 from .compare import Comparison, Summary
 from .data import Dataset
@@ -36,7 +36,6 @@ from .metrics import SCORES, Evaluation, Scores, multiplicity
 from .training import History, Run, RunConfig
 
 FORMAT, FORMAT_VERSION = "seedscope-bundle", 1
-_LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "shap", "lime", "streamlit", "altair")
 # Unpacked bytes a load may hold. The largest bundle SeedScope writes, per model: float64 attributions
 # of 300 explained rows (Setup's maximum) x 100 features x 6 methods (the most one family has) = 1.44 MB;
 # train/val/test row ids of a 100,000-row dataset, 0.8 MB; proba, predictions and correct on 25,000
@@ -52,16 +51,11 @@ _ANY_FLOAT = ("history.train_loss",)
 _KINDS = {bool: "true or false", int: "a whole number of at least 0", float: "a finite number"}
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of Python, the installed libraries SeedScope uses, and the bundle format."""
-    versions = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    versions["seedscope-format"] = str(FORMAT_VERSION)
-    return versions
+def library_versions(comparison: Comparison | None = None) -> dict[str, str]:
+    """Versions of Python and the libraries a comparison was computed with (None: this process's),
+    and the bundle format."""
+    return {**(comparison.libraries if comparison is not None else runtime.library_versions()),
+            "seedscope-format": str(FORMAT_VERSION)}
 
 
 # ---------------------------------------------------------------- writing
@@ -137,7 +131,7 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None) -> byte
                     "notes": list(ds.notes), "content_hash": ds.content_hash},
         "run_config": _config_json(run.config), "explain_config": _config_json(ex.config),
         "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(SCORES),
-        "fingerprints": list(run.fingerprints), "libraries": library_versions(),
+        "fingerprints": list(run.fingerprints), "libraries": library_versions(comparison),
     }
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
@@ -366,7 +360,13 @@ def _load(raw: bytes) -> Comparison:
     if not explained.size or not np.isin(explained, arrays["evaluation.rows"]).all():
         raise _bad("its explained rows are not one or more test rows shared by all models")
     dataset = _dataset(meta, names, classes, arrays)
-    return _comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints)
+    libraries = manifest["libraries"]
+    if not isinstance(libraries, dict):
+        raise _bad("its library versions are not an object")
+    libraries = {_text(name, "a library name"): _text(version, f"the version of {name}")
+                 for name, version in libraries.items() if name != "seedscope-format"}
+    return replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints),
+                   libraries=libraries)
 
 
 def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:

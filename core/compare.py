@@ -6,7 +6,7 @@ so a k slider or a page switch never retrains or re-explains.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, evaluate
-from .runtime import Progress, deterministic, stage
+from .runtime import Progress, deterministic, library_versions, stage
 from .seeding import SOURCES, numpy_generator
 from .training import Run, RunConfig, train
 
@@ -32,6 +32,7 @@ class Comparison:
     run: Run
     evaluation: Evaluation
     explanation: Explanation
+    libraries: dict[str, str] = field(default_factory=library_versions)  # what it was computed with
 
     @property
     def predictions(self) -> np.ndarray:

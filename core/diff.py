@@ -35,7 +35,8 @@ class RunDiff:
 
 
 def _settings(c: Comparison) -> dict[str, str]:
-    flat = {"dataset": c.run.dataset.name, "dataset content hash": c.run.dataset.content_hash}
+    flat = {"dataset": c.run.dataset.name, "dataset content hash": c.run.dataset.content_hash,
+            **{f"library {name}": version for name, version in c.libraries.items()}}
     for prefix, config in (("run", c.run.config), ("explain", c.explanation.config)):
         for name, value in dataclasses.asdict(config).items():
             if isinstance(value, dict):

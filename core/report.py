@@ -245,7 +245,7 @@ def render_html(comparison: Comparison, summary: Summary, *, title: str | None =
     body = {
         "finding": _finding(c, s),
         "configuration": _configuration(c, s),
-        "library-versions": _fields(list(library_versions().items())),
+        "library-versions": _fields(list(library_versions(c).items())),
         "models": _models(c),
         "prediction-disagreement": _disagreement(c),
         "global-importance": _importance(c, s),

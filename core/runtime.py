@@ -14,6 +14,8 @@ thread). So:
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import platform
 import threading
 from typing import Callable
 
@@ -29,6 +31,20 @@ threadpool_limits(1, user_api="blas")
 _LOCK = threading.Lock()
 _users = 0
 _restore: Callable[[], None] = lambda: None
+
+
+LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "shap", "lime", "streamlit", "altair")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the installed libraries SeedScope computes with."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def stage(progress: Progress | None, start: float, end: float) -> Progress | None:

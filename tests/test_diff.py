@@ -62,3 +62,15 @@ def test_cli_diff_writes_an_offline_escaped_page(run_a, run_b, tmp_path, capsys)
     page = out.read_text()
     assert "&lt;a&gt;.zip" in page and "<a>.zip" not in page and "http" not in page
     assert main(["diff", str(a), str(tmp_path / "missing.zip"), "--out", str(out)]) == 2
+
+
+def test_library_versions_travel_with_the_bundle_and_their_differences_show(run_a, run_b):
+    from dataclasses import replace
+
+    from core import load_bundle
+
+    older = load_bundle(bundle_bytes(replace(run_b, libraries={**run_b.libraries, "shap": "0.1.0"})))
+    assert older.libraries["shap"] == "0.1.0"
+    differs = diff_runs(run_a, older).settings.set_index("setting")
+    assert differs.loc["library shap", "differs"] and differs.loc["library shap", "b"] == "0.1.0"
+    assert not differs.loc["library torch", "differs"]
