@@ -205,6 +205,13 @@ def _agreement(s: Summary) -> str:
                        [[s.metric_labels[m], fmt.number(ma.between[m]), fmt.number(ma.noise_floor[m]),
                          fmt.number(s.null[m])] for m in s.metric_labels], align="lrrr")
         parts.append(f'<h3>{_e(label)}</h3><div class="side">{_svg(chart, "agree-" + name)}{table}</div>')
+    parts.append(f"<h3>At the level of {len(s.groups)} correlated groups (|Spearman rho| ≥ {s.group_threshold:.2f}, "
+                 f"k = {s.group_k})</h3><p class=\"note\">{_e(s.grouping)}</p>")
+    for name, ma in s.group_by_method.items():
+        parts.append(f"<p><b>{_e(METHODS[name].label)}</b></p>" + _table(
+            ["metric", "between models", "noise floor", "random baseline"],
+            [[s.metric_labels[m], fmt.number(ma.between[m]), fmt.number(ma.noise_floor[m]), fmt.number(s.group_null[m])]
+             for m in s.metric_labels], align="lrrr"))
     return "".join(parts)
 
 

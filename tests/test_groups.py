@@ -55,3 +55,15 @@ def test_duplicate_columns_disagree_feature_by_feature_and_agree_as_groups():
     grouped = summary.group_by_method["integrated_gradients"].between["feature_agreement"]
     assert features < 0.8 and grouped > 0.95
     assert "most of the difference is which of correlated features" in summary.grouping
+
+
+def test_the_report_gives_every_metric_at_the_group_level():
+    from core.report import render_html
+
+    data = load_builtin("iris")
+    comparison = compare(data, RunConfig(n_models=2, mlp=MLPConfig(hidden=(4,), epochs=2)),
+                         ExplainConfig(methods=("integrated_gradients",), max_rows=5))
+    summary = summarize(comparison)
+    page = render_html(comparison, summary)
+    assert f"At the level of {len(summary.groups)} correlated groups" in page
+    assert page.count("Pairwise rank agreement") >= 2  # feature-level and group-level tables
