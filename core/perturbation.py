@@ -14,39 +14,62 @@ Both functions take (bank, ctx, seed), ctx being explain's context: X (row, feat
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
+
 import numpy as np
 import shap
 from lime.lime_tabular import LimeTabularExplainer
 from sklearn.metrics import pairwise_distances
 
-from .seeding import lend_global_numpy
+from .seeding import random_state
 
 _LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
 
 
-class _SeededKernelExplainer(shap.KernelExplainer):
-    """shap's KernelExplainer, its coalitions drawn from a seeded generator no other session can touch.
+class _ThreadNumpy:
+    """numpy as shap's kernel module sees it, but for `random`: the generator the calling thread's
+    explainer set, else numpy's own.
 
-    shap draws coalitions from numpy's global generator and offers no generator argument. All its
-    draws happen in `explain` before `run` evaluates the model, so the generator is lent (seeded,
-    under a process-wide lock) for the drawing only and handed back when `run` starts: concurrent
-    sessions never change each other's coalitions, and never wait on each other's model evaluation.
+    shap's KernelExplainer draws its coalitions with np.random.choice and np.random.permutation and
+    takes no generator. Seeding numpy's global generator around the call would let concurrent
+    sessions (threads of one process) reseed or consume each other's draws; this way each
+    explanation draws from its own generator and nothing process-wide is seeded or read.
     """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def __getattr__(self, name):
+        if name == "random":
+            return getattr(self._local, "generator", np.random)
+        return getattr(np, name)
+
+    @contextlib.contextmanager
+    def drawing_from(self, generator: np.random.RandomState):
+        self._local.generator = generator
+        try:
+            yield
+        finally:
+            del self._local.generator
+
+
+_SHAP_NUMPY = _ThreadNumpy()
+importlib.import_module("shap.explainers._kernel").np = _SHAP_NUMPY  # that module alone sees it
+
+
+class _SeededKernelExplainer(shap.KernelExplainer):
+    """shap's KernelExplainer, its coalitions drawn from a generator of this explanation's own seed."""
 
     def __init__(self, model, data, *, seed: int):
         super().__init__(model, data)
         self._seed = seed
-        self._release = None
 
     def explain(self, incoming_instance, **kwargs):
-        with lend_global_numpy(self._seed) as release:
-            self._release = release
-            return super().explain(incoming_instance, **kwargs)
-
-    def run(self):
-        self._release()  # every coalition is drawn
-        super().run()
         self._phi = None
+        with _SHAP_NUMPY.drawing_from(random_state(self._seed)):
+            return super().explain(incoming_instance, **kwargs)
 
     def solve(self, fraction_evaluated, dim):
         """shap's regression for output `dim`, all outputs solved at the first call.

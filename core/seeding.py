@@ -8,9 +8,7 @@ bit as it was.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import threading
 
 import numpy as np
 import torch
@@ -60,32 +58,7 @@ def source_index(source: str, model: int, varied: frozenset[str]) -> int:
     return model if source in varied else 0
 
 
-# numpy's global generator is one per process, and Streamlit sessions are threads of one process.
-_GLOBAL_NUMPY = threading.Lock()
-
-
-@contextlib.contextmanager
-def lend_global_numpy(seed: int):
-    """Lend numpy's global generator, seeded, to a library that draws only from it (shap's KernelExplainer).
-
-    The one place SeedScope touches global random state. A process-wide lock is held from seeding
-    until `release` (yielded) is called, so no other session can draw in between or reseed it; the
-    library calls `release` as soon as its draws are done, so the lock never covers the expensive
-    part. Release restores the generator's previous state; leaving the block releases if needed.
-    """
-    _GLOBAL_NUMPY.acquire()
-    held = True
-    state = np.random.get_state()
-    np.random.seed(seed % 2**32)
-
-    def release() -> None:
-        nonlocal held
-        if held:
-            held = False
-            np.random.set_state(state)
-            _GLOBAL_NUMPY.release()
-
-    try:
-        yield release
-    finally:
-        release()
+def random_state(seed: int) -> np.random.RandomState:
+    """A legacy numpy RandomState from a seed drawn here (int_seed), for a library written against
+    np.random's functions (shap's KernelExplainer; see core.perturbation)."""
+    return np.random.RandomState(seed % 2**32)
