@@ -3,9 +3,9 @@
 The six per-row metrics are those of Krishna et al. 2022, "The Disagreement
 Problem in Explainable Machine Learning: A Practitioner's Perspective". Each
 takes two attribution arrays `a`, `b` shaped (..., row, feature) and returns
-one score per row, shaped (..., row); leading axes broadcast, which is how
-`agreement_matrix` compares one model against many at once. A score is 1.0 for
-identical inputs and never nan.
+one score per row, shaped (..., row); leading axes broadcast. A score is 1.0
+for identical inputs and never nan. core.pairs computes them for every pair of
+models at once.
 
 Conventions shared by all metrics:
 - importance is |attribution|; rank 1 is the largest |attribution|;
@@ -144,20 +144,6 @@ def _metric(name: str) -> Metric:
     return METRICS[name]
 
 
-def pair_scores(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
-    """`metric` on every row for every model pair (a < b), pairs in np.triu_indices order: (pair, row).
-
-    values: (model, row, feature). One model is compared against all later
-    models at a time, which keeps memory at (model, row, feature) instead of
-    (model, model, row, feature).
-    """
-    fn = _metric(metric).fn
-    check_k(k, values.shape[-1])
-    n_models, n_rows, _ = values.shape
-    blocks = [fn(values[i], values[i + 1 :], k=k) for i in range(n_models - 1)]
-    return np.concatenate(blocks, axis=0) if blocks else np.empty((0, n_rows))
-
-
 def pair_matrix(pair_values: np.ndarray, n_models: int) -> np.ndarray:
     """(pair,) values in np.triu_indices order -> symmetric (model, model), 1.0 on the diagonal.
 
@@ -170,29 +156,10 @@ def pair_matrix(pair_values: np.ndarray, n_models: int) -> np.ndarray:
     return matrix
 
 
-def agreement_matrix(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
-    """Mean over rows of `metric` for each model pair.
-
-    values: (model, row, feature) -> (model, model), symmetric; the diagonal is
-    each model compared with itself (1.0 for every metric).
-    """
-    return pair_matrix(pair_scores(values, metric=metric, k=k).mean(axis=-1), values.shape[0])
-
-
 def mean_off_diagonal(matrix: np.ndarray) -> float:
     """Mean agreement over pairs of distinct models; nan for a single model."""
     n = len(matrix)
     return float((matrix.sum() - np.trace(matrix)) / (n * (n - 1))) if n > 1 else float("nan")
-
-
-def method_matrices(by_method: dict[str, np.ndarray], *, metric: str, k: int) -> np.ndarray:
-    """Agreement between explanation methods, for each model.
-
-    by_method: method name -> (model, row, feature) attributions on the same rows.
-    Returns (model, method, method) row-mean agreement, methods in by_method's order.
-    """
-    stacked = np.stack(list(by_method.values()), axis=1)  # (model, method, row, feature)
-    return np.stack([agreement_matrix(per_model, metric=metric, k=k) for per_model in stacked])
 
 
 def global_importance(values: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, evaluate
+from .pairs import agreement_matrix, method_matrices, pair_summary
 from .runtime import Progress, deterministic, library_versions, stage
 from .seeding import SOURCES, numpy_generator
 from .training import Run, RunConfig, train
@@ -57,15 +58,14 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
 class MethodAgreement:
     """Agreement of one explanation method's attributions at one k, each number derived once.
 
-    For each agreement metric (agreement.METRICS): pair_scores (pair, row), model pairs in
-    np.triu_indices order; matrices (model, model) of their row means; between, the mean over
-    pairs; per_row (row,), the mean over pairs; noise_floor, model 0 against itself under another
-    explainer seed (nan for deterministic methods, which have no sampling noise).
+    For each agreement metric (agreement.METRICS), from every pair's score on every row (core.pairs):
+    matrices (model, model) of the row means; between, their mean over pairs; per_row (row,), the
+    mean over pairs; noise_floor, model 0 against itself under another explainer seed (nan for
+    deterministic methods, which have no sampling noise).
     importance: (model, feature) mean |attribution| over the explained rows.
     """
 
     method: str
-    pair_scores: dict[str, np.ndarray]
     matrices: dict[str, np.ndarray]
     between: dict[str, float]
     per_row: dict[str, np.ndarray]
@@ -116,15 +116,14 @@ class Summary:
 
 
 def method_agreement(attr, *, k: int) -> MethodAgreement:
-    n_models = attr.values.shape[0]
-    scores = {m: agr.pair_scores(attr.values, metric=m, k=k) for m in agr.METRICS}
-    matrices = {m: agr.pair_matrix(pair.mean(axis=-1), n_models) for m, pair in scores.items()}
+    summaries = {m: pair_summary(attr.values, metric=m, k=k) for m in agr.METRICS}
+    matrices = {m: matrix for m, (matrix, _) in summaries.items()}
     floor = {m: (float(agr.METRICS[m].fn(attr.values[0], attr.repeat, k=k).mean())
                  if attr.repeat is not None else float("nan")) for m in agr.METRICS}
     return MethodAgreement(
-        attr.method, scores, matrices,
+        attr.method, matrices,
         between={m: agr.mean_off_diagonal(matrix) for m, matrix in matrices.items()},
-        per_row={m: pair.mean(axis=0) if len(pair) else np.ones(pair.shape[1]) for m, pair in scores.items()},
+        per_row={m: per_row for m, (_, per_row) in summaries.items()},
         noise_floor=floor, importance=agr.global_importance(attr.values),
     )
 
@@ -167,7 +166,7 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     group_names = tuple(group_name(g, ds.feature_names) for g in groups)
     summary = Summary(
         k=k, tolerance=tolerance, rows=ex.rows, by_method=by_method,
-        method_matrices={m: agr.method_matrices({n: a.values for n, a in ex.by_method.items()}, metric=m, k=k)
+        method_matrices={m: method_matrices({n: a.values for n, a in ex.by_method.items()}, metric=m, k=k)
                          for m in agr.METRICS},
         metric_labels={m: metric.label for m, metric in agr.METRICS.items()}, null=null,
         accuracy=ev.accuracy, accuracy_mean=float(accuracy["mean"]),
@@ -256,7 +255,7 @@ def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: Expla
             unmeasured[source] = str(exc)
             continue
         (values,) = [a.values for a in result.explanation.by_method.values()]
-        matrix = agr.agreement_matrix(values, metric=HEADLINE_METRIC, k=k)
+        matrix = agreement_matrix(values, metric=HEADLINE_METRIC, k=k)
         spread[source] = (result.evaluation.accuracy, matrix)
     shares = agr.variance_share(spread) if spread else pd.DataFrame(columns=["source"])
     shares["note"] = ""

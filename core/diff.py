@@ -16,6 +16,7 @@ import pandas as pd
 from . import agreement as agr
 from .compare import HEADLINE_METRIC, Comparison, default_k, headline_method
 from .errors import ConfigError
+from .pairs import agreement_matrix
 
 _MIN_SHARED_ROWS = 10  # fewer rows explained in both runs: agreement per row would be mostly noise
 
@@ -78,7 +79,7 @@ def diff_runs(a: Comparison, b: Comparison, *, k: int | None = None, method: str
     else:  # other data, or too few rows in common: compare what each model relies on overall
         both, level = np.concatenate([agr.global_importance(va), agr.global_importance(vb)])[:, None], \
             "global importance"
-    matrix = agr.agreement_matrix(both, metric=metric, k=k)
+    matrix = agreement_matrix(both, metric=metric, k=k)
     n_a = len(va)
     ranks_a, ranks_b = agr.importance_ranks(va).mean(axis=0), agr.importance_ranks(vb).mean(axis=0)
     moves = pd.DataFrame({"feature": list(names_a), "rank_a": ranks_a, "rank_b": ranks_b,

@@ -28,6 +28,7 @@ from .seeding import int_seed, numpy_generator
 from .training import FAMILIES, Run
 
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
+_KMEANS_ROWS = 5000  # training rows the background summary is computed from, at most
 
 
 @dataclass(frozen=True)
@@ -258,8 +259,12 @@ def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     A weighted summary keeps KernelSHAP's cost at `size` evaluations per coalition while
     staying close to the full training distribution.
     """
+    if len(X) > _KMEANS_ROWS:
+        # The cost of explaining must not grow with the training set (k-means took a minute on
+        # 100,000 rows): summarise a sample, drawn with a fixed seed as shap.kmeans fixes its own.
+        X = X[np.sort(numpy_generator(0, "background_sample").choice(len(X), _KMEANS_ROWS, replace=False))]
     size = min(size, len(np.unique(X, axis=0)))
-    # k-means on a few hundred rows: threads only add start-up and contention (OpenMP's count is per thread).
+    # k-means on a few thousand rows: threads only add start-up and contention (OpenMP's count is per thread).
     with threadpool_limits(1, user_api="openmp"):
         summary = shap.kmeans(X, size)
     return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)

@@ -8,6 +8,7 @@ split, is explained in the same raw feature space.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-_COALITION_POINTS = 2048  # (coalition, bg, row) combinations per MLP pass: activations stay in cache
+_POINTS = 2048  # points per model in one MLP pass: its activations stay in cache
 _SKLEARN_POINTS = 32_768  # points per scikit-learn call: each call has a fixed cost, so fewer and larger
 
 
@@ -68,16 +69,6 @@ class BatchedMLP(nn.Module):
         b = self.biases[0] - torch.einsum("mf,mfh->mh", self.mean / self.std, self.weights[0])
         return w, b
 
-    def after_first_layer(self, pre: torch.Tensor) -> torch.Tensor:
-        """Logits (model, row, class) from layer-1 pre-activations (model, row, hidden), no dropout."""
-        h = torch.relu_(pre)
-        last = len(self.weights) - 1
-        for i in range(1, last + 1):
-            h = torch.baddbmm(self.biases[i][:, None, :], h, self.weights[i])
-            if i < last:
-                h = torch.relu_(h)
-        return h
-
     def single(self, m: int) -> nn.Sequential:
         """Model m as a plain nn.Sequential ending in nn.Softmax (what shap's DeepExplainer needs)."""
         w1, b1 = self.folded_first_layer()
@@ -92,6 +83,90 @@ class BatchedMLP(nn.Module):
             layers.append(lin)
             layers.append(nn.ReLU() if i < len(weights) - 1 else nn.Softmax(dim=-1))
         return nn.Sequential(*layers).eval()
+
+
+class _Passes:
+    """Forward passes of every model of a BatchedMLP, pass after pass into the same buffers.
+
+    Measured on 2 cores, and why it is written this way:
+    - a fresh activation tensor per pass cost more than the matmul that fills it (each large
+      allocation maps new zeroed pages), so every pass of at most `points` points per model writes
+      into memory allocated once;
+    - the last layer runs transposed, (out, in) @ (in, point): with one or a few outputs the
+      (point, in) @ (in, out) form is a matrix-vector product that took as long as layer 2;
+    - binary models answer p_1 = sigmoid(l_1 - l_0): one output row instead of two and a softmax.
+    predict_proba, target_proba and coalition_proba all compute through here, so they agree exactly.
+    No autograd: inference only.
+    """
+
+    def __init__(self, module: BatchedMLP, points: int):
+        self.n_models = module.n_models
+        self.w1, self.b1 = (t.detach() for t in module.folded_first_layer())
+        weights = [w.detach() for w in module.weights]
+        biases = [b.detach() for b in module.biases]
+        self.n_classes = weights[-1].shape[2]
+        if self.n_classes == 2:
+            weights[-1] = weights[-1][:, :, 1:] - weights[-1][:, :, :1]
+            biases[-1] = biases[-1][:, 1:] - biases[-1][:, :1]
+        self.hidden = [(w, b[:, None, :]) for w, b in zip(weights[1:-1], biases[1:-1])]
+        self.last = (weights[-1].transpose(1, 2).contiguous(), biases[-1][:, :, None])  # (model, out, in), (model, out, 1)
+        self._buffers = [torch.empty(self.n_models * points * w.shape[2]) for w in weights]
+
+    def _buffer(self, layer: int, *shape: int) -> torch.Tensor:
+        return self._buffers[layer][:math.prod(shape)].view(*shape)
+
+    def activations(self, n: int) -> torch.Tensor:
+        """The (model, n, hidden) buffer for layer-1 activations of n points."""
+        return self._buffer(0, self.n_models, n, self.w1.shape[2])
+
+    def first_layer(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Layer-1 activations (model, row, hidden) of raw rows X (row, feature), shared by all models."""
+        h = self.activations(len(X))
+        torch.matmul(torch.as_tensor(X, dtype=torch.float32), self.w1, out=h)
+        return torch.relu_(h.add_(self.b1[:, None, :]))
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(model, out, n) from (model, n, hidden) layer-1 activations: l_1 - l_0 for binary models, else all logits."""
+        n = h.shape[1]
+        for i, (w, b) in enumerate(self.hidden, start=1):
+            h = torch.relu_(torch.baddbmm(b, h, w, out=self._buffer(i, self.n_models, n, w.shape[2])))
+        w, b = self.last
+        return torch.baddbmm(b, w, h.transpose(1, 2), out=self._buffer(len(self._buffers) - 1, self.n_models,
+                                                                         w.shape[1], n))
+
+    def proba(self, h: torch.Tensor) -> torch.Tensor:
+        """(model, n, class) float32 probabilities from layer-1 activations (model, n, hidden)."""
+        logits = self._logits(h)
+        if self.n_classes == 2:
+            return torch.stack([_sigmoid_(-logits[:, 0]), _sigmoid_(logits[:, 0].clone())], dim=-1)
+        return self._softmax(logits)
+
+    def target_proba(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(model, n) float32 probability of class target[point] (target: (n,)) from layer-1 activations."""
+        logits = self._logits(h)
+        if self.n_classes == 2:  # p_0 = sigmoid(-d): exact where 1 - p_1 would cancel
+            return _sigmoid_(logits[:, 0].mul_((2 * target - 1).to(logits.dtype)))
+        proba = self._softmax(logits)
+        return torch.gather(proba, -1, target.expand(self.n_models, -1)[..., None])[..., 0]
+
+    @staticmethod
+    def _softmax(logits: torch.Tensor) -> torch.Tensor:
+        # Over a contiguous last axis: along axis 1 of (model, class, n), models at different
+        # positions in the batch were rounded differently, and identical models must agree exactly.
+        return torch.softmax(logits.transpose(1, 2).contiguous(), dim=-1)
+
+
+def _sigmoid_(x: torch.Tensor) -> torch.Tensor:
+    """In-place sigmoid of x (model, n), one model at a time.
+
+    torch's vectorised loop computes the last x.numel() % vector-width values of a contiguous
+    tensor with its scalar function, which rounds differently: across models at once, the last
+    model's values would differ from an identical first model's. Softmax over a last axis of
+    classes has no such tail across models.
+    """
+    for row in x:
+        torch.sigmoid_(row)
+    return x
 
 
 def init_mlp_layer(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,19 +191,24 @@ class MLPBank:
         """Differentiable probabilities (model, row, class) for x (row, feature) or (model, row, feature)."""
         return torch.softmax(self.module(x), dim=-1)
 
-    def predict_proba(self, X: np.ndarray, *, chunk: int = 2048) -> np.ndarray:  # rows per pass: activations in cache
-        """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk.
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk."""
+        passes = _Passes(self.module, min(len(X), _POINTS))
+        out = torch.empty((self.n_models, len(X), passes.n_classes), dtype=torch.float64)
+        with torch.no_grad():
+            for i in range(0, len(X), _POINTS):
+                out[:, i:i + _POINTS] = passes.proba(passes.first_layer(X[i:i + _POINTS]))
+        return out.numpy()
 
-        The inference path folds standardization into layer 1, so the shared rows enter every
-        model through one broadcast matmul instead of N standardized copies.
-        """
-        w1, b1 = self.module.folded_first_layer()
-        out = torch.empty((self.n_models, len(X), self.module.weights[-1].shape[-1]), dtype=torch.float64)
-        with torch.no_grad():  # written in place, as in coalition_proba
-            for i in range(0, len(X), chunk):
-                x = torch.as_tensor(X[i:i + chunk], dtype=torch.float32)
-                pre = torch.matmul(x, w1) + b1[:, None, :]
-                out[:, i:i + chunk] = torch.softmax(self.module.after_first_layer(pre).double(), dim=-1)
+    def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """(model, row) probability of class target[row] for X (row, feature)."""
+        passes = _Passes(self.module, min(len(X), _POINTS))
+        target_t = torch.as_tensor(target)
+        out = torch.empty((self.n_models, len(X)), dtype=torch.float64)
+        with torch.no_grad():
+            for i in range(0, len(X), _POINTS):
+                out[:, i:i + _POINTS] = passes.target_proba(passes.first_layer(X[i:i + _POINTS]),
+                                                            target_t[i:i + _POINTS])
         return out.numpy()
 
     def subset(self, models: list[int]) -> "MLPBank":
@@ -144,34 +224,39 @@ class MLPBank:
         summed per (coalition, bg, row); only the later layers run on every combination, and the
         background is averaged (in float64) chunk by chunk.
         """
-        w1, b1 = self.module.folded_first_layer()
+        passes = _Passes(self.module, _POINTS)
+        w1, b1, hidden = passes.w1, passes.b1, passes.w1.shape[2]
         z = torch.as_tensor(masks, dtype=torch.float32)
         x = torch.as_tensor(X, dtype=torch.float32)
         bg = torch.as_tensor(background, dtype=torch.float32)
         bg_weights = torch.as_tensor(weights, dtype=torch.float64)
-        n_models, hidden = w1.shape[0], w1.shape[2]
-        n_rows, n_bg = len(x), len(bg)
-        row_part = torch.einsum("rf,mfh->mfrh", x, w1).reshape(n_models, -1, n_rows * hidden)
-        bg_part = torch.einsum("bf,mfh->mfbh", bg, w1).reshape(n_models, -1, n_bg * hidden)
-        per_chunk = max(1, _COALITION_POINTS // (n_rows * n_bg))
         target_t = torch.as_tensor(target)
-        # Written in place: small results kept between large temporaries fragment the heap (RSS grew
-        # by the temporaries' size per chunk).
+        n_models, (n_rows, n_features), n_bg = self.n_models, x.shape, len(bg)
+        # A pass holds at most _POINTS (coalition, bg, row) points: several coalitions, or one and part of the rows.
+        rows_per_pass = min(n_rows, max(1, _POINTS // n_bg))
+        per_chunk = max(1, _POINTS // (rows_per_pass * n_bg))
         out = torch.empty((n_models, len(z), n_rows), dtype=torch.float64)
         with torch.no_grad():
             for start in range(0, len(z), per_chunk):
                 zc = z[start:start + per_chunk]
-                a = torch.matmul(zc, row_part).view(n_models, len(zc), 1, n_rows, hidden)
-                c = (torch.matmul(1 - zc, bg_part).view(n_models, len(zc), n_bg, hidden) + b1[:, None, None, :])
-                pre = (a + c[:, :, :, None, :]).view(n_models, -1, hidden)
-                proba = torch.softmax(self.module.after_first_layer(pre), dim=-1)
-                proba = proba.view(n_models, len(zc), n_bg, n_rows, -1)
-                p_target = torch.gather(proba, -1, target_t.expand(proba.shape[:-1])[..., None])[..., 0]
-                # Weighted sum over the background as elementwise work: a matrix-vector product could
-                # round models differently by their position, and identical models must agree exactly.
-                out[:, start:start + len(zc)] = (p_target.double() * bg_weights[:, None]).sum(dim=2)
+                k = len(zc)
+                # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
+                a = torch.matmul((zc[:, None, :] * x).reshape(-1, n_features), w1).view(n_models, k, 1, n_rows, hidden)
+                c = torch.matmul(((1 - zc)[:, None, :] * bg).reshape(-1, n_features), w1).add_(b1[:, None, :])
+                c = c.view(n_models, k, n_bg, 1, hidden)
+                for r in range(0, n_rows, rows_per_pass):
+                    rows = slice(r, r + rows_per_pass)
+                    n_pass = min(rows.stop, n_rows) - r
+                    h = passes.activations(k * n_bg * n_pass)
+                    # relu(a + c) in one pass over memory (torch's fused op for JIT add+relu fusion).
+                    torch._add_relu(a[:, :, :, rows], c, out=h.view(n_models, k, n_bg, n_pass, hidden))
+                    p_target = passes.target_proba(h, target_t[rows].repeat(k * n_bg))
+                    # Weighted sum over the background as elementwise work: a matrix-vector product could
+                    # round models differently by their position, and identical models must agree exactly.
+                    p_target = p_target.view(n_models, k, n_bg, n_pass).double().mul_(bg_weights[:, None])
+                    out[:, start:start + k, rows] = p_target.sum(dim=2)
                 if progress:
-                    progress(min(1.0, (start + per_chunk) / len(z)))
+                    progress(min(1.0, (start + k) / len(z)))
         return out.numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
@@ -202,6 +287,10 @@ class SklearnBank:
         for m, pipe in enumerate(self.pipelines):
             out[m][:, pipe.classes_] = pipe.predict_proba(X)
         return out
+
+    def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """(model, row) probability of class target[row] for X (row, feature)."""
+        return np.take_along_axis(self.predict_proba(X), target[None, :, None], axis=-1)[..., 0]
 
     def subset(self, models: list[int]) -> "SklearnBank":
         return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)

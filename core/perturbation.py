@@ -81,8 +81,10 @@ class _SeededKernelExplainer(shap.KernelExplainer):
         """
         assert self.l1_reg is False, "the batched solve has no feature selection"
         if self._phi is None:
+            # link.f on the whole array: shap's links are numpy expressions, and its np.vectorize'd
+            # linkfv calls Python once per (coalition, output), longer than the regression.
             self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights,
-                                         self.linkfv(self.ey) - self.link.f(self.fnull),
+                                         self.link.f(self.ey) - self.link.f(self.fnull),
                                          self.link.f(self.fx) - self.link.f(self.fnull))
         return self._phi[:, dim], np.ones(self.M)
 
@@ -152,8 +154,8 @@ def lime_values(bank, ctx, seed: int) -> np.ndarray:
         scaled = (data - explainer.scaler.mean_) / explainer.scaler.scale_
         weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
         points = np.concatenate([inverse for _, inverse in drawn])  # (row * sample, feature)
-        proba = bank.predict_proba(points).reshape(bank.n_models, len(rows), n_samples, -1)
-        target = np.take_along_axis(proba, ctx.target[list(rows)][None, :, None, None], axis=-1)[..., 0]
+        target = bank.target_proba(points, np.repeat(ctx.target[list(rows)], n_samples))
+        target = target.reshape(bank.n_models, len(rows), n_samples)
         out[:, start:start + len(rows)] = weighted_ridge(scaled, weights, target.transpose(1, 2, 0)).transpose(2, 0, 1)
         if ctx.progress:
             ctx.progress((start + len(rows)) / n_rows)
@@ -171,7 +173,7 @@ def weighted_ridge(X: np.ndarray, weights: np.ndarray, y: np.ndarray, alpha: flo
     # Each (row, target) is its own small product and solve, stacked, never one multi-column BLAS
     # call: such kernels may round columns differently by position, and identical models must agree.
     w = weights / weights.sum(axis=1, keepdims=True)
-    Xc = X - (w[..., None] * X).sum(axis=1, keepdims=True)
+    Xc = X - w[:, None, :] @ X  # X is shared by all targets: one product per row is safe
     yc = (y - (w[..., None] * y).sum(axis=1, keepdims=True)).transpose(0, 2, 1)[:, :, None, :]  # (row, target, 1, sample)
     weighted = Xc * weights[..., None]  # (row, sample, feature)
     gram = weighted.transpose(0, 2, 1) @ Xc + alpha * np.eye(X.shape[-1])  # (row, feature, feature)

@@ -6,14 +6,11 @@ from core.agreement import (
     METRICS,
     _simulated_null,
     accuracy_difference_ci,
-    agreement_matrix,
     contested_rows,
     feature_agreement,
     global_importance,
     importance_ranks,
-    method_matrices,
     model_pairs,
-    pair_scores,
     null_baseline,
     pairwise_rank_agreement,
     rank_agreement,
@@ -24,6 +21,7 @@ from core.agreement import (
     variance_share,
 )
 from core.errors import ConfigError
+from core.pairs import agreement_matrix, method_matrices, pair_summary
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -154,12 +152,20 @@ def test_method_matrices_compare_methods_model_by_model():
     assert frames[1, 0, 1] == 1.0  # model 1: both methods gave A
 
 
-def test_pair_scores_are_one_row_of_scores_per_model_pair_in_triu_order():
-    values = _rng(15).standard_normal((3, 4, 5))
-    scores = pair_scores(values, metric="rank_agreement", k=2)
-    assert scores.shape == (3, 4)
-    for i, (a, b) in enumerate(zip(*np.triu_indices(3, k=1))):
-        np.testing.assert_array_equal(scores[i], METRICS["rank_agreement"].fn(values[a], values[b], k=2))
+@pytest.mark.parametrize("metric", list(METRICS))
+@pytest.mark.parametrize("n_features, k", [(6, 2), (5, 5), (1, 1)])
+def test_all_pairs_at_once_equal_each_pair_scored_on_its_own_exactly(metric, n_features, k):
+    values = _rng(15).standard_normal((5, 9, n_features))
+    values[:, :3] = np.round(values[:, :3])  # ties and zeros: the cases an encoding could get wrong
+    values[1, 4], values[3, 5] = values[2, 4], 0.0  # an identical row and an all-zero row
+    from core.pairs import _scores
+    scores = _scores(values, metric, k)  # (row, model, model)
+    for a, b in zip(*np.triu_indices(5, k=1)):
+        np.testing.assert_array_equal(scores[:, a, b], METRICS[metric].fn(values[a], values[b], k=k))
+    matrix, per_row = pair_summary(values, metric=metric, k=k)
+    pairs = np.stack([METRICS[metric].fn(values[a], values[b], k=k) for a, b in zip(*np.triu_indices(5, k=1))])
+    np.testing.assert_allclose(per_row, pairs.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(matrix[np.triu_indices(5, k=1)], pairs.mean(axis=1), rtol=0, atol=1e-12)
 
 
 def test_global_importance_and_ranks_follow_mean_absolute_attribution():
@@ -279,7 +285,7 @@ ROW_PREDICTIONS = np.array([[0, 1, 2], [0, 1, 2], [0, 2, 1]])  # (model, row)
 
 
 def row_agreement(values: np.ndarray) -> np.ndarray:
-    return pair_scores(values, metric="feature_agreement", k=1).mean(axis=0)
+    return pair_summary(values, metric="feature_agreement", k=1)[1]
 
 
 DATASET_ROWS = np.array([10, 20, 30])  # dataset row ids of the three rows

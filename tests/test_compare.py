@@ -5,6 +5,7 @@ import pytest
 from core import agreement as agr
 from core.compare import compare, summarize
 from core.errors import ConfigError
+from core.pairs import agreement_matrix
 from core.explain import ExplainConfig, methods_for
 from core.training import MLPConfig, RunConfig
 
@@ -72,15 +73,15 @@ def test_summary_has_every_metric_per_method_as_model_by_model_matrices(summary)
     assert summary.null["feature_agreement"] == pytest.approx(2 / 4)
 
 
-def test_summary_derives_matrices_row_agreement_and_row_tables_from_the_same_pair_scores(comparison, summary):
+def test_summary_derives_matrices_row_agreement_and_row_tables_from_every_pairs_scores(comparison, summary):
     ex = comparison.explanation
+    first, second = np.triu_indices(3, k=1)
     for name, agreement in summary.by_method.items():
+        values = ex.by_method[name].values
         for metric in agr.METRICS:
-            scores = agr.pair_scores(ex.by_method[name].values, metric=metric, k=2)  # (pair, row)
-            np.testing.assert_array_equal(agreement.pair_scores[metric], scores)
-            np.testing.assert_array_equal(agreement.per_row[metric], scores.mean(axis=0))
-            first, second = np.triu_indices(3, k=1)
-            np.testing.assert_array_equal(agreement.matrices[metric][first, second], scores.mean(axis=1))
+            scores = np.stack([agr.METRICS[metric].fn(values[a], values[b], k=2) for a, b in zip(first, second)])
+            np.testing.assert_allclose(agreement.per_row[metric], scores.mean(axis=0), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(agreement.matrices[metric][first, second], scores.mean(axis=1), rtol=0, atol=1e-12)
         np.testing.assert_array_equal(agreement.importance, np.abs(ex.by_method[name].values).mean(axis=1))
     head = summary.by_method[summary.headline_method].per_row["feature_agreement"]
     # Row tables hold dataset row ids, and the same per-row agreement the matrices come from.
@@ -96,7 +97,7 @@ def test_summary_carries_method_by_method_matrices_labels_and_the_accuracy_sprea
     ex = comparison.explanation
     for metric in agr.METRICS:
         for m in range(3):
-            expected = agr.agreement_matrix(np.stack([a.values[m] for a in ex.by_method.values()]), metric=metric, k=2)
+            expected = agreement_matrix(np.stack([a.values[m] for a in ex.by_method.values()]), metric=metric, k=2)
             np.testing.assert_array_equal(summary.method_matrices[metric][m], expected)
     assert summary.metric_labels["feature_agreement"] == "Feature agreement@k"
     accuracy = comparison.evaluation.accuracy
