@@ -8,12 +8,15 @@ On breast_cancer (2 cores is the reference machine):
 (d) naive_s: the notebook's work for (a): its ten MLPs trained one after another (train_bench's
     loop, timed) plus its per-(model, row) KernelExplainer + LIME cost (explain_bench's naive
     path, timed on a sample of (a)'s rows) times 10 x the test rows.
+(e) training-set size: explaining 50 rows of 10 MLPs (default methods) trained on 20,000 and on
+    100,000 synthetic rows; the ratio should stay near 1 (the background summarises a sample).
 fidelity: Pearson correlation of (a)'s KernelSHAP with a 10x-sample reference (explain_bench's).
 peak_mb: the peak resident memory of this whole process.
 Targets: speedup = naive_s / full_s >= 30, demo_s <= 6, linearity = n200_s / full_s / 20 <= 1.1,
 peak_mb <= 1500, fidelity >= 0.97. --quick runs 20 models instead of 200 (n200_s scaled linearly)
 and a smaller naive sample, as a smoke test.
-Last line: `full_s=<f> demo_s=<f> n200_s=<f> speedup=<f> linearity=<f> peak_mb=<f> fidelity=<f>`.
+Last line: `full_s=<f> demo_s=<f> n200_s=<f> speedup=<f> linearity=<f> peak_mb=<f> fidelity=<f> rows_ratio=<f>`
+(rows_ratio: (e)'s 100,000-row time over its 20,000-row time).
 """
 from __future__ import annotations
 
@@ -31,8 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import explain_bench  # noqa: E402
 import train_bench  # noqa: E402
 
-from core import PRESETS, ExplainConfig, RunConfig, compare, load_builtin, summarize  # noqa: E402
-from core.explain import default_methods  # noqa: E402
+from core import PRESETS, ExplainConfig, MLPConfig, RunConfig, compare, load_builtin, summarize  # noqa: E402
+from core.data import synthetic  # noqa: E402
+from core.explain import default_methods, explain  # noqa: E402
+from core.metrics import evaluate  # noqa: E402
+from core.training import train  # noqa: E402
 from core.runtime import TORCH_THREADS  # noqa: E402
 
 DEMO = "Breast cancer: 10 neural nets, vary init + order"
@@ -80,6 +86,19 @@ def naive_seconds(full, sample_rows: int) -> float:
     return train_s + per_pair * full.run.n_models * len(rows)
 
 
+def explain_seconds_by_training_rows() -> dict[int, float]:
+    """Seconds to explain 50 rows of 10 MLPs trained (one quick epoch) on synthetic data of each size."""
+    seconds = {}
+    for n_rows in (20_000, 100_000):
+        ds = synthetic(n_rows=n_rows, n_features=20, n_informative=5)
+        run = train(ds, RunConfig(mlp=MLPConfig(epochs=1, batch_size=512)))
+        start = time.perf_counter()
+        explain(run, evaluate(run).rows, ExplainConfig(methods=default_methods("mlp", 2), max_rows=50))
+        seconds[n_rows] = time.perf_counter() - start
+    print("(e) explaining 50 rows after training on " + ", ".join(f"{n:,} rows: {s:.2f} s" for n, s in seconds.items()))
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 models instead of 200, a smaller naive sample")
@@ -101,6 +120,7 @@ def main():
     naive_s = naive_seconds(full, 3 if args.quick else 10)
     print(f"(d) naive notebook on (a)'s work ({len(full.explanation.rows)} rows): {naive_s:.2f} s")
 
+    by_size = explain_seconds_by_training_rows()
     sample = full.explanation.rows[:explain_bench.N_ROWS]  # the reference is costly: explain_bench's 50 rows
     reference = explain_bench.reference(full.run, sample)
     ours = full.explanation.by_method["kernel_shap"].values[:explain_bench.FIDELITY_MODELS, :len(sample)]
@@ -108,7 +128,8 @@ def main():
     print(f"fidelity: {fidelity:.4f} on {explain_bench.FIDELITY_MODELS} models x {len(sample)} rows")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"full_s={full_s:.2f} demo_s={demo_s:.2f} n200_s={n200_s:.2f} speedup={naive_s / full_s:.2f} "
-          f"linearity={n200_s / full_s / 20:.2f} peak_mb={peak_mb:.2f} fidelity={fidelity:.2f}")
+          f"linearity={n200_s / full_s / 20:.2f} peak_mb={peak_mb:.2f} fidelity={fidelity:.2f} "
+          f"rows_ratio={by_size[100_000] / by_size[20_000]:.2f}")
 
 
 if __name__ == "__main__":

@@ -29,38 +29,37 @@ def _signs(values: np.ndarray) -> list[np.ndarray]:
     return [np.sign(values) == s for s in (-1, 0, 1)]
 
 
-def _one_hot(index: np.ndarray, size: int) -> np.ndarray:
-    """(..., n) integer positions in [0, size) -> (..., size) float32 with n ones."""
-    out = np.zeros(index.shape[:-1] + (size,), dtype=np.float32)
-    np.put_along_axis(out, index, 1.0, axis=-1)
-    return out
+def _flat(codes: np.ndarray) -> np.ndarray:
+    """(model, row, ...) booleans -> (model, row, code) float32."""
+    return codes.reshape(codes.shape[0], codes.shape[1], -1).astype(np.float32)
 
 
 def _feature(values, k):
-    return _top_k_mask(values, k).astype(np.float32), k
+    return _flat(_top_k_mask(values, k)), k
 
 
 def _sign(values, k):
     mask = _top_k_mask(values, k)
-    return np.concatenate([mask & s for s in _signs(values)], axis=-1).astype(np.float32), k
+    return _flat(np.stack([mask & s for s in _signs(values)], axis=-1)), k
 
 
 def _rank(values, k):
-    n_features = values.shape[-1]
-    return _one_hot(_top_k(values, k) + n_features * np.arange(k), k * n_features), k
+    top = _top_k(values, k)  # (model, row, position)
+    return _flat(top[..., None] == np.arange(values.shape[-1])), k  # one-hot (position, feature)
 
 
 def _signed_rank(values, k):
-    n_features, top = values.shape[-1], _top_k(values, k)
-    sign = np.sign(np.take_along_axis(values, top, axis=-1)).astype(np.int64) + 1  # 0, 1, 2
-    return _one_hot(top + n_features * (sign + 3 * np.arange(k)), 3 * k * n_features), k
+    top = _top_k(values, k)
+    sign = np.sign(np.take_along_axis(values, top, axis=-1))
+    features = top[..., None] == np.arange(values.shape[-1])  # (model, row, position, feature)
+    return _flat(np.stack([features & (sign == s)[..., None] for s in (-1, 0, 1)], axis=-2)), k
 
 
 def _pairwise(values, k):
     first, second = np.triu_indices(values.shape[-1], k=1)
     magnitude = np.abs(values)
-    order = np.sign(magnitude[..., first] - magnitude[..., second]).astype(np.int64) + 1  # 0, 1, 2
-    return _one_hot(3 * np.arange(len(first)) + order, 3 * len(first)), len(first)
+    order = np.sign(magnitude[..., first] - magnitude[..., second])  # (model, row, pair)
+    return _flat(order[..., None] == np.array([-1, 0, 1])), len(first)
 
 
 _COUNTS: dict[str, Callable] = {
@@ -90,6 +89,17 @@ def _scores(values: np.ndarray, metric: str, k: int) -> np.ndarray:
     return np.where(both, 1.0, np.where(either, 0.0, np.clip(rho, -1.0, 1.0)))
 
 
+def _chunks(values: np.ndarray, metric: str, k: int):
+    """(start, (row, model, model) scores) for the rows of values (model, row, feature), a bounded chunk at a time."""
+    _metric(metric)  # ConfigError for an unknown name
+    check_k(k, values.shape[-1])
+    n_models, n_rows, n_features = values.shape
+    width = 3 * max(k * n_features, n_features * (n_features - 1) // 2, 1)  # widest encoding
+    per_chunk = max(1, _NUMBERS // (n_models * width))
+    for start in range(0, n_rows, per_chunk):
+        yield start, _scores(values[:, start:start + per_chunk], metric, k)
+
+
 def pair_summary(values: np.ndarray, *, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
     """`metric` for every pair of models on every row, summarised two ways.
 
@@ -97,15 +107,10 @@ def pair_summary(values: np.ndarray, *, metric: str, k: int) -> tuple[np.ndarray
     diagonal) and the (row,) mean over pairs of distinct models (1.0 for a single model). Rows
     are encoded a chunk at a time, so memory does not grow with the rows.
     """
-    _metric(metric)  # ConfigError for an unknown name
-    check_k(k, values.shape[-1])
-    n_models, n_rows, n_features = values.shape
-    width = 3 * max(k * n_features, n_features * (n_features - 1) // 2, 1)  # widest encoding
-    per_chunk = max(1, _NUMBERS // (n_models * width))
+    n_models, n_rows, _ = values.shape
     total, per_row = np.zeros((n_models, n_models)), np.ones(n_rows)
     off_diagonal = ~np.eye(n_models, dtype=bool)
-    for start in range(0, n_rows, per_chunk):
-        scores = _scores(values[:, start:start + per_chunk], metric, k)  # (row, model, model)
+    for start, scores in _chunks(values, metric, k):
         total += scores.sum(axis=0)
         if n_models > 1:
             per_row[start:start + len(scores)] = scores[:, off_diagonal].mean(axis=-1)
@@ -123,7 +128,14 @@ def method_matrices(by_method: dict[str, np.ndarray], *, metric: str, k: int) ->
     """Agreement between explanation methods, for each model.
 
     by_method: method name -> (model, row, feature) attributions on the same rows.
-    Returns (model, method, method) row-mean agreement, methods in by_method's order.
+    Returns (model, method, method) row-mean agreement, methods in by_method's order: the methods
+    are compared as the "models" of one pass over every (model, row).
     """
-    stacked = np.stack(list(by_method.values()), axis=1)  # (model, method, row, feature)
-    return np.stack([agreement_matrix(per_model, metric=metric, k=k) for per_model in stacked])
+    stacked = np.stack(list(by_method.values()))  # (method, model, row, feature)
+    n_methods, n_models, n_rows, n_features = stacked.shape
+    scores = np.empty((n_models * n_rows, n_methods, n_methods))
+    for start, chunk in _chunks(stacked.reshape(n_methods, -1, n_features), metric, k):
+        scores[start:start + len(chunk)] = chunk
+    matrices = scores.reshape(n_models, n_rows, n_methods, n_methods).mean(axis=1)
+    matrices[:, np.arange(n_methods), np.arange(n_methods)] = 1.0
+    return matrices

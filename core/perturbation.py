@@ -71,6 +71,16 @@ class _SeededKernelExplainer(shap.KernelExplainer):
         with _SHAP_NUMPY.drawing_from(random_state(self._seed)):
             return super().explain(incoming_instance, **kwargs)
 
+    def addsample(self, x, m, w):
+        """shap's addsample where the explained instance is all ones and the background one row of
+        zeros (kernel_shap_values): the synthetic row is the mask itself. shap's general version
+        took longer than evaluating all models on the coalitions it recorded."""
+        assert self.N == 1 and len(self.varyingInds) == self.M, "masks are the instance: all features vary"
+        self.synth_data[self.nsamplesAdded] = m
+        self.maskMatrix[self.nsamplesAdded] = m
+        self.kernelWeights[self.nsamplesAdded] = w
+        self.nsamplesAdded += 1
+
     def solve(self, fraction_evaluated, dim):
         """shap's regression for output `dim`, all outputs solved at the first call.
 
