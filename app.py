@@ -14,9 +14,12 @@ _state.keep_setup_widgets()
 PAGES = [
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:", default=True),
     st.Page("pages/overview.py", title="Overview", icon=":material/insights:"),
+    st.Page("pages/present.py", title="Present", icon=":material/slideshow:"),
     st.Page("pages/metrics.py", title="Metrics", icon=":material/leaderboard:"),
     st.Page("pages/attributions.py", title="Attributions", icon=":material/bar_chart:"),
+    st.Page("pages/dependence.py", title="Dependence", icon=":material/show_chart:"),
     st.Page("pages/agreement.py", title="Agreement", icon=":material/handshake:"),
+    st.Page("pages/cohorts.py", title="Cohorts", icon=":material/filter_alt:"),
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
     st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:"),
 ]

@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import runtime
 from .archive import ArchiveError, TooLarge, atomic_write_bytes, member, npz_bytes, open_zip, read_npz, write_member
+from .cohort import Cohort
 from .compare import Comparison, Summary
 from .data import Dataset
 from .errors import BundleError, ConfigError
@@ -49,6 +50,7 @@ _MAX_UNZIPPED = 512 * 2**20
 _NAN_AUC, _AUC = ("scores.per_model", "scores.summary"), SCORES.index("roc_auc")
 _ANY_FLOAT = ("history.train_loss",)
 _KINDS = {bool: "true or false", int: "a whole number of at least 0", float: "a finite number"}
+_MAX_COHORT = 2**20  # cohort.json holds a few conditions; a megabyte is far more than any needs
 
 
 def library_versions(comparison: Comparison | None = None) -> dict[str, str]:
@@ -118,9 +120,10 @@ def _agreement_json(summary: Summary) -> dict:
     }
 
 
-def bundle_bytes(comparison: Comparison, summary: Summary | None = None) -> bytes:
-    """The comparison as a zip: manifest.json, metrics.csv, arrays.npz and, given a summary,
-    agreement.json (its agreement matrices, noise floors and baselines at its k)."""
+def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, cohort: Cohort | None = None) -> bytes:
+    """The comparison as a zip: manifest.json, metrics.csv, arrays.npz, given a summary
+    agreement.json (its agreement matrices, noise floors and baselines at its k) and, given a
+    cohort, cohort.json (its definition, Cohort.to_json)."""
     run, ex = comparison.run, comparison.explanation
     ds = run.dataset
     manifest = {
@@ -140,11 +143,14 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None) -> byte
         write_member(zf, "arrays.npz", npz_bytes(_arrays(comparison)), zipfile.ZIP_STORED)  # already compressed
         if summary is not None:
             write_member(zf, "agreement.json", json.dumps(_agreement_json(summary), indent=1), zipfile.ZIP_DEFLATED)
+        if cohort is not None:
+            write_member(zf, "cohort.json", cohort.to_json(), zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
-def save_bundle(comparison: Comparison, path: str | os.PathLike, summary: Summary | None = None) -> Path:
-    return atomic_write_bytes(path, bundle_bytes(comparison, summary))
+def save_bundle(comparison: Comparison, path: str | os.PathLike, summary: Summary | None = None, *,
+                cohort: Cohort | None = None) -> Path:
+    return atomic_write_bytes(path, bundle_bytes(comparison, summary, cohort=cohort))
 
 
 # ---------------------------------------------------------------- reading
@@ -329,7 +335,22 @@ def _dataset(meta: dict, names: tuple[str, ...], classes: tuple[str, ...], array
     return dataset
 
 
-def _load(raw: bytes) -> Comparison:
+def _cohort(zf, dataset: Dataset) -> Cohort | None:
+    """The cohort exported with the comparison, checked against its data; None when there is none."""
+    if "cohort.json" not in zf.namelist():
+        return None
+    try:
+        cohort = Cohort.from_json(member(zf, "cohort.json", _MAX_COHORT))
+        cohort.check(dataset)
+    except TooLarge:
+        raise _bad(f"its cohort.json is over {_MAX_COHORT // 2**20} MB, more than any cohort needs") from None
+    except ConfigError as exc:
+        raise BundleError(f"The cohort saved in this bundle (cohort.json) is invalid: {exc} Export the bundle "
+                          "again, or delete cohort.json from the zip to load the comparison without it.") from None
+    return cohort
+
+
+def _load(raw: bytes) -> tuple[Comparison, Cohort | None]:
     zf = open_zip(raw, "the file")
     manifest_json = member(zf, "manifest.json", _MAX_UNZIPPED)
     manifest = _read_manifest(manifest_json)
@@ -365,8 +386,8 @@ def _load(raw: bytes) -> Comparison:
         raise _bad("its library versions are not an object")
     libraries = {_text(name, "a library name"): _text(version, f"the version of {name}")
                  for name, version in libraries.items() if name != "seedscope-format"}
-    return replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints),
-                   libraries=libraries)
+    return (replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints),
+                    libraries=libraries), _cohort(zf, dataset))
 
 
 def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:
@@ -374,6 +395,11 @@ def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:
 
     Any file that is not a bundle this SeedScope wrote, whole and unaltered, raises BundleError.
     """
+    return load_bundle_and_cohort(source)[0]
+
+
+def load_bundle_and_cohort(source: str | os.PathLike | bytes | BinaryIO) -> tuple[Comparison, Cohort | None]:
+    """load_bundle, and the cohort exported with the comparison (None when it was exported without one)."""
     raw = _read_source(source)
     try:
         return _load(raw)

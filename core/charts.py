@@ -175,3 +175,175 @@ def seed_budget(curve: pd.DataFrame) -> alt.Chart:
                                  alt.Tooltip("lo:Q", format=".3f"), alt.Tooltip("hi:Q", format=".3f")])
     return (band + line).properties(width=220, height=160).facet(
         facet=alt.Facet("quantity:N", title=None, sort=list(titles.values())), columns=3).resolve_scale(y="independent")
+
+
+def class_probabilities(proba: np.ndarray, class_names: tuple[str, ...]) -> alt.Chart:
+    """(model, class) probabilities of one row as one stacked bar per model: where the models split shows as
+    bars whose largest segment has another colour."""
+    labels = [model_label(m) for m in range(len(proba))]
+    frame = pd.DataFrame([(labels[m], class_names[c], c, float(proba[m, c]))
+                          for m in range(len(proba)) for c in range(proba.shape[1])],
+                         columns=["model", "class", "order", "probability"])
+    # Another palette than the models' (which the attribution charts beside it colour by).
+    return alt.Chart(frame, title="Each model's class probabilities for the row as edited").mark_bar().encode(
+        x=alt.X("probability:Q", stack="zero", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None),
+        y=alt.Y("model:N", sort=labels, title=None),
+        color=alt.Color("class:N", sort=list(class_names), title="class", scale=alt.Scale(scheme="set2")),
+        order="order:Q",
+        tooltip=["model", "class", alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(width=420, height=alt.Step(22))
+
+
+def _dependence_x(dep) -> alt.X:
+    """The feature's axis: numbers on a linear scale, categories in their order."""
+    if dep.feature.categorical:
+        return alt.X("value:O", sort=list(dep.labels), title=dep.feature.name, axis=alt.Axis(labelAngle=0))
+    return alt.X("value:Q", scale=alt.Scale(zero=False, padding=8), title=dep.feature.name)
+
+
+def _curves_frame(dep, curves: np.ndarray) -> pd.DataFrame:
+    """(model, point) curves in long form; `value` is the grid value, or the category for a group."""
+    x = list(dep.labels) if dep.feature.categorical else dep.grid
+    n_models, n_points = curves.shape
+    return pd.DataFrame({"model": np.repeat([model_label(m) for m in range(n_models)], n_points),
+                         "value": np.tile(x, n_models), "probability": curves.ravel()})
+
+
+def _model_lines(dep, curves: np.ndarray, class_name: str) -> alt.Chart:
+    """One thin line per model, all in one colour: with many seeds what matters is the band they make."""
+    width = 1.5 if len(curves) <= 10 else 0.8
+    return alt.Chart(_curves_frame(dep, curves)).mark_line(strokeWidth=width, opacity=0.7, color=MODEL_A).encode(
+        x=_dependence_x(dep), y=alt.Y("probability:Q", axis=alt.Axis(format="%"), title=f"probability of {class_name}"),
+        detail="model:N",
+        tooltip=["model", "value", alt.Tooltip("probability:Q", format=".1%")],
+    )
+
+
+def partial_dependence(dep, *, class_name: str) -> alt.Chart:
+    """Every model's partial dependence curve (core.dependence.Dependence) inside the band the models span:
+    light from the lowest to the highest model, darker between their 10th and 90th percentiles."""
+    x = list(dep.labels) if dep.feature.categorical else dep.grid
+    band = pd.DataFrame({"value": x, "low": dep.low, "high": dep.high, "inner_low": dep.inner_low,
+                         "inner_high": dep.inner_high})
+    base = alt.Chart(band).encode(x=_dependence_x(dep))
+    title = f"probability of {class_name}"
+    layers = [base.mark_area(opacity=0.15, color=MODEL_A).encode(y=alt.Y("low:Q", title=title), y2="high:Q")]
+    if len(dep.curves) >= 5:  # percentiles of fewer models say nothing the extremes do not
+        layers.append(base.mark_area(opacity=0.2, color=MODEL_A).encode(y=alt.Y("inner_low:Q", title=title),
+                                                                        y2="inner_high:Q"))
+    layers.append(_model_lines(dep, dep.curves, class_name))
+    return alt.layer(*layers).properties(
+        width=520, height=300,
+        title=f"Mean probability of {class_name} over the test rows, one line per model")
+
+
+def ice_curves(dep, row_curves, *, class_name: str) -> alt.Chart:
+    """One row's curves (core.dependence.RowCurves): each model's probability as only the feature changes,
+    a dot per model where the row is now, and a dashed rule at the row's own value."""
+    own = dep.feature.categories[int(row_curves.position)] if dep.feature.categorical else row_curves.position
+    now = pd.DataFrame({"model": [model_label(m) for m in range(len(row_curves.now))], "value": own,
+                        "probability": row_curves.now})
+    rule = alt.Chart(pd.DataFrame({"value": [own]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(
+        x=_dependence_x(dep))
+    dots = alt.Chart(now).mark_circle(size=60, color=MODEL_B, opacity=0.9).encode(
+        x=_dependence_x(dep), y="probability:Q",
+        tooltip=["model", alt.Tooltip("probability:Q", format=".1%", title="probability now")])
+    return (_model_lines(dep, row_curves.curves, class_name) + rule + dots).properties(
+        width=520, height=300, title=f"Row {row_curves.row}: probability of {class_name} as only this feature changes")
+
+
+def attribution_scatter(frame: pd.DataFrame, *, feature_name: str, method_label: str, categorical: bool) -> alt.Chart:
+    """A SHAP dependence plot for every model (core.dependence.attribution_scatter): feature value against
+    attribution, one colour per model (a legend while there are few enough to tell apart)."""
+    labels = [model_label(m) for m in sorted(frame["model"].unique())]
+    frame = frame.assign(model=frame["model"].map(model_label))
+    x = (alt.X("value:N", title=feature_name, axis=alt.Axis(labelAngle=0)) if categorical
+         else alt.X("value:Q", title=feature_name, scale=alt.Scale(zero=False, padding=8)))
+    legend = alt.Legend(title=None) if len(labels) <= 12 else None
+    chart = alt.Chart(frame, title=f"{method_label} attribution of {feature_name} in each explained row").mark_circle(
+        size=45, opacity=0.75).encode(
+        x=x, y=alt.Y("attribution:Q", title=f"{method_label} attribution"),
+        color=alt.Color("model:N", sort=labels, legend=legend),
+        tooltip=["model", "row", "value", alt.Tooltip("attribution:Q", format=".4f")],
+    )
+    if categorical:
+        chart = chart.encode(xOffset=alt.XOffset("model:N", sort=labels))
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="gray").encode(y="zero:Q")
+    return (zero + chart).properties(width=520, height=300)
+
+
+def _presentation(chart, title: str):
+    """Large type and no frame, for a room (the Present page) and the story that opens the report."""
+    return chart.properties(title=alt.TitleParams(title, fontSize=20, anchor="start", offset=12)).configure_axis(
+        labelFontSize=16, titleFontSize=16, labelLimit=320, grid=False).configure_view(stroke=None).configure_header(
+        labelFontSize=18, titleFontSize=18)
+
+
+def story_accuracy(data: pd.DataFrame, title: str):
+    """(model, accuracy, stack) as one dot per model on an accuracy axis; models of equal accuracy stack up."""
+    lo = max(0.0, np.floor((data["accuracy"].min() - 0.05) * 10) / 10)
+    frame = data.assign(model=data["model"].map(model_label))
+    dots = alt.Chart(frame).mark_circle(size=420, opacity=0.85, color=MODEL_A).encode(
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[lo, 1.0]), axis=alt.Axis(format="%", tickCount=6),
+                title="share of test cases predicted right"),
+        y=alt.Y("stack:O", axis=None, sort="descending"),
+        tooltip=["model", alt.Tooltip("accuracy:Q", format=".1%")],
+    )
+    return _presentation(dots.properties(width=680, height=alt.Step(30)), title)
+
+
+def story_pair(data: pd.DataFrame, title: str):
+    """(model, feature, share, rank) two models' shares of importance side by side, features in the frame's
+    order; each bar ends with the feature's rank in that model."""
+    names = list(dict.fromkeys(data["feature"]))
+    models = list(dict.fromkeys(data["model"]))
+    base = alt.Chart(data.assign(label="#" + data["rank"].astype(str))).encode(
+        x=alt.X("share:Q", axis=alt.Axis(format="%", tickCount=4), title="share of the model's total importance"),
+        y=alt.Y("feature:N", sort=names, title=None),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color("model:N", scale=alt.Scale(domain=models, range=[MODEL_A, MODEL_B]), legend=None),
+        tooltip=["model", "feature", alt.Tooltip("share:Q", format=".0%"), "rank"],
+    )
+    ranks = base.mark_text(align="left", dx=6, fontSize=15).encode(text="label:N")
+    return _presentation((bars + ranks).properties(width=300, height=alt.Step(34)).facet(
+        column=alt.Column("model:N", sort=models, title=None), spacing=60), title)
+
+
+def story_baselines(data: pd.DataFrame, title: str):
+    """(what, agreement, lo, hi, note): the models' agreement with its interval between chance and the explainer's noise."""
+    order = list(data["what"])
+    colour = alt.Color("what:N", scale=alt.Scale(domain=order, range=["#9e9e9e", MODEL_B, MODEL_A][:len(order)]),
+                       legend=None)
+    base = alt.Chart(data).encode(y=alt.Y("what:N", sort=order, title=None))
+    x = alt.X("agreement:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title=None)
+    band = base.mark_rule(strokeWidth=6, opacity=0.5, color=MODEL_B).encode(x=alt.X("lo:Q"), x2="hi:Q")
+    dots = base.mark_circle(size=500, opacity=1).encode(x=x, color=colour,
+                                                         tooltip=["what", alt.Tooltip("agreement:Q", format=".0%")])
+    labels = base.mark_text(dy=-26, fontSize=18, fontWeight="bold").encode(
+        x=x, text=alt.Text("agreement:Q", format=".0%"), color=colour)
+    notes = base.mark_text(dy=26, fontSize=14, color="#57606a").encode(x=x, text="note:N")
+    return _presentation((band + dots + labels + notes).properties(width=680, height=alt.Step(90)), title)
+
+
+def story_case(data: pd.DataFrame, title: str):
+    """(model, rank, feature, attribution) each model's top features for one case as a grid, one colour per feature."""
+    models = list(dict.fromkeys(data["model"]))
+    base = alt.Chart(data).encode(
+        x=alt.X("rank:O", title="1 = most important", axis=alt.Axis(orient="top", labelAngle=0)),
+        y=alt.Y("model:N", sort=models, title=None),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=3).encode(
+        color=alt.Color("feature:N", scale=alt.Scale(scheme="set3"), legend=None),
+        tooltip=["model", "rank", "feature", alt.Tooltip("attribution:Q", format=".4f")],
+    )
+    names = base.mark_text(fontSize=15, limit=160).encode(text="feature:N")
+    return _presentation((cells + names).properties(width=alt.Step(170), height=alt.Step(40)), title)
+
+
+STORY_CHARTS = {"accuracy": story_accuracy, "pair": story_pair, "baselines": story_baselines, "case": story_case}
+
+
+def story_chart(step):
+    """The chart of one step of the story (core.story.Step), or None for a step without one."""
+    return None if step.chart is None else STORY_CHARTS[step.chart](step.data, step.chart_title)

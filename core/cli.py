@@ -6,6 +6,7 @@ app and the command line give identical numbers for the same settings.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -18,6 +19,9 @@ from tqdm import tqdm
 from .agreement import METRICS, check_k
 from .archive import atomic_write_bytes
 from .bundle import load_bundle
+from .cluster import compare_on_ray, connect_ray
+from .cohort import Cohort
+from .cohort_stats import cohort_figures
 from .compare import HEADLINE_METRIC, compare, summarize
 from .data import BUILTIN_DATASETS, load_builtin, load_csv
 from .diff import diff_runs
@@ -88,9 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--group-threshold", type=float, default=GROUP_THRESHOLD,
                          help="features whose |Spearman correlation| reaches this are also compared as one group")
     explain.add_argument("--k", type=int, help="top-k features compared (default: 5, or half the features if fewer than 10)")
+    c.add_argument("--cohort", help="also report a subgroup of test rows, conditions separated by commas: "
+                   "'petal length (cm)>=4.5, sepal width (cm)<3' (also > and <=), 'colour=red|blue' for a "
+                   "categorical column, 'predicted=CLASS' (the models' majority vote), 'outcome=correct' or "
+                   "'outcome=incorrect'; or JSON as the app exports it")
     c.add_argument("--out", type=Path, default=Path("seedscope_report.html"),
                    help="HTML report path; the data bundle is written beside it as .zip")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    compute = c.add_argument_group("compute")
+    compute.add_argument("--engine", choices=("local", "ray"), default="local",
+                         help="local: in this process; ray: the models fan out to Ray tasks (results are identical)")
+    compute.add_argument("--address", help="with --engine ray: the cluster to join, auto (the one this machine belongs "
+                         "to) or ray://HOST:PORT (default: start Ray on this machine)")
+    compute.add_argument("--chunk", type=int, help="with --engine ray: models per task (default: from the model size)")
     _gate_flags(c.add_argument_group("release gate (exit code 1 when a criterion fails)"))
     g = commands.add_parser("check", help="judge a saved bundle against a release gate: exit 0 pass, 1 fail, 2 bad input",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -121,7 +135,7 @@ def _gate_flags(group) -> None:
 def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Data, model and explanation flags given together with --preset (which sets them all)."""
     defaults = vars(parser.parse_args(["compare"]))
-    kept = ("preset", "out", "quiet", "k", "group_threshold", "min_agreement", "max_ambiguity", "method", "metric", "json")
+    kept = ("preset", "out", "quiet", "engine", "address", "chunk", "k", "cohort", "group_threshold", "min_agreement", "max_ambiguity", "method", "metric", "json")
     return [k for k, v in vars(args).items() if k not in kept and defaults.get(k) != v]
 
 
@@ -136,6 +150,18 @@ def _check_writable(out: Path) -> None:
     if not os.access(folder, os.W_OK):
         raise ConfigError(f"--out {os.fspath(out)!r}: the folder {os.fspath(folder)!r} is not writable; choose "
                           "another path.")
+
+
+def _engine(args: argparse.Namespace):
+    """compare, or compare_on_ray joined to the cluster the flags name; ConfigError for bad compute flags."""
+    if args.engine == "local":
+        if args.address is not None or args.chunk is not None:
+            raise ConfigError("--address and --chunk apply to --engine ray; add it or drop them.")
+        return compare
+    if args.chunk is not None and args.chunk < 1:
+        raise ConfigError(f"--chunk is a number of models per task, at least 1; got {args.chunk}.")
+    connect_ray(args.address)
+    return functools.partial(compare_on_ray, address=args.address, chunk=args.chunk)
 
 
 def build(args: argparse.Namespace):
@@ -162,6 +188,25 @@ def build(args: argparse.Namespace):
                                    kernel_samples=args.kernel_samples, lime_samples=args.lime_samples,
                                    ig_steps=args.ig_steps, seed=args.seed)
     return dataset, run_config, explain_config
+
+
+def _cohort(text: str | None, dataset) -> Cohort | None:
+    """The --cohort option read and checked against the data, before any training."""
+    if not text or not text.strip():
+        return None
+    try:
+        cohort = Cohort.parse(text)
+        cohort.check(dataset)
+    except ConfigError as exc:
+        raise ConfigError(f"--cohort: {exc}") from None
+    return cohort
+
+
+def _cohort_line(comparison, summary, cohort: Cohort) -> str:
+    inside, whole = cohort_figures(comparison, summary, cohort), cohort_figures(comparison, summary, Cohort())
+    accuracy = (f"; accuracy {percent(inside.accuracy, 1)} against {percent(whole.accuracy, 1)} on all of them"
+                if inside.scores is not None else "")
+    return f"cohort: {cohort.describe()} {len(inside.rows)} of {whole.n_test} test rows{accuracy}."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,24 +275,26 @@ def _main(argv: list[str] | None) -> int:
         parser.error(f"--preset sets the data, models and explanations; drop {', '.join('--' + b.replace('_', '-') for b in beside)}")
     try:
         dataset, run_config, explain_config = build(args)
+        cohort = _cohort(args.cohort, dataset)
         if args.k is not None:
             check_k(args.k, dataset.n_features)  # before the long part, not after it
         _check_writable(args.out)
         if not 0 < args.group_threshold <= 1:
             raise ConfigError(f"--group-threshold is an absolute correlation in (0, 1]; got {args.group_threshold}.")
+        run = _engine(args)  # joins the Ray cluster now: an unreachable one fails before the long part
         with tqdm(total=100, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}", file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
                 bar.set_description_str(message[:60])
                 bar.update(round(100 * fraction) - bar.n)
 
-            comparison = compare(dataset, run_config, explain_config, progress=progress)
+            comparison = run(dataset, run_config, explain_config, progress=progress)
         summary = summarize(comparison, k=args.k, group_threshold=args.group_threshold)
         release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
                      max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric)
         from .report import (
             write_report,  # the report pulls in vl-convert; only load it once needed
         )
-        html_path, bundle_path = write_report(comparison, summary, args.out)
+        html_path, bundle_path = write_report(comparison, summary, args.out, cohort=cohort)
     except (ConfigError, DatasetError, BundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -268,6 +315,8 @@ def _main(argv: list[str] | None) -> int:
     if not args.json:
         print(summary.headline)
         print(summary.grouping)
+        if cohort is not None:
+            print(_cohort_line(comparison, summary, cohort))
         print(f"report: {html_path}")
         print(f"bundle: {bundle_path}")
     return _gate(args, summary, explain_config.seed)

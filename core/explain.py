@@ -304,19 +304,43 @@ def _attribute(name: str, ctx: _Context) -> Attributions:
     return Attributions(name, values, ctx.rows, ctx.target, again)
 
 
+@dataclass(frozen=True, eq=False)
+class Basis:
+    """What every model of a run is explained on, drawn once per run, so that a part of the run
+    explained elsewhere (core.cluster) sees exactly the same (common random numbers)."""
+
+    rows: np.ndarray  # (row,) dataset row ids
+    target: np.ndarray  # (row,) the class explained: needs every model's prediction when it is the majority vote
+    background: np.ndarray  # (centre, feature) k-means centres of model 0's training rows
+    weights: np.ndarray  # (centre,) cluster shares, summing to 1
+    train_X: np.ndarray  # (row, feature) model 0's training rows
+
+
+def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
+    """The rows (at most config.max_rows of `rows`), their target classes and the background, for all of `run`."""
+    rows = explain_rows(rows, config.max_rows, config.seed)
+    X = run.dataset.X[rows]
+    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    background, weights = kmeans_background(train_X, config.background_size)
+    return Basis(rows, target_classes(run, X, config.target_class), background, weights, train_X)
+
+
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None) -> Explanation:
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method."""
-    rows = explain_rows(rows, config.max_rows, config.seed)
-    X = run.dataset.X[rows]
+    split_methods(config.methods, run.config.family, run.dataset.n_classes)  # before the background, not after
+    return explain_on(run, explain_basis(run, rows, config), config, progress=progress)
+
+
+def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progress | None = None) -> Explanation:
+    """Explain every model of `run` (a whole run, or a part of one) on `basis` with each method."""
     usable, skipped = split_methods(config.methods, run.config.family, run.dataset.n_classes)
-    train_X = run.dataset.X[np.unique(run.train_rows[0])]
-    background, weights = kmeans_background(train_X, config.background_size)
-    ctx = _Context(run, rows, X, target_classes(run, X, config.target_class), background, weights, train_X, config)
+    ctx = _Context(run, basis.rows, run.dataset.X[basis.rows], basis.target, basis.background, basis.weights,
+                   basis.train_X, config)
     by_method = {}
     with deterministic():
         for i, name in enumerate(usable):
-            message = f"Explaining {run.n_models} models with {METHODS[name].label}"
+            message = f"Explaining {run.bank.n_models} models with {METHODS[name].label}"
             step = stage(progress, i / len(usable), (i + 1) / len(usable))
             report = step and (lambda f, step=step, message=message: step(f, message))
             if report:
@@ -324,7 +348,7 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
             by_method[name] = _attribute(name, replace(ctx, progress=report))
     if progress:
         progress(1.0, "Explanations done")
-    return Explanation(config, rows, ctx.target, by_method, skipped)
+    return Explanation(config, basis.rows, basis.target, by_method, skipped)
 
 
 def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

@@ -50,3 +50,11 @@ def planner(budget, half_width: float = 0.02) -> str:
         return "The models agree identically: more seeds would not change the estimate."
     return (f"About {needed} models give agreement within ±{100 * half_width:.0f} points; the estimate "
             f"stayed inside its final interval from {budget.settled_at} models on.")
+
+
+def plus_minus(half_width: float) -> str:
+    """The half-width of an interval of a proportion in percentage points, '±4 points'."""
+    if not np.isfinite(half_width):
+        return NA
+    points = round(100 * half_width)
+    return f"±{points} point" if points == 1 else f"±{points} points"

@@ -135,15 +135,20 @@ class _Passes:
                                                                          w.shape[1], n))
 
     def proba(self, h: torch.Tensor) -> torch.Tensor:
-        """(model, n, class) float32 probabilities from layer-1 activations (model, n, hidden)."""
-        logits = self._logits(h)
+        """(model, n, class) float64 probabilities from layer-1 activations (model, n, hidden).
+
+        In float64, so each row's probabilities sum to 1 to double precision (scikit-learn's
+        log loss warns beyond 1e-8 or so); the sampling explainers use target_proba instead.
+        """
+        logits = self._logits(h).double()
         if self.n_classes == 2:
             return torch.stack([_sigmoid_(-logits[:, 0]), _sigmoid_(logits[:, 0].clone())], dim=-1)
         return self._softmax(logits)
 
     def target_proba(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """(model, n) float32 probability of class target[point] (target: (n,)) from layer-1 activations."""
-        logits = self._logits(h)
+        """(model, n) float64 probability of class target[point] (target: (n,)) from layer-1 activations,
+        equal to the same column of proba."""
+        logits = self._logits(h).double()
         if self.n_classes == 2:  # p_0 = sigmoid(-d): exact where 1 - p_1 would cancel
             return _sigmoid_(logits[:, 0].mul_((2 * target - 1).to(logits.dtype)))
         proba = self._softmax(logits)
@@ -253,7 +258,7 @@ class MLPBank:
                     p_target = passes.target_proba(h, target_t[rows].repeat(k * n_bg))
                     # Weighted sum over the background as elementwise work: a matrix-vector product could
                     # round models differently by their position, and identical models must agree exactly.
-                    p_target = p_target.view(n_models, k, n_bg, n_pass).double().mul_(bg_weights[:, None])
+                    p_target = p_target.view(n_models, k, n_bg, n_pass).mul_(bg_weights[:, None])
                     out[:, start:start + k, rows] = p_target.sum(dim=2)
                 if progress:
                     progress(min(1.0, (start + k) / len(z)))

@@ -12,19 +12,24 @@ import dataclasses
 import html
 import os
 import re
+import shlex
 from pathlib import Path
 
 from . import charts
 from . import format as fmt
 from .bundle import atomic_write_bytes, bundle_bytes, library_versions
+from .cohort import Cohort
+from .cohort_stats import cohort_figures, side_by_side
 from .compare import HEADLINE_METRIC, Comparison, Summary
 from .diff import RunDiff
 from .explain import METHODS
 from .metrics import SCORES
 from .seeding import SOURCES
+from .story import story
 from .training import FAMILIES
 
 SECTIONS: dict[str, str] = {  # section id -> heading, in page order
+    "story": "The story in six steps",
     "finding": "Finding",
     "configuration": "Configuration",
     "library-versions": "Library versions",
@@ -69,6 +74,7 @@ tbody th{font-weight:600;white-space:nowrap}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem}
 .side{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}
 .chart svg{max-width:100%;height:auto}
+.step{margin:0 0 1.4rem}.step p{margin:.3rem 0;max-width:80ch}
 """
 
 
@@ -136,6 +142,18 @@ def _finding(c: Comparison, s: Summary) -> str:
         + (f'<p class="note">{_e(fmt.planner(s.budget))}</p>' + _svg(charts.seed_budget(s.budget.curve), "budget")
            if s.budget is not None else "")
     )
+
+
+def _story(c: Comparison, s: Summary) -> str:
+    """The story of the Present page (core.story), compact: each step's sentences and chart."""
+    parts = []
+    for i, step in enumerate(story(c, s), 1):
+        chart = charts.story_chart(step)
+        parts.append(f'<div class="step"><h3>{i}. {_e(step.title)}</h3>'
+                     + "".join(f"<p>{_e(sentence)}</p>" for sentence in step.text)
+                     + (f"<ul>{''.join(f'<li>{_e(point)}</li>' for point in step.points)}</ul>" if step.points else "")
+                     + (_svg(chart, f"story-{i}") if chart is not None else "") + "</div>")
+    return "".join(parts)
 
 
 def _configuration(c: Comparison, s: Summary) -> str:
@@ -237,19 +255,38 @@ def _pairs(c: Comparison, s: Summary, shown: int = 20) -> str:
 def _contested(c: Comparison, s: Summary, shown: int = 10) -> str:
     if s.contested.empty:
         return "<p>Train at least two models to find rows where their explanations disagree.</p>"
+    return (f'<p class="note">The explained rows where the models\' top-{s.k} features agree least '
+            "(mean over model pairs).</p>" + _contested_table(c, s.contested.head(shown)))
+
+
+def _contested_table(c: Comparison, contested) -> str:
     ds = c.run.dataset
     rows = [[int(r.row), ds.class_names[ds.y[r.row]], fmt.number(r.agreement), fmt.votes(r.votes, ds.class_names)]
-            for r in s.contested.head(shown).itertuples()]
-    return (f'<p class="note">The explained rows where the models\' top-{s.k} features agree least '
-            "(mean over model pairs).</p>"
-            + _table(["dataset row", "true class", "agreement", "predictions (class ×models)"], rows, align="rlrl"))
+            for r in contested.itertuples()]
+    return _table(["dataset row", "true class", "agreement", "predictions (class ×models)"], rows, align="rlrl")
 
 
-def render_html(comparison: Comparison, summary: Summary, *, title: str | None = None) -> str:
-    """A self-contained HTML page (inline CSS and SVG; no script, no external URL) reporting a comparison."""
+def _cohort(c: Comparison, s: Summary, cohort: Cohort, shown: int = 10) -> str:
+    inside = cohort_figures(c, s, cohort)
+    table = side_by_side(inside, cohort_figures(c, s, Cohort()), s)
+    contested = (_contested_table(c, inside.contested.head(shown)) if not inside.contested.empty else
+                 "<p>No contested row falls in this cohort.</p>")
+    return (f'<p class="headline">{_e(cohort.describe())}</p>'
+            + "".join(f'<p class="note">{_e(note)}</p>' for note in inside.notes)
+            + _table(list(table.columns), table.to_numpy().tolist(), align="lrr")
+            + f"<h3>Contested rows in the cohort</h3>{contested}"
+            + f'<p class="note">To measure this cohort again: python -m core compare ... --cohort '
+              f'<span class="mono">{_e(shlex.quote(cohort.to_option()))}</span></p>')
+
+
+def render_html(comparison: Comparison, summary: Summary, *, title: str | None = None,
+                cohort: Cohort | None = None) -> str:
+    """A self-contained HTML page (inline CSS and SVG; no script, no external URL) reporting a comparison,
+    and, given a cohort, a last section on it beside the whole test set."""
     c, s = comparison, summary
     title = title or f"SeedScope report: {c.run.dataset.name}"
     body = {
+        "story": _story(c, s),
         "finding": _finding(c, s),
         "configuration": _configuration(c, s),
         "library-versions": _fields(list(library_versions(c).items())),
@@ -262,6 +299,9 @@ def render_html(comparison: Comparison, summary: Summary, *, title: str | None =
     }
     nav = "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name in SECTIONS.items())
     sections = "".join(f'<section><h2 id="{key}">{_e(SECTIONS[key])}</h2>{body[key]}</section>' for key in SECTIONS)
+    if cohort is not None:
+        nav += '<a href="#cohort">Cohort</a>'
+        sections += f'<section><h2 id="cohort">Cohort</h2>{_cohort(c, s, cohort)}</section>'
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'
@@ -270,7 +310,8 @@ def render_html(comparison: Comparison, summary: Summary, *, title: str | None =
         f"explanations agree.</p><nav>{nav}</nav>{sections}</main></body></html>\n"
     )
 
-def write_report(comparison: Comparison, summary: Summary, html_path: str | os.PathLike) -> tuple[Path, Path]:
+def write_report(comparison: Comparison, summary: Summary, html_path: str | os.PathLike, *,
+                 cohort: Cohort | None = None) -> tuple[Path, Path]:
     """Write the HTML report to html_path and the bundle beside it (same stem, .zip); returns both paths.
 
     Both are rendered before either file is touched, and each is written to a temporary file and
@@ -278,7 +319,8 @@ def write_report(comparison: Comparison, summary: Summary, html_path: str | os.P
     at most the instant between the two renames separates a report from its bundle.
     """
     html_path = Path(html_path)
-    html, bundle = render_html(comparison, summary).encode("utf-8"), bundle_bytes(comparison, summary)
+    html = render_html(comparison, summary, cohort=cohort).encode("utf-8")
+    bundle = bundle_bytes(comparison, summary, cohort=cohort)
     bundle_path = atomic_write_bytes(html_path.with_suffix(".zip"), bundle)
     return atomic_write_bytes(html_path, html), bundle_path
 

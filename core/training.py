@@ -174,7 +174,8 @@ class Run:
 
     @property
     def n_models(self) -> int:
-        return self.config.n_models
+        """The models held: config.n_models, or fewer for a part of a run (core.cluster)."""
+        return len(self.train_rows)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(model, row, class) probabilities of every model for X (row, feature)."""
@@ -221,11 +222,12 @@ def _stratified(rows, y, fraction, seed):
     return a, b
 
 
-def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray) -> BatchedMLP:
+def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray, models: range | None = None) -> BatchedMLP:
+    """Initial weights of models `models` (default: all), train_rows (model, rows) holding their rows."""
     sizes = [ds.n_features, *cfg.mlp.hidden, ds.n_classes]
     weights = [[] for _ in sizes[1:]]
     biases = [[] for _ in sizes[1:]]
-    for m in range(cfg.n_models):
+    for m in models or range(cfg.n_models):
         g = torch_generator(cfg.seed, "init", source_index("init", m, cfg.vary))
         for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w, b = init_mlp_layer(fan_in, fan_out, g)
@@ -242,7 +244,7 @@ def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray) -> BatchedMLP
 _MASK_BLOCK_ROWS = 8192  # dropout masks are drawn for this many training rows at a time
 
 
-def _dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int) -> list[torch.Tensor]:
+def _dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int, n_models: int) -> list[torch.Tensor]:
     """Keep-masks (model, n_rows, hidden) per hidden layer for a block of consecutive rows, scaled by 1/(1-p).
 
     Drawn per block of batches (a whole epoch on small data) rather than per step: far fewer
@@ -255,19 +257,20 @@ def _dropout_masks(cfg: RunConfig, gens: list[torch.Generator], n_rows: int) -> 
         # whose mask is broadcast to all models (so fixed dropout means identical masks).
         draws = torch.stack([torch.rand(n_rows, width, generator=g) for g in gens])
         keep = (draws >= p).float() / (1 - p)
-        masks.append(keep.expand(cfg.n_models, -1, -1) if len(gens) == 1 else keep)
+        masks.append(keep.expand(n_models, -1, -1) if len(gens) == 1 else keep)
     return masks
 
 
-def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Progress | None) -> tuple[MLPBank, History]:
-    mc, n_models = cfg.mlp, cfg.n_models
-    module = _init_mlp(cfg, ds, train_rows)
+def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Progress | None,
+               models: range | None = None) -> tuple[MLPBank, History]:
+    part, models = models is not None, models or range(cfg.n_models)
+    mc, n_models = cfg.mlp, len(models)
+    module = _init_mlp(cfg, ds, train_rows, models)
     X = torch.tensor(ds.X, dtype=torch.float32)
     y = torch.tensor(ds.y)
     opt = torch.optim.Adam(module.parameters(), lr=mc.learning_rate, weight_decay=mc.weight_decay, fused=True)
-    order_gens = [numpy_generator(cfg.seed, "order", source_index("order", m, cfg.vary)) for m in range(n_models)]
-    n_drop = n_models if "dropout" in cfg.vary else 1
-    drop_gens = [torch_generator(cfg.seed, "dropout", m) for m in range(n_drop)]
+    order_gens = [numpy_generator(cfg.seed, "order", source_index("order", m, cfg.vary)) for m in models]
+    drop_gens = [torch_generator(cfg.seed, "dropout", m) for m in (models if "dropout" in cfg.vary else range(1))]
     n_train = train_rows.shape[1]
     block_rows = mc.batch_size * max(1, _MASK_BLOCK_ROWS // mc.batch_size)  # whole batches per mask block
     train_t, val_t = torch.tensor(train_rows), torch.tensor(val_rows)
@@ -287,7 +290,8 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
             stop = start + mc.batch_size
             rows = epoch_rows[:, start:stop]  # (model, batch)
             if mc.dropout > 0 and start % block_rows == 0:
-                block_masks, block_start = _dropout_masks(cfg, drop_gens, min(block_rows, n_train - start)), start
+                block_rows_now = min(block_rows, n_train - start)
+                block_masks, block_start = _dropout_masks(cfg, drop_gens, block_rows_now, n_models), start
             masks = [mk[:, start - block_start:stop - block_start] for mk in block_masks] if block_masks else None
             logits = module(X[rows], masks)  # (model, batch, class)
             per_model = torch.nn.functional.cross_entropy(
@@ -313,7 +317,7 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
                 for p, best in zip(module.parameters(), best_state):
                     best[torch.tensor(improved)] = p[torch.tensor(improved)]
             active &= (epoch - best_epoch) < mc.patience
-            if not active.any():
+            if not active.any() and not part:  # a part trains on: see train_models
                 loss_hist, val_hist = loss_hist[:, :epoch + 1], val_hist[:, :epoch + 1]
                 break
         if progress:
@@ -339,24 +343,68 @@ def _sklearn_estimator(cfg: RunConfig, random_state: int):
                                       random_state=random_state)
 
 
-def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress | None) -> SklearnBank:
-    pipes = []
+def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress | None,
+                   models: range | None = None) -> SklearnBank:
+    models, pipes = models or range(cfg.n_models), []
     # scikit-learn has no batched fit; each model is its own estimator.
-    for m in range(cfg.n_models):
+    for i, m in enumerate(models):
         est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)))
-        pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[m]], ds.y[train_rows[m]]))
+        pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[i]], ds.y[train_rows[i]]))
         if progress:
-            progress((m + 1) / cfg.n_models, f"Training model {m + 1}/{cfg.n_models}")
+            progress((i + 1) / len(models), f"Training model {i + 1}/{len(models)}")
     return SklearnBank(tuple(pipes), ds.n_classes)
+
+
+MODEL_BLOCK = 16  # models per aligned block; see train_models
+
+
+def train_models(dataset: Dataset, config: RunConfig, train_rows: np.ndarray, val_rows: np.ndarray, *,
+                 models: range | None = None,
+                 progress: Progress | None = None) -> tuple[MLPBank | SklearnBank, History | None]:
+    """Models `models` of config (default: all of them); train_rows, val_rows: (model, rows) for every model.
+
+    Model m comes out bit for bit as in the whole run, whatever part of it m is trained with: its
+    seeds depend only on (config.seed, source, m), and models trained together never mix. Two
+    catches. torch's fused Adam updates the last (size mod 8 or 16) numbers of a tensor with scalar
+    code that rounds differently from its vector code, so MLPs train within their aligned block of
+    MODEL_BLOCK models (from a multiple of MODEL_BLOCK to the next, or to the end of the run), where
+    every number sits where it sits in the whole run, and the block's other models are dropped. And
+    a part trains every epoch even with early stopping, since only the whole run knows when all of
+    its models have stopped; join_histories cuts the parts' curves where the whole run stops.
+    """
+    part, models = models is not None, models or range(config.n_models)
+    block = models
+    if config.family == "mlp" and part:
+        block = range(models.start - models.start % MODEL_BLOCK,
+                      min(config.n_models, -(-models.stop // MODEL_BLOCK) * MODEL_BLOCK))
+    rows = slice(block.start, block.stop)
+    with deterministic():
+        if config.family != "mlp":
+            return _train_sklearn(config, dataset, train_rows[rows], progress, block), None
+        bank, history = _train_mlp(config, dataset, train_rows[rows], val_rows[rows], progress,
+                                   block if part else None)
+    if block == models:
+        return bank, history
+    keep = np.arange(models.start, models.stop) - block.start
+    return bank.subset(keep.tolist()), History(history.train_loss[keep], history.val_accuracy[keep],
+                                            history.best_epoch[keep])
+
+
+def join_histories(parts: list[History], patience: int | None) -> History:
+    """The whole run's History from its parts' (model ranges in order, each trained every epoch).
+
+    With early stopping the whole run stops after the epoch at which its last model stops,
+    `patience` epochs after that model's best one; its curves end there.
+    """
+    loss, val = np.concatenate([h.train_loss for h in parts]), np.concatenate([h.val_accuracy for h in parts])
+    best = np.concatenate([h.best_epoch for h in parts])
+    epochs = loss.shape[1] if patience is None else min(loss.shape[1], int(best.max()) + patience + 1)
+    return History(loss[:, :epochs], val[:, :epochs], best)
 
 
 def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:
     """Train config.n_models models on dataset; bit-identical for equal (config, dataset)."""
     train_rows, val_rows, test_rows = _split_rows(dataset, config)
-    with deterministic():
-        if config.family == "mlp":
-            bank, history = _train_mlp(config, dataset, train_rows, val_rows, progress)
-        else:
-            bank, history = _train_sklearn(config, dataset, train_rows, progress), None
+    bank, history = train_models(dataset, config, train_rows, val_rows, progress=progress)
     return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,
                test_rows=test_rows, fingerprints=bank.fingerprints(), history=history)

@@ -7,8 +7,10 @@ given k is derived from it. Switching pages, k or the row never retrains or re-e
 from __future__ import annotations
 
 import io
+import threading
 
 import altair as alt
+import numpy as np
 import streamlit as st
 
 import core
@@ -21,11 +23,18 @@ GROUPS = "group_threshold"  # |Spearman rho| from which features count as one gr
 ROW = "explorer_row"  # dataset row id shown in the row explorer
 METHOD = "method"  # explanation method shown on the attribution pages
 SPREAD = "source_spread"  # variance share per source, when measured
+COHORT = "cohort"  # the core.Cohort defined on the Cohorts page (None: none), carried into report and bundle
+WHATIF_SHAP = "whatif_kernel_shap"  # (row, values, target) of the edited row whose KernelSHAP the user asked for
+STEP = "present_step"  # index of the story step the Present page shows
+COMPUTE = "compute"  # Setup's choice: this machine or a Ray cluster
+RAY_ADDRESS = "ray_address"  # the Ray cluster's address typed on Setup
+CLUSTER = "ray_cluster"  # the core.Cluster last connected to from Setup
 UPLOADED = "uploaded_csv"  # (upload id, file name, bytes) of the last CSV uploaded on Setup
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
                  "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
-                 "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "target_class")
+                 "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "target_class",
+                 COMPUTE, RAY_ADDRESS)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -44,17 +53,54 @@ def csv_dataset(upload_id: str, file_name: str, target: str, _content: bytes) ->
     return core.from_frame(csv_frame(upload_id, _content), target, name=file_name)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def comparison(_dataset: core.Dataset, config_key: str, _run_config: core.RunConfig,
-               _explain_config: core.ExplainConfig, _progress=None) -> core.Comparison:
-    """Train and explain once per (data content, configuration)."""
-    return core.compare(_dataset, _run_config, _explain_config, progress=_progress)
+class _Slot:
+    """One cached result and the lock its computation holds (see computed_once)."""
+
+    def __init__(self):
+        self.lock, self.value = threading.Lock(), None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _slot(kind: str, key: str) -> _Slot:
+    return _Slot()
+
+
+def computed_once(kind: str, key: str, compute):
+    """compute()'s result, computed once per (kind, key) in this process and then shared.
+
+    Not an st.cache_resource function itself: Streamlit records the elements a cached function
+    draws and replays them on a hit, and a progress bar created outside it cannot be replayed
+    (the second session to run the same preset got CacheReplayClosureError). The slot is cached
+    instead; its lock also keeps two sessions from computing the same thing at once.
+    """
+    slot = _slot(kind, key)
+    with slot.lock:
+        if slot.value is None:
+            slot.value = compute()
+        return slot.value
+
+
+def comparison(dataset: core.Dataset, config_key: str, run_config: core.RunConfig,
+               explain_config: core.ExplainConfig, progress=None, address: str | None = None) -> core.Comparison:
+    """Train and explain once per (data content, configuration): in this process, or on the Ray cluster
+    at address, which gives the same comparison (so where it ran is not part of the key)."""
+    if address is not None:
+        return computed_once("comparison", config_key, lambda: core.compare_on_ray(
+            dataset, run_config, explain_config, address=address, progress=progress))
+    return computed_once("comparison", config_key,
+                         lambda: core.compare(dataset, run_config, explain_config, progress=progress))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def summary(_comparison: core.Comparison, comparison_key: str, k: int | None,
             group_threshold: float = core.GROUP_THRESHOLD) -> core.Summary:
     return core.summarize(_comparison, k=k, group_threshold=group_threshold)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def story(_comparison: core.Comparison, comparison_key: str, k: int | None,
+          group_threshold: float = core.GROUP_THRESHOLD) -> tuple[core.Step, ...]:
+    return core.story(_comparison, summary(_comparison, comparison_key, k, group_threshold))
 
 
 def config_key(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
@@ -91,11 +137,11 @@ def method_picker(comp: core.Comparison) -> str:
     return method
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def source_spread(_dataset: core.Dataset, key: str, k: int, _run_config: core.RunConfig,
-                  _explain_config: core.ExplainConfig, _progress=None):
-    """Variance share per randomness source: one extra run per source, cached like a comparison."""
-    return core.source_spread(_dataset, _run_config, _explain_config, k=k, progress=_progress)
+def source_spread(dataset: core.Dataset, key: str, k: int, run_config: core.RunConfig,
+                  explain_config: core.ExplainConfig, progress=None):
+    """Variance share per randomness source: one extra run per source, computed once like a comparison."""
+    return computed_once("source_spread", f"{key}|{k}", lambda: core.source_spread(
+        dataset, run_config, explain_config, k=k, progress=progress))
 
 
 def show_chart(chart: alt.TopLevelMixin) -> None:
@@ -106,28 +152,62 @@ def show_chart(chart: alt.TopLevelMixin) -> None:
     st.altair_chart(chart, height=height if isinstance(height, int) else "content", width=width)
 
 
+def _cohort(cohort_json: str | None) -> core.Cohort | None:
+    return None if cohort_json is None else core.Cohort.from_json(cohort_json)
+
+
+# Cohorts are keyed by their JSON: a definition, not an object, says what the figures are of.
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cohort_figures(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float,
+                   cohort_json: str) -> core.Figures:
+    return core.cohort_figures(_comparison, summary(_comparison, comparison_key, k, group_threshold),
+                               core.Cohort.from_json(cohort_json))
+
+
+def current_cohort() -> core.Cohort | None:
+    return st.session_state.get(COHORT)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def report_html(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float) -> str:
+def report_html(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float,
+                cohort_json: str | None = None) -> str:
     from core import report
-    return report.render_html(_comparison, summary(_comparison, comparison_key, k, group_threshold))
+    return report.render_html(_comparison, summary(_comparison, comparison_key, k, group_threshold),
+                              cohort=_cohort(cohort_json))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def bundle(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float) -> bytes:
-    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k, group_threshold))
+def bundle(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float,
+           cohort_json: str | None = None) -> bytes:
+    return core.bundle_bytes(_comparison, summary(_comparison, comparison_key, k, group_threshold),
+                             cohort=_cohort(cohort_json))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def load_bundle_and_cohort(content_hash: str, _content: bytes) -> tuple[core.Comparison, core.Cohort | None]:
+    return core.load_bundle_and_cohort(_content)
+
+
 def load_bundle(content_hash: str, _content: bytes) -> core.Comparison:
-    return core.load_bundle(_content)
+    return load_bundle_and_cohort(content_hash, _content)[0]
 
 
-def adopt(comp: core.Comparison, key: str, *, k: int | None = None) -> None:
-    """Make `comp` (identified by `key`) the comparison every page shows, at top-k (None: the default)."""
+def adopt(comp: core.Comparison, key: str, *, k: int | None = None, cohort: core.Cohort | None = None) -> None:
+    """Make `comp` (identified by `key`) the comparison every page shows, at top-k (None: the default),
+    with `cohort`, or else the cohort defined before when it still fits the new comparison's data."""
+    previous = st.session_state.get(COHORT)
+    if cohort is None and previous is not None:
+        try:
+            previous.check(comp.run.dataset)
+            cohort = previous
+        except core.ConfigError:
+            pass
+    st.session_state[COHORT] = cohort
     st.session_state[COMPARISON] = comp
     st.session_state[COMPARISON_KEY] = key
     st.session_state[K] = k
     st.session_state.pop(K_SLIDER, None)  # a new comparison starts at its own k, not the last slider position
+    st.session_state.pop(STEP, None)  # and its story at the first step
     st.session_state.pop(SPREAD, None)
 
 
@@ -146,3 +226,56 @@ def keep_setup_widgets() -> None:
     for key in list(st.session_state):
         if key in SETUP_WIDGETS or key.startswith(("vary_", "methods_")):
             st.session_state[key] = st.session_state[key]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def features(_dataset: core.Dataset, content_hash: str) -> tuple[core.Feature, ...]:
+    """The dataset's features as a person sees them (one-hot groups as one categorical feature)."""
+    return core.dataset_features(_dataset)
+
+
+def current_features() -> tuple[core.Feature, ...]:
+    dataset = current().run.dataset
+    return features(dataset, dataset.content_hash)
+
+
+def whatif_key(row: int, column: int) -> str:
+    """The what-if input of one feature (by its first column) of one row: another row starts from its own values."""
+    return f"whatif_{row}_{column}"
+
+
+# The what-if and dependence results below are keyed by the comparison and what was asked, so a change of
+# view (a method, a chart) reuses them; `values` is the edited row as a tuple of floats.
+@st.cache_resource(show_spinner=False, max_entries=64)
+def what_if(_comparison: core.Comparison, comparison_key: str, row: int, values: tuple[float, ...],
+            target: int) -> core.WhatIf:
+    dataset = _comparison.run.dataset
+    return core.what_if(_comparison, np.array(values), row=row, target=target,
+                        features=features(dataset, dataset.content_hash))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def kernel_shap_row(_comparison: core.Comparison, comparison_key: str, row: int, values: tuple[float, ...],
+                    target: int) -> np.ndarray:
+    return core.kernel_shap_row(_comparison, np.array(values), row=row, target=target)
+
+
+def _feature(comparison: core.Comparison, column: int) -> core.Feature:
+    dataset = comparison.run.dataset
+    return next(f for f in features(dataset, dataset.content_hash) if f.columns[0] == column)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def dependence(_comparison: core.Comparison, comparison_key: str, column: int, target: int) -> core.Dependence:
+    return core.partial_dependence(_comparison, _feature(_comparison, column), target=target)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def ice(_comparison: core.Comparison, comparison_key: str, column: int, target: int,
+        row: int) -> core.dependence.RowCurves:
+    return core.ice(_comparison, dependence(_comparison, comparison_key, column, target), row)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def attribution_scatter(_comparison: core.Comparison, comparison_key: str, column: int, method: str):
+    return core.attribution_scatter(_comparison, _feature(_comparison, column), method)

@@ -114,7 +114,7 @@ if comp is not None:
             try:
                 st.session_state[_state.SPREAD] = _state.source_spread(
                     ds, _state.config_key(ds, run_config, explain_config), k, run_config, explain_config,
-                    _progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+                    progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
             except (core.ConfigError, core.DatasetError) as exc:
                 st.error(_state.escape_md(exc))
             bar.empty()

@@ -1,10 +1,108 @@
-"""Attributions: global importance per model, a row explorer, digit pictures."""
+"""Attributions: global importance per model, a row explorer with a what-if, digit pictures."""
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 import core
-from core import charts
+from core import charts, whatif
+from core import format as fmt
+from core.features import set_value
 from pages import _state
+
+SPLIT_COLOUR = "background-color: #fde0dc"  # models that part from the majority
+
+
+def edit_inputs(features: tuple[core.Feature, ...], original: np.ndarray, row: int) -> np.ndarray:
+    """One input per feature, starting from the row's values, within the data's range; the edited row.
+    The inputs edit a copy: the dataset itself is never written to."""
+    x = original[None].copy()
+    columns = st.columns(4)
+    for i, f in enumerate(features):
+        key = _state.whatif_key(row, f.columns[0])
+        label = _state.escape_md(f.name)
+        with columns[i % 4]:
+            if f.categorical:
+                current = int(np.argmax(original[list(f.columns)]))
+                value = st.selectbox(label, range(len(f.categories)), index=current, key=key,
+                                     format_func=f.categories.__getitem__)
+            else:
+                value = st.number_input(label, min_value=f.low, max_value=f.high, value=float(original[f.columns[0]]),
+                                        step=f.step, format=f"%.{f.decimals}f", key=key,
+                                        help=f"In the data: {f.low:.{f.decimals}f} to {f.high:.{f.decimals}f}.")
+        x = set_value(x, f, value)
+    return x[0]
+
+
+def reset(features: tuple[core.Feature, ...], row: int) -> None:
+    """Back to the row as it is in the data: the inputs drop their edits and start from its values again."""
+    for f in features:
+        st.session_state.pop(_state.whatif_key(row, f.columns[0]), None)
+    st.session_state.pop(_state.WHATIF_SHAP, None)
+
+
+def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
+    ds, features = comp.run.dataset, _state.current_features()
+    original = ds.X[row]
+    with st.expander(f"Values of row {row} (edit any of them)", expanded=len(features) <= 12):
+        x = edit_inputs(features, original, row)
+        st.button("Reset to the original row", key="whatif_reset", on_click=reset, args=(features, row),
+                  icon=":material/restart_alt:")
+    stored_target = whatif.default_target(comp, row)
+    target = stored_target
+    if ds.n_classes > 2:
+        target = st.columns(3)[0].selectbox("Reasons for the probability of", range(ds.n_classes), index=stored_target,
+                                            format_func=ds.class_names.__getitem__, key=f"whatif_target_{row}")
+    values = tuple(map(float, x))
+    try:
+        result = _state.what_if(comp, key, row, values, target)
+    except core.ConfigError as exc:
+        st.error(_state.escape_md(exc))
+        return
+    for note in result.notes:
+        st.caption(_state.escape_md(note))
+    changed = whatif.changes(result, features)
+    st.caption(("Changed: " + "; ".join(map(_state.escape_md, changed))) if changed
+               else "No value changed yet: the models answer as for the row in the data.")
+    votes = fmt.votes(result.votes, tuple(map(_state.escape_md, ds.class_names)))
+    if result.split:
+        st.warning(f"The models split: {votes}. Trained the same way on the same data, they answer differently.",
+                   icon=":material/call_split:")
+    else:
+        st.success(f"All {len(result.predicted)} models predict **{_state.escape_md(ds.class_names[result.votes[0][0]])}**.",
+                   icon=":material/check_circle:")
+    _state.show_chart(charts.class_probabilities(result.proba, ds.class_names))
+
+    methods = dict(result.attributions)
+    shap_key = (row, values, target)
+    if st.button("Explain the edited row with KernelSHAP", key="whatif_shap", icon=":material/calculate:"):
+        with st.spinner("Running KernelSHAP on every model…"):
+            _state.kernel_shap_row(comp, key, row, values, target)
+        st.session_state[_state.WHATIF_SHAP] = shap_key
+        st.session_state["whatif_method"] = "kernel_shap"
+    if st.session_state.get(_state.WHATIF_SHAP) == shap_key:
+        methods["kernel_shap"] = _state.kernel_shap_row(comp, key, row, values, target)
+    if not methods:
+        st.caption("Press the button for each model's reasons (this model family has no instant method).")
+        st.dataframe(styled(whatif.model_table(result, ds.class_names, ds.feature_names)), hide_index=True)
+        return
+    if st.session_state.get("whatif_method") not in methods:  # e.g. KernelSHAP of a row since edited again
+        st.session_state.pop("whatif_method", None)
+    method = st.radio("Reasons from", list(methods), format_func=lambda m: core.METHODS[m].label, horizontal=True,
+                      key="whatif_method")
+    label = core.METHODS[method].label
+    st.caption(f"Top reasons: the {whatif.TOP_REASONS} features with the largest {label} attribution for the "
+               f"probability of {_state.escape_md(ds.class_names[target])}; ↑ raises it, ↓ lowers it.")
+    table = whatif.model_table(result, ds.class_names, ds.feature_names, methods[method])
+    st.dataframe(styled(table), hide_index=True, width="stretch",
+                 column_config={"top reasons": st.column_config.TextColumn(width="large")})
+    _state.show_chart(charts.row_attributions(methods[method], list(ds.feature_names),
+                                              title=f"{label}, edited row"))
+
+
+def styled(table: pd.DataFrame):
+    """The model table with the models that part from the majority shaded."""
+    return table.style.format({"probability": "{:.0%}"}).apply(
+        lambda line: [SPLIT_COLOUR if line["differs from most models"] else ""] * len(line), axis=1)
 
 st.title("Attributions")
 comp = _state.require_comparison()
@@ -49,3 +147,13 @@ if comp is not None:
     with st.expander("Raw attributions of this row"):
         st.dataframe(pd.DataFrame(values[:, i].T, index=names, columns=[charts.model_label(m) for m in range(len(values))]),
                      width="stretch")
+
+    st.subheader("What if?")
+    st.caption("Change this row's values and watch every model answer at once. Only this view changes: "
+               "the data stays as it is.")
+    if comp.run.bank is None:
+        st.info("What-if needs the trained models, and this comparison was loaded from a bundle, which holds "
+                "none. Train it on **Setup** in this session (the same settings give the same numbers) to edit "
+                "a row.")
+    else:
+        what_if_section(comp, st.session_state[_state.COMPARISON_KEY], int(row))

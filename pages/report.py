@@ -17,30 +17,37 @@ with export:
         st.info("No comparison yet: run one on the **Setup** page, or load a saved bundle in the next tab.")
     else:
         summary, key = _state.current_summary(), st.session_state[_state.COMPARISON_KEY]
+        cohort = _state.current_cohort()
+        cohort_json = cohort.to_json() if cohort is not None else None
         stem = f"seedscope_{_state.file_stem(comp.run.dataset.name)}_{comp.run.n_models}models"
         st.markdown(f"**{summary.headline}**")
         c1, c2 = st.columns(2)
-        c1.download_button("Download the HTML report", _state.report_html(comp, key, summary.k, summary.group_threshold),
+        view = (comp, key, summary.k, summary.group_threshold, cohort_json)
+        c1.download_button("Download the HTML report", _state.report_html(*view),
                            file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
-        c2.download_button("Download the data bundle (.zip)", _state.bundle(comp, key, summary.k, summary.group_threshold),
+        c2.download_button("Download the data bundle (.zip)", _state.bundle(*view),
                            file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
         st.caption(f"The report shows agreement at k = {summary.k} and groups at |rho| >= {summary.group_threshold:.2f}; "
                    "change them on the Agreement page first "
                    "if you want another.")
+        if cohort is not None:
+            st.caption(f"Both include the cohort defined on the Cohorts page: {_state.escape_md(cohort.describe())}")
 with load:
     upload = st.file_uploader("SeedScope bundle (.zip)", type=["zip"], key="bundle_upload")
     if upload is not None:
         content = upload.getvalue()
         key = "bundle:" + hashlib.sha256(content).hexdigest()
         try:
-            loaded = _state.load_bundle(key, content)
+            loaded, cohort = _state.load_bundle_and_cohort(key, content)
         except core.BundleError as exc:
             st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
         else:
             if st.session_state.get(_state.COMPARISON_KEY) != key:  # a new bundle: show it everywhere
-                _state.adopt(loaded, key)
+                _state.adopt(loaded, key, cohort=cohort)
                 st.rerun()
             st.success(f"Loaded {_state.escape_md(upload.name)}: {loaded.run.n_models} models on "
                        f"{_state.escape_md(loaded.run.dataset.name)}. Every page now shows it; models themselves "
                        "are not in the bundle, so nothing retrains.")
+            if cohort is not None:
+                st.caption(f"With its cohort, shown on the Cohorts page: {_state.escape_md(cohort.describe())}")
             st.page_link("pages/overview.py", label="Open the overview", icon=":material/insights:")

@@ -13,13 +13,15 @@ st.caption("Train several models that differ only in their randomness, explain e
 
 
 def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig,
-                   k: int | None = None) -> None:
-    """Train and explain (or fetch from the cache), make it the current comparison, open the overview."""
+                   k: int | None = None, *, address: str | None = None) -> None:
+    """Train and explain (or fetch from the cache), here or on the Ray cluster at `address`, make it the
+    current comparison, open the overview."""
     bar = st.progress(0.0, text="Starting…")
     key = _state.config_key(dataset, run_config, explain_config)
     try:
         comp = _state.comparison(dataset, key, run_config, explain_config,
-                                 _progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+                                 progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+                                 address=address)
     except (core.ConfigError, core.DatasetError) as exc:
         bar.empty()
         st.error(_state.escape_md(exc))
@@ -34,7 +36,33 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
     st.switch_page("pages/overview.py")
 
 
-def preset_inputs() -> None:
+def compute_inputs() -> str | None:
+    """The address of the Ray cluster to compute on, or None for this machine."""
+    with st.expander("Compute"):
+        where = st.radio("Run on", ["This machine", "A Ray cluster"], horizontal=True, key=_state.COMPUTE,
+                         help="A Ray cluster trains and explains the models on its machines in parallel; "
+                              "the results are identical to this machine's.")
+        if where == "This machine":
+            st.caption("Models are trained and explained by this app itself.")
+            return None
+        address = st.text_input("Cluster address", "auto", key=_state.RAY_ADDRESS,
+                                help="auto: the Ray cluster this machine belongs to; ray://HEAD:10001: a cluster "
+                                     "elsewhere, started with `ray start --head` on its head machine.").strip()
+        if st.button("Connect", key="ray_connect"):
+            try:
+                st.session_state[_state.CLUSTER] = core.connect_ray(address)
+            except core.ConfigError as exc:
+                st.session_state.pop(_state.CLUSTER, None)
+                st.error(_state.escape_md(exc))
+        cluster = st.session_state.get(_state.CLUSTER)
+        if cluster is not None and cluster.address == address:
+            st.success(f"Connected: {cluster.describe()}.")
+        else:
+            st.caption("Connect to check the cluster and see its workers; a run connects by itself too.")
+        return address
+
+
+def preset_inputs(address: str | None) -> None:
     st.subheader("One-click demo")
     names = list(core.PRESETS)
     choice = st.selectbox("Preset", names, key="preset")
@@ -44,7 +72,7 @@ def preset_inputs() -> None:
     st.caption(f"Takes {core.format.duration(core.estimate_seconds(dataset, preset.run, preset.explain))} "
                "on a 2-core machine.")
     if st.button("Run this demo", type="primary", key="run_preset"):
-        run_comparison(dataset, preset.run, preset.explain)
+        run_comparison(dataset, preset.run, preset.explain, address=address)
 
 
 def dataset_inputs() -> core.Dataset | None:
@@ -167,7 +195,8 @@ def shown_errors(build, *args):
         return None
 
 
-preset_inputs()
+address = compute_inputs()
+preset_inputs(address)
 st.divider()
 st.subheader("Or set up your own comparison")
 dataset = dataset_inputs()
@@ -185,4 +214,4 @@ if ready:
     st.caption(f"Estimated time: {core.format.duration(core.estimate_seconds(dataset, run_config, explained[0]))} "
                "on a 2-core machine (training, explaining with every method, and the noise floor).")
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
-    run_comparison(dataset, run_config, *explained)
+    run_comparison(dataset, run_config, *explained, address=address)

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 import core
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGES = ["pages/overview.py", "pages/metrics.py", "pages/attributions.py", "pages/agreement.py"]
+PAGES = ["pages/overview.py", "pages/present.py", "pages/metrics.py", "pages/attributions.py", "pages/dependence.py",
+         "pages/agreement.py"]
 
 
 def new_app() -> AppTest:
@@ -148,6 +149,25 @@ def test_report_page_offers_the_html_report_and_the_bundle(trained):
     at = visit(trained, "pages/report.py")
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the HTML report" in labels and "Download the data bundle (.zip)" in labels
+
+
+def test_present_steps_from_the_question_to_what_to_do_with_the_buttons(trained):
+    at = visit(trained, "pages/present.py")
+    comparison = at.session_state["comparison"]
+    steps = core.story(comparison, core.summarize(comparison))
+    assert at.button(key="present_back").disabled and not at.button(key="present_next").disabled
+    for i, step in enumerate(steps):
+        assert at.main.title[0].value == step.title
+        assert at.main.markdown[0].value.startswith(f"Step {i + 1} of 6")
+        assert len(at.get("vega_lite_chart")) == (step.chart is not None)
+        if i < len(steps) - 1:
+            at.button(key="present_next").click()
+            at.run()
+            assert not at.exception, step.title
+    assert at.button(key="present_next").disabled
+    at.button(key="present_back").click()
+    at.run()
+    assert at.main.title[0].value == steps[-2].title
 
 
 def test_a_saved_bundle_loads_back_and_every_page_shows_it(trained):

@@ -128,6 +128,24 @@ def test_train_a_preset_in_a_real_browser_and_visit_every_page_offline(page, out
     assert page.locator("link[rel='shortcut icon']").get_attribute("href").startswith("data:image/svg+xml")
 
 
+def test_present_steps_through_the_story_with_buttons_and_arrow_keys(page, outside):
+    page.get_by_role("link", name="Present").first.click()
+    page.get_by_text("Step 1 of 6").wait_for(timeout=60_000)
+    for i in range(1, 7):
+        page.get_by_text(f"Step {i} of 6").wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)  # let the chart draw
+        assert page.get_by_test_id("stException").count() == 0
+        screenshot(page, f"present_{i}")
+        if i < 6:
+            page.get_by_role("button", name="Next").click()
+    assert page.get_by_role("button", name="Next").is_disabled()
+    page.keyboard.press("ArrowLeft")
+    page.get_by_text("Step 5 of 6").wait_for(timeout=30_000)
+    page.keyboard.press("ArrowRight")
+    page.get_by_text("Step 6 of 6").wait_for(timeout=30_000)
+    assert_nothing_left_the_machine(outside)
+
+
 def test_the_downloaded_html_report_opens_offline(page, context, outside, tmp_path):
     page.get_by_role("link", name="Report").first.click()
     with page.expect_download(timeout=60_000) as download:
@@ -157,4 +175,28 @@ def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, outside, 
     assert page.get_by_role("radio", name="Upload a CSV").is_checked()
     assert page.get_by_role("button", name="Train and explain").is_enabled()
     screenshot(page, "setup_after_return")
+    assert_nothing_left_the_machine(outside)
+
+
+def test_a_cohort_in_a_real_browser_shows_its_figures_beside_all_test_rows(page, outside):
+    page.get_by_role("link", name="Cohorts").first.click()
+    page.get_by_text("No condition yet").wait_for(timeout=60_000)
+    page.get_by_test_id("stMultiSelect").first.click()
+    page.get_by_role("option", name="petal length (cm)").click()
+    page.keyboard.press("Escape")
+    page.get_by_role("slider").first.focus()
+    for _ in range(5):
+        page.keyboard.press("PageUp")  # the lower end of the range up by a few steps
+    page.get_by_test_id("stMultiSelect").nth(1).click()
+    page.get_by_role("option", name="virginica").click()
+    page.keyboard.press("Escape")
+    page.get_by_text("Test rows in the cohort").wait_for(timeout=60_000)
+    page.get_by_text("Contested rows in the cohort").wait_for(timeout=30_000)
+    page.wait_for_timeout(3000)  # let the tables draw
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.get_by_text("the models' majority vote is virginica").count() >= 1
+    page.set_viewport_size({"width": 1400, "height": 2000})  # Streamlit scrolls inside the page: show it all
+    page.wait_for_timeout(1000)
+    screenshot(page, "app_cohorts")
+    page.set_viewport_size({"width": 1400, "height": 1000})
     assert_nothing_left_the_machine(outside)

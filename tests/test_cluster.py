@@ -1,0 +1,169 @@
+"""The Ray engine: on a Ray runtime started here, the same comparison as in-process, whatever the chunks."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import (
+    ConfigError,
+    ExplainConfig,
+    MLPConfig,
+    RunConfig,
+    compare,
+    compare_on_ray,
+    connect_ray,
+    disconnect_ray,
+)
+from core.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = RunConfig(n_models=6, mlp=MLPConfig(hidden=(8,), epochs=5))
+EXPLAIN = ExplainConfig(methods=("kernel_shap", "lime", "integrated_gradients"), max_rows=10, kernel_samples=64,
+                        lime_samples=2000)
+UNREACHABLE = "ray://127.0.0.1:1"  # nothing listens on port 1
+
+
+@pytest.fixture(scope="module")
+def in_process(iris):
+    return compare(iris, RUN, EXPLAIN)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A Ray runtime of 2 CPUs on this machine for this module's tests, stopped with all its processes after."""
+    cluster = connect_ray(None, num_cpus=2)
+    yield cluster
+    disconnect_ray()
+
+
+def assert_same(a, b):
+    """Bit for bit: models, learning curves, predictions and every method's attributions and noise floor.
+
+    Iris is multiclass, so the explained class of each row is the vote of all 6 models, which
+    the driver takes once every chunk is trained.
+    """
+    assert a.run.fingerprints == b.run.fingerprints
+    for curve in ("train_loss", "val_accuracy", "best_epoch"):
+        np.testing.assert_array_equal(getattr(a.run.history, curve), getattr(b.run.history, curve))
+    np.testing.assert_array_equal(a.evaluation.proba, b.evaluation.proba)
+    np.testing.assert_array_equal(a.explanation.rows, b.explanation.rows)
+    np.testing.assert_array_equal(a.explanation.target_class, b.explanation.target_class)
+    assert list(a.explanation.by_method) == list(b.explanation.by_method)
+    for name, attr in a.explanation.by_method.items():
+        other = b.explanation.by_method[name]
+        np.testing.assert_array_equal(attr.values, other.values, err_msg=name)
+        assert (attr.repeat is None) == (other.repeat is None)
+        if attr.repeat is not None:
+            np.testing.assert_array_equal(attr.repeat, other.repeat, err_msg=name)
+
+
+def test_an_unreachable_cluster_fails_at_once_with_what_to_do(iris, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="Cannot reach a Ray cluster at ray://127.0.0.1:1"):
+        compare_on_ray(iris, RUN, EXPLAIN, address=UNREACHABLE)
+    with pytest.raises(ConfigError, match="not a Ray cluster address"):
+        connect_ray("http://head")
+    code = main(["compare", "--dataset", "iris", "--engine", "ray", "--address", UNREACHABLE, "--quiet",
+                 "--out", str(tmp_path / "report.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Cannot reach") and "ray start --head" in err
+    assert err.count("\n") == 1 and not (tmp_path / "report.html").exists()
+
+
+def test_the_default_engine_never_imports_ray():
+    code = ("import sys; import core, core.cli; from core import *; "
+            "compare(load_builtin('iris'), RunConfig(n_models=2, mlp=MLPConfig(hidden=(4,), epochs=1)), "
+            "ExplainConfig(methods=('gradient',), max_rows=3)); print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_chunks_on_a_local_ray_runtime_give_the_in_process_comparison(iris, local_ray, in_process):
+    seen = []
+    result = compare_on_ray(iris, RUN, EXPLAIN, chunk=2, progress=lambda f, message: seen.append((f, message)))
+    assert_same(result, in_process)
+    # Progress counts the models of finished tasks: training is the first 40% of the bar, as in-process.
+    assert [message for _, message in seen] == ["Connecting to Ray"] + [
+        f"Ray: {stage} {done}/6 models" for stage in ("trained", "explained") for done in (2, 4, 6)]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[3] == pytest.approx(0.4) and fractions[-1] == 1.0
+
+
+def _explaining_worker() -> int | None:
+    """The pid of a Ray worker of this test process running an explain task, if one runs now."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::_explain_chunk") and _parent(_parent(int(entry))) == os.getpid():
+                    return int(entry)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_worker_killed_mid_task_is_rerun_and_changes_nothing(iris, local_ray, in_process):
+    killed, finished = [], threading.Event()
+
+    def kill_the_first_explaining_worker():
+        while not finished.is_set() and not killed:
+            pid = _explaining_worker()
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_first_explaining_worker)
+    killer.start()
+    try:
+        result = compare_on_ray(iris, RUN, EXPLAIN, chunk=2)
+    finally:
+        finished.set()
+        killer.join()
+    assert killed, "no explain task was caught running"
+    assert_same(result, in_process)
+
+
+def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):
+    import ray
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.selectbox(key="builtin").set_value("iris")
+    at.run()
+    at.slider(key="n_models").set_value(2)
+    at.number_input(key="seed").set_value(7)  # a configuration no other test has cached
+    at.slider(key="rows").set_value(5)
+    at.number_input(key="kernel_samples").set_value(64)
+    at.number_input(key="lime_samples").set_value(500)
+    at.text_input(key="hidden").set_value("8")
+    at.number_input(key="epochs").set_value(3)
+    at.radio(key="compute").set_value("A Ray cluster")
+    at.run()
+    at.text_input(key="ray_address").set_value(UNREACHABLE)
+    at.button(key="ray_connect").click()
+    at.run()
+    assert any("Cannot reach" in e.value for e in at.error)
+    at.button(key="train").click()  # the run goes to the cluster too, and fails the same way
+    at.run()
+    assert any("Cannot reach" in e.value for e in at.error) and "comparison" not in at.session_state
+    assert at.radio(key="compute").value == "A Ray cluster" and at.slider(key="n_models").value == 2  # nothing lost
+    at.text_input(key="ray_address").set_value(ray.get_runtime_context().gcs_address)
+    at.button(key="ray_connect").click()
+    at.run()
+    assert not at.error
+    assert any("1 machine, 2 CPUs" in s.value for s in at.success)
+    at.button(key="train").click()
+    at.run()
+    assert not at.exception and not at.error
+    on_ray = at.session_state["comparison"]
+    assert_same(on_ray, compare(iris, on_ray.run.config, on_ray.explanation.config))
