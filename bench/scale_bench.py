@@ -29,7 +29,7 @@ from core.cluster import default_chunk  # noqa: E402
 from core.explain import default_methods, explain_basis  # noqa: E402
 from core.metrics import evaluate  # noqa: E402
 from core.runtime import deterministic  # noqa: E402
-from core.training import _split_rows  # noqa: E402
+from core.training import split_rows  # noqa: E402
 
 CPUS = 2
 
@@ -45,7 +45,7 @@ def timed(label, fn):
 def serial_seconds(ds, result, explain: ExplainConfig) -> float:
     """The driver's share of compare_on_ray, done again here: the split, scoring the joined bank, the basis."""
     start = time.perf_counter()
-    _split_rows(ds, result.run.config)
+    split_rows(ds, result.run.config)
     with deterministic():
         evaluation = evaluate(result.run)
         explain_basis(result.run, evaluation.rows, explain)

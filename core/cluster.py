@@ -35,7 +35,7 @@ from .explain import Attributions, Basis, ExplainConfig, Explanation, explain_ba
 from .metrics import evaluate
 from .models import BatchedMLP, MLPBank, SklearnBank
 from .runtime import TORCH_THREADS, Progress, deterministic
-from .training import MODEL_BLOCK, History, Run, RunConfig, _split_rows, join_histories, train_models
+from .training import MODEL_BLOCK, History, Run, RunConfig, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
 RETRIES = 3  # reruns of a task whose worker or machine died
@@ -240,7 +240,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     cluster = connect_ray(address, num_cpus=num_cpus)
     import ray
     n = run_config.n_models
-    train_rows, val_rows, test_rows = _split_rows(dataset, run_config)
+    train_rows, val_rows, test_rows = split_rows(dataset, run_config)
     size = chunk or default_chunk(dataset, run_config, cluster.slots)
     ranges = [range(a, min(n, a + size)) for a in range(0, n, size)]
     task = {"num_cpus": cluster.task_cpus, "max_retries": RETRIES}

@@ -20,6 +20,7 @@ import numpy as np
 from .compare import Comparison
 from .data import Dataset
 from .errors import ConfigError
+from .explain import majority_vote
 from .features import dataset_features
 
 OPERATORS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less}
@@ -261,12 +262,6 @@ def _record(value, fields: dict[str, type], where: str) -> dict:
 def categorical_columns(dataset: Dataset) -> dict[str, dict[str, int]]:
     """column -> {value: feature index} for the one-hot groups of `core.data.from_frame` (core.features)."""
     return {f.name: dict(zip(f.categories, f.columns)) for f in dataset_features(dataset) if f.categorical}
-
-
-def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
-    """(row,) the class most models predict, ties to the lower class; predictions: (model, row)."""
-    counts = (predictions[:, :, None] == np.arange(n_classes)).sum(axis=0)  # (row, class)
-    return counts.argmax(axis=-1)
 
 
 def cohort_mask(comparison: Comparison, cohort: Cohort) -> np.ndarray:

@@ -194,6 +194,12 @@ def _grouped(attr, groups):
     return replace(attr, values=group_values(attr.values, groups), repeat=repeat)
 
 
+def grouping_explains(before: float, after: float) -> bool:
+    """Whether counting correlated features as one group removes over half of the disagreement
+    (agreement `before` feature by feature, `after` group by group)."""
+    return after - before > 0.5 * (1 - before)
+
+
 def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names, group_k: int, multi: bool) -> str:
     """How much of the disagreement goes away when correlated features count as one."""
     merged = [(len(g), name) for g, name in zip(groups, names) if len(g) > 1]
@@ -205,7 +211,7 @@ def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names
     before, after = features.between[HEADLINE_METRIC], grouped.between[HEADLINE_METRIC]
     floor = grouped.noise_floor[HEADLINE_METRIC]
     reading = ("most of the difference is which of correlated features a model leans on"
-               if after - before > 0.5 * (1 - before) else
+               if grouping_explains(before, after) else
                "the models differ beyond picking among correlated features")
     noise = f" (noise floor {fmt.percent(floor)})" if np.isfinite(floor) else ""
     return (f"At the level of {len(groups)} correlated groups, top-{group_k} agreement is {fmt.percent(after)}"

@@ -286,8 +286,12 @@ def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndar
         return np.full(len(X), target_class)
     if n_classes == 2:
         return np.ones(len(X), dtype=np.int64)
-    votes = run.predict_proba(X).argmax(axis=-1)  # (model, row)
-    counts = (votes[:, :, None] == np.arange(n_classes)).sum(axis=0)  # (row, class)
+    return majority_vote(run.predict_proba(X).argmax(axis=-1), n_classes)
+
+
+def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """(row,) the class most models predict, ties to the lower class; predictions: (model, row)."""
+    counts = (predictions[:, :, None] == np.arange(n_classes)).sum(axis=0)  # (row, class)
     return counts.argmax(axis=-1)  # ties go to the lower class, as np.bincount(...).argmax() did
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import format as fmt
-from .compare import HEADLINE_METRIC, NOISE_MARGIN, Comparison, Summary
+from .compare import HEADLINE_METRIC, NOISE_MARGIN, Comparison, Summary, grouping_explains
 from .explain import METHODS
 from .seeding import SOURCES
 
@@ -261,8 +261,7 @@ def _actions(c: Comparison, s: Summary) -> Step:
     }[found]]
     grouped = s.group_by_method[s.headline_method].between[HEADLINE_METRIC]
     largest = max(s.groups, key=len)
-    # The same test as the Summary's grouping sentence: grouping removes over half of the disagreement.
-    if len(largest) > 1 and found != "same" and grouped - between > 0.5 * (1 - between):
+    if len(largest) > 1 and found != "same" and grouping_explains(between, grouped):
         points.append(f"Talk about groups of related features rather than single ones, for example "
                       f"{s.group_names[s.groups.index(largest)]}: counted as groups, the models agree "
                       f"{fmt.percent(grouped)} instead of {fmt.percent(between)}.")

@@ -182,7 +182,7 @@ class Run:
         return self.bank.predict_proba(X)
 
 
-def _split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(model, rows) arrays of training, validation and test row ids.
 
     When the split varies, half of every model's test rows are one shared set drawn once, and
@@ -404,7 +404,7 @@ def join_histories(parts: list[History], patience: int | None) -> History:
 
 def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:
     """Train config.n_models models on dataset; bit-identical for equal (config, dataset)."""
-    train_rows, val_rows, test_rows = _split_rows(dataset, config)
+    train_rows, val_rows, test_rows = split_rows(dataset, config)
     bank, history = train_models(dataset, config, train_rows, val_rows, progress=progress)
     return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,
                test_rows=test_rows, fingerprints=bank.fingerprints(), history=history)

@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 import core
 from core.bundle import bundle_bytes, load_bundle, load_bundle_and_cohort
 from core.cli import main
-from core.cohort import Bound, Category, Cohort, categorical_columns, cohort_mask, majority_vote
+from core.cohort import Bound, Category, Cohort, categorical_columns, cohort_mask
+from core.explain import majority_vote
 from core.cohort_stats import cohort_figures, side_by_side
 from core.errors import BundleError, ConfigError
 from core.report import render_html

@@ -12,7 +12,7 @@ from core.training import (
     RunConfig,
     SklearnConfig,
     _init_mlp,
-    _split_rows,
+    split_rows,
     train,
 )
 
@@ -37,13 +37,13 @@ def same_across_models(*arrays) -> bool:
 
 def test_varying_only_order_keeps_initial_weights_identical(iris):
     cfg = config({"order"})
-    train_rows, _, _ = _split_rows(iris, cfg)
+    train_rows, _, _ = split_rows(iris, cfg)
     assert same_across_models(*weights_of(_init_mlp(cfg, iris, train_rows)))
 
 
 def test_varying_init_gives_each_model_different_initial_weights(iris):
     cfg = config({"init"})
-    train_rows, _, _ = _split_rows(iris, cfg)
+    train_rows, _, _ = split_rows(iris, cfg)
     first_layer = weights_of(_init_mlp(cfg, iris, train_rows))[0]  # (model, in, out)
     assert not np.array_equal(first_layer[0], first_layer[1])
     assert not np.array_equal(first_layer[1], first_layer[2])
@@ -112,7 +112,7 @@ def test_varying_split_gives_each_model_different_test_rows(iris):
 
 def test_each_model_splits_all_rows_into_disjoint_train_validation_and_test_rows(iris):
     cfg = config({"split"}, test_fraction=0.2, validation_fraction=0.25)
-    train_rows, val_rows, test_rows = _split_rows(iris, cfg)
+    train_rows, val_rows, test_rows = split_rows(iris, cfg)
     assert test_rows.shape == (3, 30)  # 20% of 150
     assert val_rows.shape == (3, 30)  # 25% of the remaining 120
     assert train_rows.shape == (3, 90)
@@ -122,7 +122,7 @@ def test_each_model_splits_all_rows_into_disjoint_train_validation_and_test_rows
 
 
 def test_split_is_stratified_by_class(iris):
-    _, _, test_rows = _split_rows(iris, config({"split"}, test_fraction=0.2))
+    _, _, test_rows = split_rows(iris, config({"split"}, test_fraction=0.2))
     for m in range(3):
         np.testing.assert_array_equal(np.bincount(iris.y[test_rows[m]]), [10, 10, 10])
 
