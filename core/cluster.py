@@ -218,13 +218,23 @@ def _bank(parts: list[_Trained], run_config: RunConfig, n_classes: int) -> MLPBa
 
 def _explain_chunk(shared: _Shared, run_config: RunConfig, explain_config: ExplainConfig, trained: _Trained,
                    basis: Basis) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """{method: ((model, row, feature) values, noise-floor repeat or None)} for the chunk's models."""
-    rows = slice(trained.models.start, trained.models.stop)
-    part = Run(run_config, shared.dataset(), _bank([trained], run_config, shared.n_classes), shared.train_rows[rows],
-               shared.val_rows[rows], shared.test_rows[rows], trained.fingerprints, trained.history)
+    """{method: ((model, row, feature) values, noise-floor repeat or None)} for the chunk's models.
+
+    A chunk of one model of a larger run is explained as two copies of it: torch computes a batch of
+    one by other kernels (matrix-vector products) that round the last bits differently, and a model
+    must get the values it gets in the whole run's bank.
+    """
+    rows = [m - trained.models.start for m in trained.models]
+    if len(rows) == 1 and run_config.n_models > 1:
+        rows = [0, 0]
+    ids = slice(trained.models.start, trained.models.stop)
+    bank = _bank([trained], run_config, shared.n_classes).subset(rows)
+    part = Run(run_config, shared.dataset(), bank, shared.train_rows[ids][rows], shared.val_rows[ids][rows],
+               shared.test_rows[ids][rows], tuple(trained.fingerprints[r] for r in rows), trained.history)
     config = replace(explain_config, noise_floor=explain_config.noise_floor and trained.models.start == 0)
     explanation = explain_on(part, basis, config)
-    return {name: (a.values, a.repeat) for name, a in explanation.by_method.items()}
+    n = len(trained.models)
+    return {name: (a.values[:n], a.repeat) for name, a in explanation.by_method.items()}
 
 
 def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,

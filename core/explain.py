@@ -104,6 +104,7 @@ class _Context:
     train_X: np.ndarray  # (row, feature) model 0's training rows, for LIME's statistics and the IG baseline
     config: ExplainConfig
     progress: Callable[[float], None] | None = None  # fraction of the current method done
+    repeat: bool = False  # the noise-floor repeat: model 0 alone, under another seed
 
     @property
     def expanded_background(self) -> np.ndarray:
@@ -303,7 +304,8 @@ def _attribute(name: str, ctx: _Context) -> Attributions:
     split = bank.n_models / (bank.n_models + 1) if repeat else 1.0
     values = method.fn(bank, replace(ctx, progress=report and (lambda f: report(split * f))),
                        int_seed(ctx.config.seed, name))
-    again = (method.fn(bank.subset([0]), replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f))),
+    again = (method.fn(bank.subset([0]), replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f)),
+                                                 repeat=True),
                        int_seed(ctx.config.seed, name, 1))[0] if repeat else None)
     return Attributions(name, values, ctx.rows, ctx.target, again)
 

@@ -145,14 +145,20 @@ class _Passes:
             return torch.stack([_sigmoid_(-logits[:, 0]), _sigmoid_(logits[:, 0].clone())], dim=-1)
         return self._softmax(logits)
 
-    def target_proba(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """(model, n) float64 probability of class target[point] (target: (n,)) from layer-1 activations,
-        equal to the same column of proba."""
+    def selector(self, target: torch.Tensor) -> torch.Tensor:
+        """What target_proba picks each point's class with, from target (n,): computed once and reused
+        by every pass over points of the same classes."""
+        if self.n_classes == 2:
+            return (2 * target - 1).to(torch.float64)  # p_t = sigmoid(+-(l_1 - l_0))
+        return target.expand(self.n_models, -1)[..., None]
+
+    def target_proba(self, h: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+        """(model, n) float64 probability of each point's class (select: from `selector`) from layer-1
+        activations, equal to the same column of proba."""
         logits = self._logits(h).double()
         if self.n_classes == 2:  # p_0 = sigmoid(-d): exact where 1 - p_1 would cancel
-            return _sigmoid_(logits[:, 0].mul_((2 * target - 1).to(logits.dtype)))
-        proba = self._softmax(logits)
-        return torch.gather(proba, -1, target.expand(self.n_models, -1)[..., None])[..., 0]
+            return _sigmoid_(logits[:, 0].mul_(select))
+        return torch.gather(self._softmax(logits), -1, select)[..., 0]
 
     @staticmethod
     def _softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -213,56 +219,63 @@ class MLPBank:
         with torch.no_grad():
             for i in range(0, len(X), _POINTS):
                 out[:, i:i + _POINTS] = passes.target_proba(passes.first_layer(X[i:i + _POINTS]),
-                                                            target_t[i:i + _POINTS])
+                                                            passes.selector(target_t[i:i + _POINTS]))
         return out.numpy()
 
     def subset(self, models: list[int]) -> "MLPBank":
         return MLPBank(self.module.subset(models))
 
     def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
-                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
+                        target: np.ndarray, progress: Callable[[float], None] | None = None, *,
+                        lone: bool = False) -> np.ndarray:
         """Expected p_target of every model at z*x + (1-z)*b over the weighted background b.
 
         masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), weights (bg,)
         summing to 1, target (row,) -> (model, coalition, row). Layer 1 is linear, so its pre-activation
         splits into a row part (z*x) W and a background part ((1-z)*b) W + bias, each computed once and
         summed per (coalition, bg, row); only the later layers run on every combination, and the
-        background is averaged (in float64) chunk by chunk.
+        background is averaged (in float64) pass by pass.
+
+        How the work is cut depends on the data and the background, never on the number of models, so
+        a model gets the same values in a bank of any size (core.cluster explains a run in chunks).
+        lone: this one-model bank is always explained alone (the noise-floor repeat): passes twice as
+        large, since a lone model's passes are mostly fixed cost (the demo's repeat: 1.23 s at 2048
+        points, 0.62 s at 4096).
         """
-        # A lone model (the noise-floor repeat) takes twice the points per pass: its passes were mostly
-        # fixed cost (the demo's repeat: 1.23 s at 2048 points, 0.62 s at 4096, 0.68 s at 8192).
-        points = _POINTS if self.n_models > 1 else 2 * _POINTS
+        points = 2 * _POINTS if lone else _POINTS
         passes = _Passes(self.module, points)
         w1, b1, hidden = passes.w1, passes.b1, passes.w1.shape[2]
         z = torch.as_tensor(masks, dtype=torch.float32)
         x = torch.as_tensor(X, dtype=torch.float32)
         bg = torch.as_tensor(background, dtype=torch.float32)
-        bg_weights = torch.as_tensor(weights, dtype=torch.float64)
+        bg_weights = torch.as_tensor(weights, dtype=torch.float64)[:, None]
         target_t = torch.as_tensor(target)
         n_models, (n_rows, n_features), n_bg = self.n_models, x.shape, len(bg)
         # A pass holds at most `points` (coalition, bg, row) points: several coalitions, or one and part of the rows.
         rows_per_pass = min(n_rows, max(1, points // n_bg))
-        per_chunk = max(1, points // (rows_per_pass * n_bg))
+        per_pass = max(1, points // (rows_per_pass * n_bg))
+        selectors: dict[tuple[int, int], torch.Tensor] = {}  # (first row, coalitions) -> that pass's selector
         out = torch.empty((n_models, len(z), n_rows), dtype=torch.float64)
         with torch.no_grad():
-            for start in range(0, len(z), per_chunk):
-                zc = z[start:start + per_chunk]
+            for start in range(0, len(z), per_pass):
+                zc = z[start:start + per_pass]
                 k = len(zc)
                 # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
                 a = torch.matmul((zc[:, None, :] * x).reshape(-1, n_features), w1).view(n_models, k, 1, n_rows, hidden)
                 c = torch.matmul(((1 - zc)[:, None, :] * bg).reshape(-1, n_features), w1).add_(b1[:, None, :])
                 c = c.view(n_models, k, n_bg, 1, hidden)
                 for r in range(0, n_rows, rows_per_pass):
-                    rows = slice(r, r + rows_per_pass)
-                    n_pass = min(rows.stop, n_rows) - r
+                    n_pass = min(rows_per_pass, n_rows - r)
+                    rows = slice(r, r + n_pass)
+                    if (r, k) not in selectors:
+                        selectors[r, k] = passes.selector(target_t[rows].repeat(k * n_bg))
                     h = passes.activations(k * n_bg * n_pass)
                     # relu(a + c) in one pass over memory (torch's fused op for JIT add+relu fusion).
                     torch._add_relu(a[:, :, :, rows], c, out=h.view(n_models, k, n_bg, n_pass, hidden))
-                    p_target = passes.target_proba(h, target_t[rows].repeat(k * n_bg))
+                    p_target = passes.target_proba(h, selectors[r, k]).view(n_models, k, n_bg, n_pass)
                     # Weighted sum over the background as elementwise work: a matrix-vector product could
                     # round models differently by their position, and identical models must agree exactly.
-                    p_target = p_target.view(n_models, k, n_bg, n_pass).mul_(bg_weights[:, None])
-                    out[:, start:start + k, rows] = p_target.sum(dim=2)
+                    out[:, start:start + k, rows] = p_target.mul_(bg_weights).sum(dim=2)
                 if progress:
                     progress(min(1.0, (start + k) / len(z)))
         return out.numpy()
@@ -304,9 +317,11 @@ class SklearnBank:
         return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)
 
     def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
-                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
+                        target: np.ndarray, progress: Callable[[float], None] | None = None, *,
+                        lone: bool = False) -> np.ndarray:
         """Same contract as MLPBank.coalition_proba: (model, coalition, row) expected p_target over the
-        weighted background. The points are built explicitly, a bounded number of coalitions at a time.
+        weighted background. The points are built explicitly, a bounded number of coalitions at a time
+        (lone changes nothing: each model's call has a fixed cost anyway).
         """
         per_chunk = max(1, _SKLEARN_POINTS // (len(X) * len(background)))
         out = []

@@ -128,7 +128,8 @@ def kernel_shap_values(bank, ctx, seed: int) -> np.ndarray:
     def value(masks: np.ndarray) -> np.ndarray:
         # masks (coalition, feature) -> (coalition, row * model): expected output over the background
         report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
-        proba = bank.coalition_proba(masks, X, bg, w, ctx.target, progress=report)  # (model, coalition, row)
+        # (model, coalition, row)
+        proba = bank.coalition_proba(masks, X, bg, w, ctx.target, progress=report, lone=ctx.repeat)
         return proba.transpose(1, 2, 0).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)

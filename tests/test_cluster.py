@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,11 @@ from core import (
     compare_on_ray,
     connect_ray,
     disconnect_ray,
+    load_builtin,
 )
 from core.cli import main
+from core.cluster import _explain_chunk, _Shared, _train_chunk
+from core.explain import explain_basis
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = RunConfig(n_models=6, mlp=MLPConfig(hidden=(8,), epochs=5))
@@ -167,3 +171,33 @@ def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):
     assert not at.exception and not at.error
     on_ray = at.session_state["comparison"]
     assert_same(on_ray, compare(iris, on_ray.run.config, on_ray.explanation.config))
+
+
+
+def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
+    """In-process, what the Ray tasks do: 5 binary models trained and explained in chunks of 1 (as two
+    copies: torch computes a batch of one by other kernels), 2 or 3 get the fingerprints and
+    attributions of compare(). KernelSHAP and LIME bit for bit; integrated gradients, in float64,
+    to its last bits, its matmuls being shaped by the chunk's number of models and kinks."""
+    dataset = load_builtin("breast_cancer")
+    run_config = RunConfig(n_models=5, mlp=MLPConfig(hidden=(16,), epochs=3))
+    config = replace(EXPLAIN, kernel_samples=128, lime_samples=500, max_rows=5)
+    whole = compare(dataset, run_config, config)
+    shared = _Shared(dataset.X, dataset.y, dataset.n_classes, whole.run.train_rows, whole.run.val_rows,
+                     whole.run.test_rows)
+    basis = explain_basis(whole.run, whole.evaluation.rows, config)
+    for size in (1, 2, 3):
+        for start in range(0, 5, size):
+            models = range(start, min(5, start + size))
+            trained = _train_chunk(shared, run_config, models)
+            assert trained.fingerprints == whole.run.fingerprints[start:models.stop]
+            part = _explain_chunk(shared, run_config, config, trained, basis)
+            for name, attributions in whole.explanation.by_method.items():
+                values, repeat = part[name]
+                expected = attributions.values[start:models.stop]
+                if name == "integrated_gradients":
+                    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
+                    continue
+                np.testing.assert_array_equal(values, expected, err_msg=f"{name}, models {models}")
+                if start == 0:
+                    np.testing.assert_array_equal(repeat, attributions.repeat, err_msg=name)
