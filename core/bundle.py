@@ -37,12 +37,15 @@ from .metrics import SCORES, Evaluation, Scores, multiplicity
 from .training import History, Run, RunConfig
 
 FORMAT, FORMAT_VERSION = "seedscope-bundle", 1
-# Unpacked bytes a load may hold. The largest bundle SeedScope writes, per model: float64 attributions
-# of 300 explained rows (Setup's maximum) x 100 features x 6 methods (the most one family has) = 1.44 MB;
-# train/val/test row ids of a 100,000-row dataset, 0.8 MB; proba, predictions and correct on 25,000
-# shared test rows of 2 classes, 0.63 MB. MAX_MODELS = 50 models: 144 MB, plus the dataset (100,000 x 100
-# float64) 80 MB: 225 MB of arrays. Loading holds arrays.npz too, compressed (float attributions barely
-# compress): such a bundle, built and measured, is 179 MB and needs 404 MB. Raise this with MAX_MODELS.
+# Unpacked bytes a load may hold, which bounds what a hostile file can make it allocate. Per model, the
+# largest bundle holds float64 attributions of 300 explained rows (Setup's maximum) x 100 features x 6
+# methods (the most one family has) = 1.44 MB; train/val/test row ids of a 100,000-row dataset, 0.8 MB;
+# proba, predictions and correct on 25,000 shared test rows of 2 classes, 0.63 MB: 50 models and the
+# dataset (100,000 x 100 float64, 80 MB) are 225 MB of arrays, and loading holds arrays.npz too,
+# compressed (float attributions barely compress): built and measured, 179 MB needing 404 MB. Runs of
+# more models (up to training.MAX_MODELS) fit when they explain fewer rows or features (1,000 MLPs on
+# breast_cancer explaining 50 rows need about 90 MB); bundle_bytes refuses one that would not load, and
+# the CLI checks its estimate before training (expected_bytes).
 _MAX_UNZIPPED = 512 * 2**20
 # A comparison's floats are finite but for two: roc_auc is NaN when a model's test rows lack a class
 # (metrics._roc_auc), and so are its summary statistics; a training loss records a diverged epoch as
@@ -136,16 +139,51 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, coho
         "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(SCORES),
         "fingerprints": list(run.fingerprints), "libraries": library_versions(comparison),
     }
+    manifest_json, arrays = json.dumps(manifest, indent=2), _arrays(comparison)
+    npz = npz_bytes(arrays)
+    _check_size(len(manifest_json.encode()) + len(npz) + sum(a.nbytes + _NPY_HEADER for a in arrays.values()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
-        write_member(zf, "manifest.json", json.dumps(manifest, indent=2), zipfile.ZIP_DEFLATED)
+        write_member(zf, "manifest.json", manifest_json, zipfile.ZIP_DEFLATED)
         write_member(zf, "metrics.csv", comparison.evaluation.scores.per_model.to_csv(), zipfile.ZIP_DEFLATED)
-        write_member(zf, "arrays.npz", npz_bytes(_arrays(comparison)), zipfile.ZIP_STORED)  # already compressed
+        write_member(zf, "arrays.npz", npz, zipfile.ZIP_STORED)  # already compressed
         if summary is not None:
             write_member(zf, "agreement.json", json.dumps(_agreement_json(summary), indent=1), zipfile.ZIP_DEFLATED)
         if cohort is not None:
             write_member(zf, "cohort.json", cohort.to_json(), zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+_NPY_HEADER = 128  # bytes of an .npy member's header (numpy pads it to a multiple of 64)
+
+
+def _check_size(unpacked: int) -> None:
+    """ConfigError for a bundle that load_bundle would refuse: `unpacked` bytes counted as loading counts them."""
+    if unpacked > _MAX_UNZIPPED:
+        raise ConfigError(
+            f"This comparison's data bundle would need about {unpacked / 2**20:,.0f} MB unpacked, more than a "
+            f"bundle may hold ({_MAX_UNZIPPED // 2**20} MB), so it could not be loaded back. Explain fewer rows, "
+            "train fewer models or pick fewer methods; the HTML report has no such limit.")
+
+
+def expected_bytes(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig) -> int:
+    """An upper bound, before any training, of the bytes loading the comparison's bundle would hold:
+    its arrays, and arrays.npz as if nothing compressed. For checks before long work (the CLI)."""
+    n_models, (n_rows, n_features), n_classes = run_config.n_models, dataset.X.shape, dataset.n_classes
+    test = math.ceil(n_rows * run_config.test_fraction)  # shared test rows at most
+    explained = min(explain_config.max_rows, test)
+    methods = len(explain_config.methods)
+    attributions = (n_models + 1) * explained * n_features * 8 * methods  # + model 0's noise-floor repeat
+    rows = n_models * n_rows * 8 * 2  # train/val/test ids: bootstraps repeat rows, up to twice the dataset
+    evaluation = n_models * test * (8 * n_classes + 8 + 1) + n_models * n_models * 8
+    epochs = run_config.mlp.epochs if run_config.family == "mlp" else 0
+    arrays = dataset.X.nbytes + dataset.y.nbytes + attributions + rows + evaluation + n_models * (16 * epochs + 8)
+    return 2 * arrays + (1 << 20)  # + the manifest
+
+
+def check_expected_size(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig) -> None:
+    """ConfigError, before training, for a comparison whose bundle could not be loaded back."""
+    _check_size(expected_bytes(dataset, run_config, explain_config))
 
 
 def save_bundle(comparison: Comparison, path: str | os.PathLike, summary: Summary | None = None, *,

@@ -9,7 +9,14 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from .story import STORY_DOTS
+
 MODEL_A, MODEL_B = "#4C78A8", "#F58518"
+# Beyond these many models a chart of every model (or every pair, as cells) would be unreadable, and
+# over altair's 5,000-row limit for the report: the charts show the distribution across models instead.
+HEATMAP_MODELS = 70  # 4,900 cells
+CURVE_MODELS = 40  # lines of training curves, dots of accuracy
+SMALL_MULTIPLE_MODELS = 20  # one bar chart per model
 
 
 def model_label(m: int) -> str:
@@ -25,6 +32,8 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
     text can be black on light cells and white on dark ones.
     """
     n = len(matrix)
+    if n > HEATMAP_MODELS:
+        return pair_distribution(matrix, title=title, value=value, fmt=fmt, domain=domain)
     labels = labels or [model_label(i) for i in range(n)]
     frame = pd.DataFrame([(labels[i], labels[j], float(matrix[i, j])) for i in range(n) for j in range(n)],
                          columns=["row", "column", value])
@@ -47,6 +56,28 @@ def heatmap(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = 
     return chart.properties(width=alt.Step(step), height=alt.Step(step))
 
 
+def pair_distribution(matrix: np.ndarray, *, title: str, value: str = "value", fmt: str = ".2f",
+                      domain: tuple[float, float] | None = (0.0, 1.0), bins: int = 40) -> alt.Chart:
+    """The off-diagonal values of a symmetric (model, model) matrix as a histogram of pairs: a heatmap
+    of many models, binned here so that the chart holds `bins` rows whatever the number of pairs."""
+    n = len(matrix)
+    values = matrix[np.triu_indices(n, k=1)]
+    values = values[np.isfinite(values)]
+    if domain:
+        low, high = domain
+    else:  # the values' own range
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        high = high if high > low else low + 1.0
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    frame = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "pairs": counts})
+    return alt.Chart(frame, title=f"{title} ({n} models: {len(values):,} pairs)").mark_bar().encode(
+        x=alt.X("from:Q", bin="binned", title="the pair's value" if value == "value" else value,
+                axis=alt.Axis(format=fmt)), x2="to:Q",
+        y=alt.Y("pairs:Q", title="pairs of models"),
+        tooltip=[alt.Tooltip("from:Q", format=fmt), alt.Tooltip("to:Q", format=fmt), "pairs:Q"],
+    ).properties(width=440, height=220)
+
+
 def disagreement_heatmap(disagreement: np.ndarray, *, title: str) -> alt.Chart:
     """(model, model) share of rows two models predict differently, on the oranges scale in percent."""
     return heatmap(disagreement, title=title, value="disagreement", fmt=".1%", domain=None, scheme="oranges",
@@ -56,6 +87,13 @@ def disagreement_heatmap(disagreement: np.ndarray, *, title: str) -> alt.Chart:
 def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
     """Test accuracy of each model as a dot plot, with the mean as a rule."""
     frame = per_model.reset_index()[["model", "accuracy"]].assign(model=lambda d: d["model"].map(model_label))
+    if len(frame) > CURVE_MODELS:  # how many models reach each accuracy: a dot per model would fill pages
+        counts = frame.groupby("accuracy").size().rename("models").reset_index()
+        return alt.Chart(counts, title=f"Test accuracy of {len(frame)} models (mean {frame['accuracy'].mean():.2%})"
+                         ).mark_bar().encode(
+            x=alt.X("accuracy:O", axis=alt.Axis(format=".1%", labelAngle=0)), y=alt.Y("models:Q", title="models"),
+            tooltip=[alt.Tooltip("accuracy:Q", format=".2%"), "models:Q"],
+        ).properties(width=alt.Step(40), height=160)
     dots = alt.Chart(frame, title="Test accuracy of each model").mark_circle(size=90).encode(
         x=alt.X("accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
         y=alt.Y("model:N", sort=None, title=None), tooltip=["model", alt.Tooltip("accuracy:Q", format=".2%")],
@@ -65,8 +103,11 @@ def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
 
 
 def training_curves(train_loss: np.ndarray, val_accuracy: np.ndarray) -> alt.Chart:
-    """(model, epoch) curves: training loss and validation accuracy per seed."""
+    """(model, epoch) curves: training loss and validation accuracy per seed (of many models, their
+    median and the band of the middle 80%)."""
     n_models, n_epochs = train_loss.shape
+    if n_models > CURVE_MODELS:
+        return _curve_band(train_loss, "Training loss") | _curve_band(val_accuracy, "Validation accuracy")
     frame = pd.DataFrame({
         "model": np.repeat([model_label(m) for m in range(n_models)], n_epochs),
         "epoch": np.tile(np.arange(1, n_epochs + 1), n_models),
@@ -79,11 +120,29 @@ def training_curves(train_loss: np.ndarray, val_accuracy: np.ndarray) -> alt.Cha
             .properties(width=320, height=220, title="Validation accuracy"))
 
 
+def _curve_band(curves: np.ndarray, title: str) -> alt.Chart:
+    """(model, epoch) curves as the median per epoch and the band from the 10th to the 90th percentile,
+    over the models with a finite value (a diverged epoch records inf or NaN)."""
+    finite = np.where(np.isfinite(curves), curves, np.nan)
+    kept = np.isfinite(finite).any(axis=0)
+    low, median, high = np.nanpercentile(finite[:, kept], [10, 50, 90], axis=0)
+    frame = pd.DataFrame({"epoch": np.arange(1, curves.shape[1] + 1)[kept], "p10": low, "median": median, "p90": high})
+    base = alt.Chart(frame, title=f"{title}: median of {len(curves)} models, 10-90% band").encode(x="epoch:Q")
+    band = base.mark_area(opacity=0.3).encode(y=alt.Y("p10:Q", title=title.lower(), scale=alt.Scale(zero=False)),
+                                              y2="p90:Q")
+    line = base.mark_line().encode(y="median:Q", tooltip=["epoch", alt.Tooltip("median:Q", format=".4f"),
+                                                           alt.Tooltip("p10:Q", format=".4f"),
+                                                           alt.Tooltip("p90:Q", format=".4f")])
+    return (band + line).properties(width=320, height=220)
+
+
 def importance_small_multiples(importance: np.ndarray, feature_names: list[str], *, top: int = 10,
                                columns: int = 5) -> alt.Chart:
     """Global importance (model, feature) as one bar chart per model, the overall top features, same order."""
     order = np.argsort(-importance.mean(axis=0))[:top]
     names = [feature_names[f] for f in order]
+    if len(importance) > SMALL_MULTIPLE_MODELS:
+        return _importance_boxes(importance[:, order], names)
     frame = pd.DataFrame([(model_label(m), feature_names[f], float(importance[m, f]))
                           for m in range(len(importance)) for f in order],
                          columns=["model", "feature", "mean |attribution|"])
@@ -92,6 +151,21 @@ def importance_small_multiples(importance: np.ndarray, feature_names: list[str],
         color=alt.Color("feature:N", legend=None, sort=names), tooltip=["model", "feature", "mean |attribution|"],
     ).properties(width=150, height=alt.Step(20)).facet(facet=alt.Facet("model:N", title=None, sort=None),
                                                             columns=columns)
+
+
+def _importance_boxes(importance: np.ndarray, names: list[str]) -> alt.Chart:
+    """(model, feature) importance of many models as one box per feature: the middle half of the models,
+    whiskers to the least and the most (quantiles computed here: the chart holds one row per feature)."""
+    low, q1, median, q3, high = np.quantile(importance, [0, 0.25, 0.5, 0.75, 1], axis=0)
+    frame = pd.DataFrame({"feature": names, "least": low, "q1": q1, "median": median, "q3": q3, "most": high})
+    base = alt.Chart(frame, title=f"Importance across {len(importance)} models: box the middle half, "
+                                  "whiskers least to most").encode(y=alt.Y("feature:N", sort=names, title=None))
+    tooltip = ["feature"] + [alt.Tooltip(f"{c}:Q", format=".4f") for c in ("least", "q1", "median", "q3", "most")]
+    whiskers = base.mark_rule().encode(x=alt.X("least:Q", title="mean |attribution|"), x2="most:Q")
+    boxes = base.mark_bar(size=12).encode(x="q1:Q", x2="q3:Q", color=alt.Color("feature:N", legend=None, sort=names),
+                                          tooltip=tooltip)
+    medians = base.mark_tick(color="white", size=12).encode(x="median:Q")
+    return (whiskers + boxes + medians).properties(width=440, height=alt.Step(22))
 
 
 def pair_importance(importance: np.ndarray, a: int, b: int, feature_names: list[str], *, top: int = 10) -> alt.Chart:
@@ -283,6 +357,14 @@ def story_accuracy(data: pd.DataFrame, title: str):
     """(model, accuracy, stack) as one dot per model on an accuracy axis; models of equal accuracy stack up."""
     lo = max(0.0, np.floor((data["accuracy"].min() - 0.05) * 10) / 10)
     frame = data.assign(model=data["model"].map(model_label))
+    if len(frame) > STORY_DOTS:  # stacks of dots would run pages tall: bars of how many models reach each accuracy
+        counts = frame.groupby("accuracy").size().rename("models").reset_index()
+        bars = alt.Chart(counts).mark_bar(color=MODEL_A, size=14).encode(
+            x=alt.X("accuracy:Q", scale=alt.Scale(domain=[lo, 1.0]), axis=alt.Axis(format="%", tickCount=6),
+                    title="share of test cases predicted right"),
+            y=alt.Y("models:Q", title="models"), tooltip=[alt.Tooltip("accuracy:Q", format=".1%"), "models:Q"],
+        )
+        return _presentation(bars.properties(width=680, height=220), title)
     dots = alt.Chart(frame).mark_circle(size=420, opacity=0.85, color=MODEL_A).encode(
         x=alt.X("accuracy:Q", scale=alt.Scale(domain=[lo, 1.0]), axis=alt.Axis(format="%", tickCount=6),
                 title="share of test cases predicted right"),

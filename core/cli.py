@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .agreement import METRICS, check_k
 from .archive import atomic_write_bytes
-from .bundle import load_bundle
+from .bundle import check_expected_size, load_bundle
 from .cluster import compare_on_ray, connect_ray
 from .cohort import Cohort
 from .cohort_stats import cohort_figures
@@ -279,6 +279,7 @@ def _main(argv: list[str] | None) -> int:
         if args.k is not None:
             check_k(args.k, dataset.n_features)  # before the long part, not after it
         _check_writable(args.out)
+        check_expected_size(dataset, run_config, explain_config)  # the bundle beside the report must load back
         if not 0 < args.group_threshold <= 1:
             raise ConfigError(f"--group-threshold is an absolute correlation in (0, 1]; got {args.group_threshold}.")
         run = _engine(args)  # joins the Ray cluster now: an unreachable one fails before the long part

@@ -94,9 +94,8 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> C
     except ImportError:
         raise ConfigError("The Ray engine needs Ray: pip install -r requirements.txt") from None
     if address not in (LOCAL, "auto"):  # a quick answer, where Ray would retry for a while
-        parts = urlsplit(address if "://" in address else f"//{address}")
         try:
-            socket.create_connection((parts.hostname, parts.port), timeout=_PROBE_SECONDS).close()
+            socket.create_connection(_host_port(address), timeout=_PROBE_SECONDS).close()
         except OSError as exc:
             raise _unreachable(address, exc.strerror or str(exc)) from None
     with _LOCK:
@@ -111,6 +110,11 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> C
     cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
     # A task asks for the threads it computes with, or for the largest machine's CPUs if smaller (else it never runs).
     return Cluster(address, len(nodes), sum(cpus), max(1, min(TORCH_THREADS, max(cpus, default=1))))
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    return parts.hostname, parts.port
 
 
 def _gcs_address(ray) -> str | None:
@@ -254,10 +258,12 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     size = chunk or default_chunk(dataset, run_config, cluster.slots)
     ranges = [range(a, min(n, a + size)) for a in range(0, n, size)]
     task = {"num_cpus": cluster.task_cpus, "max_retries": RETRIES}
+    # Where this process reaches the cluster: the address asked for, or the GCS of the one found or started.
+    head = _host_port(_gcs_address(ray) if cluster.address in (LOCAL, "auto") else cluster.address)
     try:
         shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, train_rows, val_rows, test_rows))
         trained_refs = [ray.remote(**task)(_train_chunk).remote(shared, run_config, r) for r in ranges]
-        parts = _gather(ray, trained_refs, ranges, progress, 0.0, 0.4, f"Ray: trained {{}}/{n} models")
+        parts = _gather(ray, head, trained_refs, ranges, progress, 0.0, 0.4, f"Ray: trained {{}}/{n} models")
         run = Run(run_config, dataset, _bank(parts, run_config, dataset.n_classes), train_rows, val_rows, test_rows,
                   tuple(f for p in parts for f in p.fingerprints),
                   join_histories([p.history for p in parts], run_config.mlp.patience) if parts[0].history else None)
@@ -266,7 +272,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
             basis = explain_basis(run, evaluation.rows, explain_config)
         explain, basis_ref = ray.remote(**task)(_explain_chunk), ray.put(basis)
         explained_refs = [explain.remote(shared, run_config, explain_config, ref, basis_ref) for ref in trained_refs]
-        explained = _gather(ray, explained_refs, ranges, progress, 0.4, 1.0, f"Ray: explained {{}}/{n} models")
+        explained = _gather(ray, head, explained_refs, ranges, progress, 0.4, 1.0, f"Ray: explained {{}}/{n} models")
     except ray.exceptions.RayTaskError:
         raise  # an error inside a task (raised as the task's own exception type): not the cluster's
     except (ray.exceptions.RayError, ConnectionError) as exc:
@@ -279,12 +285,23 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     return Comparison(run, evaluation, Explanation(explain_config, basis.rows, basis.target, by_method, skipped))
 
 
-def _gather(ray, refs: list, ranges: list[range], progress: Progress | None, start: float, end: float,
-            message: str) -> list:
-    """The tasks' results in order; progress counts the models of finished tasks, on whichever worker."""
+def _gather(ray, head: tuple[str, int], refs: list, ranges: list[range], progress: Progress | None, start: float,
+            end: float, message: str) -> list:
+    """The tasks' results in order; progress counts the models of finished tasks, on whichever worker.
+
+    ConnectionError once the cluster's head stops answering: Ray's waits do not fail then, its driver
+    retries the head for a minute and then ends this whole process.
+    """
     pending, done, total = dict(zip(refs, ranges)), 0, sum(map(len, ranges))
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=_PROBE_SECONDS)
+        if not ready:
+            try:
+                socket.create_connection(head, timeout=_PROBE_SECONDS).close()
+            except OSError as exc:
+                raise ConnectionError(f"its head at {head[0]}:{head[1]} does not answer: "
+                                      f"{exc.strerror or exc}") from None
+            continue
         done += len(pending.pop(ready[0]))
         if progress:
             progress(start + (end - start) * done / total, message.format(done))

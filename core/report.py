@@ -75,6 +75,8 @@ tbody th{font-weight:600;white-space:nowrap}
 .side{display:flex;flex-wrap:wrap;gap:8px 32px;align-items:flex-start}
 .chart svg{max-width:100%;height:auto}
 .step{margin:0 0 1.4rem}.step p{margin:.3rem 0;max-width:80ch}
+details{margin:.5rem 0 1rem}summary{cursor:pointer;font-weight:600;margin:.3rem 0}
+@media print{details>*{display:block}}
 """
 
 
@@ -189,9 +191,13 @@ def _models(c: Comparison) -> str:
             + ([int(history.best_epoch[m]) + 1] if history is not None else []) for m in range(c.run.n_models)]
     summary = [[stat, *(fmt.number(scores.summary.at[stat, k]) for k in SCORES)] for stat in scores.summary.index]
     curves = _svg(charts.training_curves(history.train_loss, history.val_accuracy), "curves") if history else ""
-    return (_table(header, rows, align="r" * (len(SCORES) + 1) + "lr", mono=(len(SCORES) + 1,))
-            + "<h3>Across models</h3>" + _table(["", *SCORES], summary, align="l" + "r" * len(SCORES))
-            + _svg(charts.accuracy_strip(scores.per_model), "accuracy") + curves)
+    every = _table(header, rows, align="r" * (len(SCORES) + 1) + "lr", mono=(len(SCORES) + 1,))
+    across = _table(["", *SCORES], summary, align="l" + "r" * len(SCORES))
+    charts_html = _svg(charts.accuracy_strip(scores.per_model), "accuracy") + curves
+    if c.run.n_models > charts.CURVE_MODELS:  # the summary first; every model's row one click away
+        return (across + f"<details><summary>Every model's scores and fingerprint ({c.run.n_models} models)"
+                f"</summary>{every}</details>" + charts_html)
+    return every + "<h3>Across models</h3>" + across + charts_html
 
 
 def _disagreement(c: Comparison) -> str:

@@ -17,6 +17,8 @@ from .compare import HEADLINE_METRIC, NOISE_MARGIN, Comparison, Summary, groupin
 from .explain import METHODS
 from .seeding import SOURCES
 
+STORY_DOTS = 40  # the accuracy strip draws a dot per model (equal ones stacked) up to this many, then bars
+
 WIDE = 0.05  # an agreement interval wider than +-5 points is not yet a number to quote
 PINNED = 0.02  # the half-width more seeds should bring it down to
 SAME = 0.999  # agreement this high is complete (float means of 1.0 over pairs)
@@ -116,7 +118,8 @@ def _accuracy(c: Comparison, s: Summary) -> Step:
     return Step(title, (
         f"{tests}, the {n} models are right {s.accuracy_spread} of the time "
         f"(from {fmt.percent(s.accuracy.min(), 1)} to {fmt.percent(s.accuracy.max(), 1)}).", verdict,
-    ), chart="accuracy", data=data, chart_title="Test accuracy: each dot is one model")
+    ), chart="accuracy", data=data, chart_title=("Test accuracy: each dot is one model" if n <= STORY_DOTS
+                                                  else "Test accuracy: how many models reach each"))
 
 
 def _importance_shares(importance: np.ndarray, a: int, b: int, names: tuple[str, ...], shown: int = 6) -> pd.DataFrame:

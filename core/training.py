@@ -33,7 +33,7 @@ FAMILIES: dict[str, str] = {
     "random_forest": "Random forest",
     "gradient_boosting": "Gradient boosting",
 }
-MAX_MODELS = 500  # core and the CLI; the app offers up to 200, with an estimate of the time it takes
+MAX_MODELS = 1000  # core, the CLI and the Ray engine; the app offers up to 200, with an estimate of the time it takes
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

@@ -25,8 +25,13 @@ with export:
         view = (comp, key, summary.k, summary.group_threshold, cohort_json)
         c1.download_button("Download the HTML report", _state.report_html(*view),
                            file_name=f"{stem}.html", mime="text/html", type="primary", key="download_html")
-        c2.download_button("Download the data bundle (.zip)", _state.bundle(*view),
-                           file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
+        try:
+            bundle = _state.bundle(*view)
+        except core.ConfigError as exc:  # too large to load back: the HTML report above still holds everything
+            c2.error(str(exc))
+        else:
+            c2.download_button("Download the data bundle (.zip)", bundle,
+                               file_name=f"{stem}.zip", mime="application/zip", key="download_bundle")
         st.caption(f"The report shows agreement at k = {summary.k} and groups at |rho| >= {summary.group_threshold:.2f}; "
                    "change them on the Agreement page first "
                    "if you want another.")

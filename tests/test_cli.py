@@ -39,7 +39,7 @@ def test_compare_writes_report_and_bundle_and_prints_the_finding(tmp_path, capsy
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "nope"], "Unknown dataset 'nope'"),
     (["--vary", "init,weather"], "Unknown randomness source(s) weather"),
-    (["--models", "0"], "between 1 and 500"),
+    (["--models", "0"], "between 1 and 1000"),
     (["--methods", "tree_shap"], "None of tree_shap can explain a mlp model"),
     (["--hidden", "64,abc"], "Hidden sizes '64,abc' must be whole numbers"),
 ])
@@ -130,6 +130,14 @@ def test_an_unwritable_out_path_fails_before_training(tmp_path, capsys, no_train
 def test_a_method_the_family_lacks_fails_before_training(tmp_path, capsys, no_training):
     code, _, stderr = run_cli(capsys, *TINY, "--methods", "tree_shap", "--out", str(tmp_path / "r.html"))
     assert code == 2 and "None of tree_shap can explain a mlp model" in stderr
+
+
+def test_a_comparison_whose_bundle_could_not_load_back_fails_before_training(tmp_path, capsys, no_training):
+    # 1,000 models x 300 digits rows x 64 pixels x 3 methods: about 460 MB of attributions alone
+    code, _, stderr = run_cli(capsys, "--dataset", "digits", "--models", "1000", "--rows", "300", "--quiet",
+                              "--out", str(tmp_path / "r.html"))
+    assert code == 2 and stderr.count("\n") == 1 and "more than a bundle may hold (512 MB)" in stderr
+    assert "Explain fewer rows" in stderr and not list(tmp_path.iterdir())
 
 
 def test_ctrl_c_while_writing_ends_in_one_line_and_keeps_the_previous_report(tmp_path, capsys, monkeypatch):

@@ -1,8 +1,10 @@
 """The Ray engine: on a Ray runtime started here, the same comparison as in-process, whatever the chunks."""
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -136,6 +138,47 @@ def test_a_worker_killed_mid_task_is_rerun_and_changes_nothing(iris, local_ray, 
         killer.join()
     assert killed, "no explain task was caught running"
     assert_same(result, in_process)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_gone_mid_run_fails_with_what_to_do_and_the_run_starts_again(iris, local_ray, in_process):
+    """A head of 2 CPUs, started by `ray start` in a process group of its own, is killed with all its
+    processes once the first chunk is trained; the run says so, and the same run then starts again."""
+    disconnect_ray()  # this module's runtime: the run joins the cluster, and the last step starts it again
+    port, stopped = _free_port(), []
+    start = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={port}",
+             f"--ray-client-server-port={_free_port()}",
+             f"--dashboard-agent-listen-port={_free_port()}", "--num-cpus=2", "--include-dashboard=false",
+             "--disable-usage-stats", "--block"]
+    # A short temp dir (Ray's socket paths are limited); no token, so that this process joins it whether it holds one.
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp, subprocess.Popen(
+            [*start, f"--temp-dir={temp}"], env={**os.environ, "RAY_AUTH_MODE": "disabled"}, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as head:
+
+        def stop_the_cluster_once_a_chunk_is_trained(fraction, message):
+            if message.startswith("Ray: trained") and not stopped:
+                os.killpg(head.pid, signal.SIGKILL)
+                stopped.append(time.monotonic())
+
+        try:
+            assert any("Ray runtime started" in line for line in head.stdout), "ray start failed"
+            with pytest.raises(ConfigError) as failure:
+                compare_on_ray(iris, RUN, EXPLAIN, address=f"127.0.0.1:{port}", chunk=2,
+                               progress=stop_the_cluster_once_a_chunk_is_trained)
+        finally:
+            if not stopped:
+                os.killpg(head.pid, signal.SIGKILL)
+    message = str(failure.value)
+    assert message.startswith(f"The Ray cluster at 127.0.0.1:{port} failed during the run (ConnectionError:")
+    assert message.endswith("start the run again.") and "\n" not in message
+    assert stopped and time.monotonic() - stopped[0] < 30  # not Ray's minute of retries, which ends the process
+    # Started again, here on a runtime of this machine like local_ray's, which stops it after the module.
+    assert_same(compare_on_ray(iris, RUN, EXPLAIN, chunk=2, num_cpus=2), in_process)
 
 
 def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):

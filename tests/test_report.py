@@ -3,6 +3,7 @@ import html
 import io
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -262,3 +263,30 @@ def test_an_image_shape_that_does_not_fit_the_features_is_refused(bundle):
 
     with pytest.raises(BundleError, match="image shape"):
         load_bundle(_manifest(bundle, wrong_shape))
+
+
+def test_a_report_of_many_models_draws_distributions_and_keeps_every_model_one_click_away():
+    """72 models: a heatmap would be 5,184 cells (over altair's 5,000 rows, and unreadable), a dot or a
+    line per model pages long. The charts show distributions across models; the table stays whole."""
+    iris = core.load_builtin("iris")
+    many = core.compare(iris, core.RunConfig(n_models=72, mlp=core.MLPConfig(hidden=(4,), epochs=3)),
+                        core.ExplainConfig(methods=("gradient", "integrated_gradients"), max_rows=5))
+    page = render_html(many, core.summarize(many))
+    for title in ("Share of rows two models predict differently", "Gradient: Feature agreement@",
+                  "Integrated gradients: Feature agreement@"):  # each pair of models, binned
+        assert re.search(re.escape(title) + r"[^<]*\(72 models: 2,556 pairs\)", page), title
+    assert "Importance across 72 models" in page and "median of 72 models, 10-90% band" in page
+    assert "Test accuracy: how many models reach each" in page and "Test accuracy of 72 models" in page
+    assert "<details><summary>Every model's scores and fingerprint (72 models)" in page
+    assert all(fingerprint in page for fingerprint in many.run.fingerprints)
+
+
+def test_a_bundle_too_large_to_load_back_is_refused_and_the_estimate_bounds_it(comparison, summary, monkeypatch):
+    from core import bundle as bundle_module
+    expected = bundle_module.expected_bytes(comparison.run.dataset, comparison.run.config,
+                                            comparison.explanation.config)
+    monkeypatch.setattr(bundle_module, "_MAX_UNZIPPED", expected)  # the estimate, an upper bound, still loads
+    assert load_bundle(bundle_bytes(comparison, summary)).run.fingerprints == comparison.run.fingerprints
+    monkeypatch.setattr(bundle_module, "_MAX_UNZIPPED", 20_000)  # this bundle's arrays alone are larger
+    with pytest.raises(core.ConfigError, match="more than a bundle may hold .0 MB., so it could not be loaded back"):
+        bundle_bytes(comparison, summary)

@@ -279,8 +279,8 @@ def test_mlp_reaches_high_test_accuracy_on_iris(iris):
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"n_models": 0}, "between 1 and 500"),
-        ({"n_models": MAX_MODELS + 1}, "between 1 and 500"),
+        ({"n_models": 0}, "between 1 and 1000"),
+        ({"n_models": MAX_MODELS + 1}, "between 1 and 1000"),
         ({"vary": frozenset({"init", "weather"})}, "Unknown randomness source.*weather"),
         ({"test_fraction": 0.0}, "Test fraction"),
         ({"test_fraction": 0.9}, "Test fraction"),
