@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .explain import Attributions, Basis, ExplainConfig, Explanation, explain_basis, explain_on, split_methods
 from .metrics import evaluate
 from .models import BatchedMLP, MLPBank, SklearnBank
-from .runtime import TORCH_THREADS, Progress, deterministic
+from .runtime import TORCH_THREADS, Progress, deterministic, library_versions
 from .training import MODEL_BLOCK, History, Run, RunConfig, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
@@ -143,7 +143,7 @@ def _init(ray, address: str, num_cpus: int | None) -> None:
         ray.init(address=address, runtime_env={"py_modules": [str(Path(__file__).parent)]}, **quiet)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
         reason = "no Ray cluster runs on this machine" if address == "auto" else str(exc).splitlines()[0]
-        if address.startswith("ray://"):  # the port answers, yet no session: most often a missing token
+        if address != "auto":  # the port answers, yet no session: most often a missing token
             reason += "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN here"
         raise _unreachable(address, reason) from None
 
@@ -195,15 +195,17 @@ class _Trained:
     pipelines: tuple | None  # fitted scikit-learn pipelines, for the other families
     fingerprints: tuple[str, ...]
     history: History | None
+    libraries: dict[str, str]  # the worker's Python and libraries (runtime.library_versions)
 
 
 def _train_chunk(shared: _Shared, run_config: RunConfig, models: range) -> _Trained:
     bank, history = train_models(shared.dataset(), run_config, shared.train_rows, shared.val_rows, models=models)
     if isinstance(bank, SklearnBank):
-        return _Trained(models, None, None, None, None, bank.pipelines, bank.fingerprints(), history)
+        return _Trained(models, None, None, None, None, bank.pipelines, bank.fingerprints(), history,
+                        library_versions())
     m = bank.module
     return _Trained(models, tuple(w.detach().numpy() for w in m.weights), tuple(b.detach().numpy() for b in m.biases),
-                    m.mean.numpy(), m.std.numpy(), None, bank.fingerprints(), history)
+                    m.mean.numpy(), m.std.numpy(), None, bank.fingerprints(), history, library_versions())
 
 
 def _bank(parts: list[_Trained], run_config: RunConfig, n_classes: int) -> MLPBank | SklearnBank:
@@ -264,6 +266,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
         shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, train_rows, val_rows, test_rows))
         trained_refs = [ray.remote(**task)(_train_chunk).remote(shared, run_config, r) for r in ranges]
         parts = _gather(ray, head, trained_refs, ranges, progress, 0.0, 0.4, f"Ray: trained {{}}/{n} models")
+        libraries = same_libraries(library_versions(), [p.libraries for p in parts]) | {"ray": ray.__version__}
         run = Run(run_config, dataset, _bank(parts, run_config, dataset.n_classes), train_rows, val_rows, test_rows,
                   tuple(f for p in parts for f in p.fingerprints),
                   join_histories([p.history for p in parts], run_config.mlp.patience) if parts[0].history else None)
@@ -282,7 +285,20 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
                           "and start the run again.") from None
     by_method = {name: Attributions(name, np.concatenate([part[name][0] for part in explained]), basis.rows,
                                     basis.target, explained[0][name][1]) for name in usable}
-    return Comparison(run, evaluation, Explanation(explain_config, basis.rows, basis.target, by_method, skipped))
+    return Comparison(run, evaluation, Explanation(explain_config, basis.rows, basis.target, by_method, skipped),
+                      libraries)
+
+
+def same_libraries(here: dict[str, str], workers: list[dict[str, str]]) -> dict[str, str]:
+    """The versions every machine computed with, or a ConfigError naming a library whose version differs:
+    models trained or explained with other versions would not give the in-process results."""
+    for versions in workers:
+        for name in sorted(set(here) | set(versions)):
+            if here.get(name) != versions.get(name):
+                raise ConfigError(f"A worker of the Ray cluster runs {name} {versions.get(name, '(none)')}, this "
+                                  f"machine {here.get(name, '(none)')}: install the same requirements.txt on every "
+                                  "machine of the cluster, then start the run again.")
+    return dict(here)
 
 
 def _gather(ray, head: tuple[str, int], refs: list, ranges: list[range], progress: Progress | None, start: float,

@@ -26,7 +26,7 @@ from core import (
     load_builtin,
 )
 from core.cli import main
-from core.cluster import _explain_chunk, _Shared, _train_chunk
+from core.cluster import _explain_chunk, _Shared, _train_chunk, same_libraries
 from core.explain import explain_basis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,8 @@ def test_chunks_on_a_local_ray_runtime_give_the_in_process_comparison(iris, loca
     seen = []
     result = compare_on_ray(iris, RUN, EXPLAIN, chunk=2, progress=lambda f, message: seen.append((f, message)))
     assert_same(result, in_process)
+    import ray
+    assert result.libraries == {**in_process.libraries, "ray": ray.__version__}  # the record names the engine
     # Progress counts the models of finished tasks: training is the first 40% of the bar, as in-process.
     assert [message for _, message in seen] == ["Connecting to Ray"] + [
         f"Ray: {stage} {done}/6 models" for stage in ("trained", "explained") for done in (2, 4, 6)]
@@ -244,3 +246,12 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
                 np.testing.assert_array_equal(values, expected, err_msg=f"{name}, models {models}")
                 if start == 0:
                     np.testing.assert_array_equal(repeat, attributions.repeat, err_msg=name)
+
+
+def test_workers_with_other_library_versions_are_refused_by_name():
+    here = {"python": "3.11.9", "torch": "2.13.0", "shap": "0.51.0"}
+    assert same_libraries(here, [dict(here), dict(here)]) == here
+    with pytest.raises(ConfigError, match=r"runs torch 2.12.0, this machine 2.13.0: install the same requirements"):
+        same_libraries(here, [dict(here), {**here, "torch": "2.12.0"}])
+    with pytest.raises(ConfigError, match=r"runs shap \(none\), this machine 0.51.0"):
+        same_libraries(here, [{"python": "3.11.9", "torch": "2.13.0"}])
