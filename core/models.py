@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 _POINTS = 2048  # points per model in one MLP pass: its activations stay in cache
+_LAYER1_ROWS = 1024  # rows of KernelSHAP's layer-1 matmul: coalitions x (rows + background) at a time
 _SKLEARN_POINTS = 32_768  # points per scikit-learn call: each call has a fixed cost, so fewer and larger
 
 
@@ -256,14 +257,24 @@ class MLPBank:
         per_pass = max(1, points // (rows_per_pass * n_bg))
         selectors: dict[tuple[int, int], torch.Tensor] = {}  # (first row, coalitions) -> that pass's selector
         out = torch.empty((n_models, len(z), n_rows), dtype=torch.float64)
+        # Layer 1 for a block of coalitions at a time, all models in one matmul, (feature, model * hidden):
+        # a batched matmul per pass of two coalitions spent more on small-matrix overhead than on numbers.
+        w1_all = w1.permute(1, 0, 2).reshape(n_features, n_models * hidden)
+        per_block = per_pass * max(1, _LAYER1_ROWS // (per_pass * (n_rows + n_bg)))
         with torch.no_grad():
             for start in range(0, len(z), per_pass):
-                zc = z[start:start + per_pass]
-                k = len(zc)
-                # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
-                a = torch.matmul((zc[:, None, :] * x).reshape(-1, n_features), w1).view(n_models, k, 1, n_rows, hidden)
-                c = torch.matmul(((1 - zc)[:, None, :] * bg).reshape(-1, n_features), w1).add_(b1[:, None, :])
-                c = c.view(n_models, k, n_bg, 1, hidden)
+                if start % per_block == 0:
+                    zb = z[start:start + per_block]
+                    kb = len(zb)
+                    # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
+                    block_a = torch.mm((zb[:, None, :] * x).view(-1, n_features), w1_all)
+                    block_a = block_a.view(kb, n_rows, n_models, hidden)
+                    block_c = torch.mm(((1 - zb)[:, None, :] * bg).view(-1, n_features), w1_all)
+                    block_c = block_c.view(kb, n_bg, n_models, hidden).add_(b1)
+                k = min(per_pass, len(z) - start)
+                at = start % per_block
+                a = block_a[at:at + k].permute(2, 0, 1, 3)[:, :, None]  # (model, k, 1, row, hidden)
+                c = block_c[at:at + k].permute(2, 0, 1, 3)[:, :, :, None]  # (model, k, bg, 1, hidden)
                 for r in range(0, n_rows, rows_per_pass):
                     n_pass = min(rows_per_pass, n_rows - r)
                     rows = slice(r, r + n_pass)
