@@ -2,26 +2,37 @@
 
 Costs per unit of work were measured on a 2-core machine (the project's reference, see
 bench/compare_bench.py) and scale with what the configuration asks for: torch MLPs by
-multiply-adds, scikit-learn models by trees and points evaluated. An estimate, within a
-factor of about two; a busier or faster machine moves it.
+multiply-adds, scikit-learn models by trees and points evaluated. The MLP costs were measured
+again after the engine work (tests hold the estimate within a third of the bench's three
+comparisons); a busier or faster machine moves it.
 """
 from __future__ import annotations
+
+import math
 
 from .data import Dataset
 from .explain import METHODS, ExplainConfig, split_methods
 from .training import RunConfig
 
-# Seconds per multiply-add of an MLP: training (forward and backward, per epoch and training row),
-# and evaluation in large batches (KernelSHAP's coalitions, LIME's samples).
-_TRAIN_MAC = 7e-10
-_EVAL_MAC = 2.5e-10
+# Seconds per multiply-add of an MLP in training (forward and backward, per epoch and training row),
+# plus a fixed cost per optimizer step of the whole bank (10 models are mostly step overhead).
+_TRAIN_MAC = 3.3e-10
+_STEP = 1.6e-3
+# Seconds per multiply-add of the batched passes: KernelSHAP's later layers (layer 1 is computed once
+# per row and background row), LIME's whole network; and per number LIME's own sampler draws for a
+# row (shared by all models; once more for the noise floor).
+_SHAP_MAC = 4.6e-11
+_LIME_MAC = 5.7e-11
+_LIME_NUMBER = 2.4e-8
+# Seconds per (pair of models, row, method) of summarize's agreement metrics.
+_PAIR_ROW = 8.6e-7
 # Seconds per (model, point) evaluated by a scikit-learn model, per 100 trees for the ensembles.
 _SKLEARN_POINT = {"logistic_regression": 2e-7, "random_forest": 2.2e-6, "gradient_boosting": 9e-7}
 # Seconds to fit one scikit-learn model on 1,000 rows, per 100 trees for the ensembles.
 _SKLEARN_FIT = {"logistic_regression": 0.03, "random_forest": 2.0, "gradient_boosting": 0.85}
-_PER_ROW = {"integrated_gradients": 5e-4, "gradient": 2e-5, "gradient_x_input": 2e-5, "deep_shap": 2e-3,
+_PER_ROW = {"integrated_gradients": 3.2e-4, "gradient": 2e-5, "gradient_x_input": 2e-5, "deep_shap": 2e-3,
             "tree_shap": 2e-3}  # seconds per (model, row) of the methods that evaluate few points
-_FIXED = 1.0  # seconds of set-up: k-means background, summarising, drawing
+_FIXED = 0.5  # seconds of set-up: k-means background, scoring, drawing
 
 
 def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> float:
@@ -34,8 +45,10 @@ def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -
         sizes = [dataset.n_features, *run.mlp.hidden, dataset.n_classes]
         macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
         later = macs - sizes[0] * sizes[1]  # KernelSHAP computes layer 1 once per row and background row
-        seconds = n_models * run.mlp.epochs * train_rows * macs * _TRAIN_MAC
-        point = {"kernel_shap": later * _EVAL_MAC, "lime": macs * _EVAL_MAC}
+        fitted = train_rows * (1 - run.validation_fraction)
+        steps = run.mlp.epochs * math.ceil(fitted / run.mlp.batch_size)
+        seconds = n_models * run.mlp.epochs * fitted * macs * _TRAIN_MAC + steps * _STEP
+        point = {"kernel_shap": later * _SHAP_MAC, "lime": macs * _LIME_MAC}
     else:
         seconds = n_models * _SKLEARN_FIT[run.family] * trees * max(train_rows, 100) / 1000
         cost = _SKLEARN_POINT[run.family] * trees
@@ -45,8 +58,11 @@ def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -
     usable, _ = split_methods(explain.methods, run.family, dataset.n_classes)
     for name in usable:
         # A stochastic method runs once more on model 0 for the noise floor.
-        models = n_models + (1 if METHODS[name].stochastic and explain.noise_floor else 0)
+        runs = 2 if METHODS[name].stochastic and explain.noise_floor else 1
         per_model_row = points[name] * point[name] if name in points else _PER_ROW[name]
-        seconds += models * rows * per_model_row
+        seconds += (n_models + runs - 1) * rows * per_model_row
+        if name == "lime":
+            seconds += runs * rows * explain.lime_samples * dataset.n_features * _LIME_NUMBER
+    seconds += n_models * (n_models - 1) / 2 * rows * len(usable) * _PAIR_ROW
     return seconds + _FIXED
 
