@@ -1,4 +1,5 @@
 """Drive the real app with streamlit's AppTest: train a small run, visit every page, check what a user sees."""
+import importlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -149,6 +150,16 @@ def test_report_page_offers_the_html_report_and_the_bundle(trained):
     at = visit(trained, "pages/report.py")
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the HTML report" in labels and "Download the data bundle (.zip)" in labels
+
+
+def test_a_bundle_too_large_to_load_back_is_an_error_beside_the_html_report(trained, monkeypatch):
+    from pages import _state
+    monkeypatch.setattr(importlib.import_module("core.bundle"), "_MAX_UNZIPPED", 20_000)
+    _state.bundle.clear()  # a bundle made under the real limit may be cached
+    at = visit(trained, "pages/report.py")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download the HTML report"]
+    assert any("more than a bundle may hold" in e.value and "Explain fewer rows" in e.value for e in at.error)
 
 
 def test_present_steps_from_the_question_to_what_to_do_with_the_buttons(trained):
