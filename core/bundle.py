@@ -105,7 +105,9 @@ def _agreement_json(summary: Summary) -> dict:
         "null_baseline": {m: _finite(v) for m, v in summary.null.items()},
         "methods": {name: {"between_models": {m: _finite(v) for m, v in a.between.items()},
                            "noise_floor": {m: _finite(v) for m, v in a.noise_floor.items()},
-                           "matrices": {m: matrix.tolist() for m, matrix in a.matrices.items()}}
+                           # (model, model) lists: 36 of 1,000 models would be a gigabyte of JSON text
+                           "matrices": ({m: matrix.tolist() for m, matrix in a.matrices.items()}
+                                        if len(summary.accuracy) <= _JSON_MATRIX_MODELS else None)}
                     for name, a in summary.by_method.items()},
         "equal_accuracy_pairs": json.loads(summary.pairs.to_json(orient="records")),
         "ambiguity_interval": dataclasses.asdict(summary.ambiguity),
@@ -125,8 +127,9 @@ def _agreement_json(summary: Summary) -> dict:
 
 def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, cohort: Cohort | None = None) -> bytes:
     """The comparison as a zip: manifest.json, metrics.csv, arrays.npz, given a summary
-    agreement.json (its agreement matrices, noise floors and baselines at its k) and, given a
-    cohort, cohort.json (its definition, Cohort.to_json)."""
+    agreement.json (its agreement matrices up to _JSON_MATRIX_MODELS models, noise floors and
+    baselines at its k) and, given a cohort, cohort.json (its definition, Cohort.to_json).
+    ConfigError for a bundle load_bundle would refuse as too large."""
     run, ex = comparison.run, comparison.explanation
     ds = run.dataset
     manifest = {
@@ -140,8 +143,10 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, coho
         "fingerprints": list(run.fingerprints), "libraries": library_versions(comparison),
     }
     manifest_json, arrays = json.dumps(manifest, indent=2), _arrays(comparison)
+    unpacked = len(manifest_json.encode()) + sum(a.nbytes + _NPY_HEADER for a in arrays.values())
+    _check_size(unpacked)  # before compressing: too large already without arrays.npz itself
     npz = npz_bytes(arrays)
-    _check_size(len(manifest_json.encode()) + len(npz) + sum(a.nbytes + _NPY_HEADER for a in arrays.values()))
+    _check_size(unpacked + len(npz))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
         write_member(zf, "manifest.json", manifest_json, zipfile.ZIP_DEFLATED)
@@ -151,10 +156,12 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, coho
             write_member(zf, "agreement.json", json.dumps(_agreement_json(summary), indent=1), zipfile.ZIP_DEFLATED)
         if cohort is not None:
             write_member(zf, "cohort.json", cohort.to_json(), zipfile.ZIP_DEFLATED)
+    _check_size(out.tell())  # the file itself, which loading reads whole
     return out.getvalue()
 
 
 _NPY_HEADER = 128  # bytes of an .npy member's header (numpy pads it to a multiple of 64)
+_JSON_MATRIX_MODELS = 200  # agreement.json lists pair matrices up to the app's most models
 
 
 def _check_size(unpacked: int) -> None:
@@ -176,9 +183,12 @@ def expected_bytes(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     attributions = (n_models + 1) * explained * n_features * 8 * methods  # + model 0's noise-floor repeat
     rows = n_models * n_rows * 8 * 2  # train/val/test ids: bootstraps repeat rows, up to twice the dataset
     evaluation = n_models * test * (8 * n_classes + 8 + 1) + n_models * n_models * 8
+    evaluation += test * 8 + n_models * len(SCORES) * 8 + explained * 16  # rows scored, scores, rows explained
     epochs = run_config.mlp.epochs if run_config.family == "mlp" else 0
     arrays = dataset.X.nbytes + dataset.y.nbytes + attributions + rows + evaluation + n_models * (16 * epochs + 8)
-    return 2 * arrays + (1 << 20)  # + the manifest
+    names = len(json.dumps([*dataset.feature_names, *dataset.class_names, dataset.name, *dataset.notes]))
+    manifest = 2 * names + n_models * 20 + (64 << 10)  # names (escaped at most twice as long), fingerprints, the rest
+    return 2 * (arrays + _NPY_HEADER * 40) + manifest
 
 
 def check_expected_size(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig) -> None:

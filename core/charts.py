@@ -63,19 +63,25 @@ def pair_distribution(matrix: np.ndarray, *, title: str, value: str = "value", f
     n = len(matrix)
     values = matrix[np.triu_indices(n, k=1)]
     values = values[np.isfinite(values)]
-    if domain:
-        low, high = domain
-    else:  # the values' own range
-        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
-        high = high if high > low else low + 1.0
-    counts, edges = np.histogram(values, bins=bins, range=(low, high))
-    frame = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "pairs": counts})
+    frame = _histogram(values, "pairs", bins, domain)
     return alt.Chart(frame, title=f"{title} ({n} models: {len(values):,} pairs)").mark_bar().encode(
         x=alt.X("from:Q", bin="binned", title="the pair's value" if value == "value" else value,
                 axis=alt.Axis(format=fmt)), x2="to:Q",
         y=alt.Y("pairs:Q", title="pairs of models"),
         tooltip=[alt.Tooltip("from:Q", format=fmt), alt.Tooltip("to:Q", format=fmt), "pairs:Q"],
     ).properties(width=440, height=220)
+
+
+def _histogram(values: np.ndarray, count: str, bins: int, domain: tuple[float, float] | None = None) -> pd.DataFrame:
+    """(from, to, count) rows of `bins` equal bins over the domain widened to every value (a rank
+    correlation's negative pairs included), or the values' own range."""
+    low, high = domain or (np.inf, -np.inf)
+    if len(values):
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    if not high > low:  # no values, or all equal: one unit around them
+        low, high = (low - 0.5, low + 0.5) if np.isfinite(low) else (0.0, 1.0)
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    return pd.DataFrame({"from": edges[:-1], "to": edges[1:], count: counts})
 
 
 def disagreement_heatmap(disagreement: np.ndarray, *, title: str) -> alt.Chart:
@@ -88,12 +94,13 @@ def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
     """Test accuracy of each model as a dot plot, with the mean as a rule."""
     frame = per_model.reset_index()[["model", "accuracy"]].assign(model=lambda d: d["model"].map(model_label))
     if len(frame) > CURVE_MODELS:  # how many models reach each accuracy: a dot per model would fill pages
-        counts = frame.groupby("accuracy").size().rename("models").reset_index()
+        counts = _histogram(frame["accuracy"].to_numpy(), "models", 30)
         return alt.Chart(counts, title=f"Test accuracy of {len(frame)} models (mean {frame['accuracy'].mean():.2%})"
                          ).mark_bar().encode(
-            x=alt.X("accuracy:O", axis=alt.Axis(format=".1%", labelAngle=0)), y=alt.Y("models:Q", title="models"),
-            tooltip=[alt.Tooltip("accuracy:Q", format=".2%"), "models:Q"],
-        ).properties(width=alt.Step(40), height=160)
+            x=alt.X("from:Q", bin="binned", title="accuracy", axis=alt.Axis(format=".1%")), x2="to:Q",
+            y=alt.Y("models:Q", title="models"),
+            tooltip=[alt.Tooltip("from:Q", format=".2%"), alt.Tooltip("to:Q", format=".2%"), "models:Q"],
+        ).properties(width=420, height=160)
     dots = alt.Chart(frame, title="Test accuracy of each model").mark_circle(size=90).encode(
         x=alt.X("accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
         y=alt.Y("model:N", sort=None, title=None), tooltip=["model", alt.Tooltip("accuracy:Q", format=".2%")],
@@ -125,6 +132,9 @@ def _curve_band(curves: np.ndarray, title: str) -> alt.Chart:
     over the models with a finite value (a diverged epoch records inf or NaN)."""
     finite = np.where(np.isfinite(curves), curves, np.nan)
     kept = np.isfinite(finite).any(axis=0)
+    if not kept.any():  # every model diverged from the first epoch: nothing to draw
+        kept[:] = True
+        finite = np.zeros_like(curves, dtype=float)
     low, median, high = np.nanpercentile(finite[:, kept], [10, 50, 90], axis=0)
     frame = pd.DataFrame({"epoch": np.arange(1, curves.shape[1] + 1)[kept], "p10": low, "median": median, "p90": high})
     base = alt.Chart(frame, title=f"{title}: median of {len(curves)} models, 10-90% band").encode(x="epoch:Q")
@@ -358,11 +368,12 @@ def story_accuracy(data: pd.DataFrame, title: str):
     lo = max(0.0, np.floor((data["accuracy"].min() - 0.05) * 10) / 10)
     frame = data.assign(model=data["model"].map(model_label))
     if len(frame) > STORY_DOTS:  # stacks of dots would run pages tall: bars of how many models reach each accuracy
-        counts = frame.groupby("accuracy").size().rename("models").reset_index()
-        bars = alt.Chart(counts).mark_bar(color=MODEL_A, size=14).encode(
-            x=alt.X("accuracy:Q", scale=alt.Scale(domain=[lo, 1.0]), axis=alt.Axis(format="%", tickCount=6),
-                    title="share of test cases predicted right"),
-            y=alt.Y("models:Q", title="models"), tooltip=[alt.Tooltip("accuracy:Q", format=".1%"), "models:Q"],
+        counts = _histogram(frame["accuracy"].to_numpy(), "models", 40, (lo, 1.0))
+        bars = alt.Chart(counts).mark_bar(color=MODEL_A).encode(
+            x=alt.X("from:Q", bin="binned", scale=alt.Scale(domain=[lo, 1.0]), axis=alt.Axis(format="%", tickCount=6),
+                    title="share of test cases predicted right"), x2="to:Q",
+            y=alt.Y("models:Q", title="models"),
+            tooltip=[alt.Tooltip("from:Q", format=".1%"), alt.Tooltip("to:Q", format=".1%"), "models:Q"],
         )
         return _presentation(bars.properties(width=680, height=220), title)
     dots = alt.Chart(frame).mark_circle(size=420, opacity=0.85, color=MODEL_A).encode(

@@ -260,8 +260,9 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     size = chunk or default_chunk(dataset, run_config, cluster.slots)
     ranges = [range(a, min(n, a + size)) for a in range(0, n, size)]
     task = {"num_cpus": cluster.task_cpus, "max_retries": RETRIES}
-    # Where this process reaches the cluster: the address asked for, or the GCS of the one found or started.
-    head = _host_port(_gcs_address(ray) if cluster.address in (LOCAL, "auto") else cluster.address)
+    # Where this process reaches the cluster, probed while waiting: the GCS, or a ray:// client's own address.
+    reach = _gcs_address(ray) or (cluster.address if cluster.address not in (LOCAL, "auto") else _joined.get("address"))
+    head = _host_port(reach) if reach not in (None, LOCAL, "auto") else None
     try:
         shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, train_rows, val_rows, test_rows))
         trained_refs = [ray.remote(**task)(_train_chunk).remote(shared, run_config, r) for r in ranges]
@@ -289,11 +290,15 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
                       libraries)
 
 
+_COMPUTE = ("python", "numpy", "pandas", "scikit-learn", "torch", "shap", "lime")  # what workers compute with
+
+
 def same_libraries(here: dict[str, str], workers: list[dict[str, str]]) -> dict[str, str]:
     """The versions every machine computed with, or a ConfigError naming a library whose version differs:
-    models trained or explained with other versions would not give the in-process results."""
+    models trained or explained with other versions would not give the in-process results. Only what
+    the workers compute with counts (a worker without the app's streamlit or altair is fine)."""
     for versions in workers:
-        for name in sorted(set(here) | set(versions)):
+        for name in _COMPUTE:
             if here.get(name) != versions.get(name):
                 raise ConfigError(f"A worker of the Ray cluster runs {name} {versions.get(name, '(none)')}, this "
                                   f"machine {here.get(name, '(none)')}: install the same requirements.txt on every "
@@ -301,8 +306,8 @@ def same_libraries(here: dict[str, str], workers: list[dict[str, str]]) -> dict[
     return dict(here)
 
 
-def _gather(ray, head: tuple[str, int], refs: list, ranges: list[range], progress: Progress | None, start: float,
-            end: float, message: str) -> list:
+def _gather(ray, head: tuple[str, int] | None, refs: list, ranges: list[range], progress: Progress | None,
+            start: float, end: float, message: str) -> list:
     """The tasks' results in order; progress counts the models of finished tasks, on whichever worker.
 
     ConnectionError once the cluster's head stops answering: Ray's waits do not fail then, its driver
@@ -311,6 +316,8 @@ def _gather(ray, head: tuple[str, int], refs: list, ranges: list[range], progres
     pending, done, total = dict(zip(refs, ranges)), 0, sum(map(len, ranges))
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=_PROBE_SECONDS)
+        if not ready and head is None:
+            continue
         if not ready:
             try:
                 socket.create_connection(head, timeout=_PROBE_SECONDS).close()

@@ -76,7 +76,7 @@ tbody th{font-weight:600;white-space:nowrap}
 .chart svg{max-width:100%;height:auto}
 .step{margin:0 0 1.4rem}.step p{margin:.3rem 0;max-width:80ch}
 details{margin:.5rem 0 1rem}summary{cursor:pointer;font-weight:600;margin:.3rem 0}
-@media print{details>*{display:block}}
+@media print{details::details-content{content-visibility:visible;display:block}}
 """
 
 
