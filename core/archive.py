@@ -46,6 +46,17 @@ def write_member(zf: zipfile.ZipFile, name: str, data: bytes | str, compress_typ
 
 
 
+def text_problem(value) -> str | None:
+    """Why a value read from JSON cannot be used as text (None if it can), worded to follow its name."""
+    if not isinstance(value, str):
+        return f"must be text, not {type(value).__name__}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON's \ud800 escapes give lone surrogates, which no page can show
+        return "is not valid Unicode text"
+    return None
+
+
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """The arrays as an .npz that np.load reads, without np.savez's timestamps. Each keeps its memory
     order (C or Fortran): sums over a transposed array round differently, and a loaded comparison must

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from . import runtime
-from .archive import ArchiveError, TooLarge, atomic_write_bytes, member, npz_bytes, open_zip, read_npz, write_member
+from .archive import (ArchiveError, TooLarge, atomic_write_bytes, member, npz_bytes, open_zip, read_npz, text_problem,
+                      write_member)
 from .cohort import Cohort
 from .compare import Comparison, Summary
 from .data import Dataset
@@ -248,12 +249,9 @@ def _read_manifest(raw: bytearray) -> dict:
 
 
 def _text(value, what: str) -> str:
-    if not isinstance(value, str):
-        raise _bad(f"{what} must be text, not {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # JSON's \ud800 escapes give lone surrogates, which no page can show
-        raise _bad(f"{what} is not valid Unicode text") from None
+    problem = text_problem(value)
+    if problem:
+        raise _bad(f"{what} {problem}")
     return value
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .archive import text_problem
 from .compare import Comparison
 from .data import Dataset
 from .errors import ConfigError
@@ -223,12 +224,9 @@ def _no_constant(name: str):
 
 
 def _string(value, what: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"The cohort's {what} must be text, not {type(value).__name__}.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # JSON's \ud800 escapes give lone surrogates, which no page can show
-        raise ConfigError(f"The cohort's {what} is not valid Unicode text.") from None
+    problem = text_problem(value)
+    if problem:
+        raise ConfigError(f"The cohort's {what} {problem}.")
     return value
 
 
