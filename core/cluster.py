@@ -230,16 +230,14 @@ def _explain_chunk(shared: _Shared, run_config: RunConfig, explain_config: Expla
     one by other kernels (matrix-vector products) that round the last bits differently, and a model
     must get the values it gets in the whole run's bank.
     """
-    rows = [m - trained.models.start for m in trained.models]
-    if len(rows) == 1 and run_config.n_models > 1:
-        rows = [0, 0]
+    n = len(trained.models)
+    members = [0, 0] if n == 1 and run_config.n_models > 1 else list(range(n))  # positions in the chunk
     ids = slice(trained.models.start, trained.models.stop)
-    bank = _bank([trained], run_config, shared.n_classes).subset(rows)
-    part = Run(run_config, shared.dataset(), bank, shared.train_rows[ids][rows], shared.val_rows[ids][rows],
-               shared.test_rows[ids][rows], tuple(trained.fingerprints[r] for r in rows), trained.history)
+    bank = _bank([trained], run_config, shared.n_classes).subset(members)
+    part = Run(run_config, shared.dataset(), bank, shared.train_rows[ids][members], shared.val_rows[ids][members],
+               shared.test_rows[ids][members], tuple(trained.fingerprints[i] for i in members), trained.history)
     config = replace(explain_config, noise_floor=explain_config.noise_floor and trained.models.start == 0)
     explanation = explain_on(part, basis, config)
-    n = len(trained.models)
     return {name: (a.values[:n], a.repeat) for name, a in explanation.by_method.items()}
 
 
@@ -261,7 +259,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     ranges = [range(a, min(n, a + size)) for a in range(0, n, size)]
     task = {"num_cpus": cluster.task_cpus, "max_retries": RETRIES}
     # Where this process reaches the cluster, probed while waiting: the GCS, or a ray:// client's own address.
-    reach = _gcs_address(ray) or (cluster.address if cluster.address not in (LOCAL, "auto") else _joined.get("address"))
+    reach = _gcs_address(ray) or _joined.get("address")
     head = _host_port(reach) if reach not in (None, LOCAL, "auto") else None
     try:
         shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, train_rows, val_rows, test_rows))
@@ -316,14 +314,13 @@ def _gather(ray, head: tuple[str, int] | None, refs: list, ranges: list[range], 
     pending, done, total = dict(zip(refs, ranges)), 0, sum(map(len, ranges))
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=_PROBE_SECONDS)
-        if not ready and head is None:
-            continue
         if not ready:
-            try:
-                socket.create_connection(head, timeout=_PROBE_SECONDS).close()
-            except OSError as exc:
-                raise ConnectionError(f"its head at {head[0]}:{head[1]} does not answer: "
-                                      f"{exc.strerror or exc}") from None
+            if head is not None:
+                try:
+                    socket.create_connection(head, timeout=_PROBE_SECONDS).close()
+                except OSError as exc:
+                    raise ConnectionError(f"its head at {head[0]}:{head[1]} does not answer: "
+                                          f"{exc.strerror or exc}") from None
             continue
         done += len(pending.pop(ready[0]))
         if progress:
