@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shap
@@ -147,30 +148,66 @@ def lime_values(bank, ctx, seed: int) -> np.ndarray:
     through all models in one pass, and one weighted ridge per row serves every model, which share
     its design matrix and weights.
     """
+    return _lime([(bank, seed)], ctx)[0]
+
+
+def lime_values_and_repeat(bank, ctx, seed: int, repeat_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """lime_values of every model, and of model 0 alone under repeat_seed (the noise floor), computed side by side.
+
+    Most of LIME's time is single-threaded numpy (lime's sampler, the kernel, the ridge), so the
+    two explanations draw and fit on two cores at once; each gets exactly the values it gets alone.
+    """
+    values, again = _lime([(bank, seed), (bank.subset([0]), repeat_seed)], ctx)
+    return values, again[0]
+
+
+def _lime(jobs: list, ctx) -> list[np.ndarray]:
+    """(model, row, feature) LIME weights for each (bank, seed) of `jobs`, on the rows of ctx.
+
+    Pass by pass over the rows: every job draws its neighbourhoods and later fits its ridges in a
+    thread of its own (numpy releases the GIL), while the models' forward passes run one job at a
+    time on all of torch's threads.
+    """
     ds = ctx.run.dataset
+    n_samples, n_rows, n_features = ctx.config.lime_samples, len(ctx.X), ds.n_features
     # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
     # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
     # compared feature by feature (a bin-indicator weight means something else).
-    explainer = LimeTabularExplainer(
-        ctx.train_X, feature_names=list(ds.feature_names), feature_selection="none", discretize_continuous=False,
-        sample_around_instance=True, random_state=seed,
-    )
-    n_samples, n_rows = ctx.config.lime_samples, len(ctx.X)
-    out = np.zeros((bank.n_models, n_rows, ds.n_features))
-    per_pass = max(1, _LIME_NUMBERS // (n_samples * max(ds.n_features, bank.n_models * ds.n_classes)))
-    for start in range(0, n_rows, per_pass):
-        rows = range(start, min(start + per_pass, n_rows))
-        drawn = [explainer._LimeTabularExplainer__data_inverse(ctx.X[r], n_samples) for r in rows]
-        data = np.stack([d for d, _ in drawn])  # (row, sample, feature), row r's first sample is the row itself
-        scaled = (data - explainer.scaler.mean_) / explainer.scaler.scale_
-        weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
-        points = np.concatenate([inverse for _, inverse in drawn])  # (row * sample, feature)
-        target = bank.target_proba(points, np.repeat(ctx.target[list(rows)], n_samples))
-        target = target.reshape(bank.n_models, len(rows), n_samples)
-        out[:, start:start + len(rows)] = weighted_ridge(scaled, weights, target.transpose(1, 2, 0)).transpose(2, 0, 1)
-        if ctx.progress:
-            ctx.progress((start + len(rows)) / n_rows)
-    return out
+    explainers = [LimeTabularExplainer(ctx.train_X, feature_names=list(ds.feature_names), feature_selection="none",
+                                       discretize_continuous=False, sample_around_instance=True, random_state=seed)
+                  for _, seed in jobs]
+    widest = max(bank.n_models for bank, _ in jobs)
+    per_pass = max(1, _LIME_NUMBERS // (n_samples * max(n_features, widest * ds.n_classes)))
+    outs = [np.zeros((bank.n_models, n_rows, n_features)) for bank, _ in jobs]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        for start in range(0, n_rows, per_pass):
+            rows = slice(start, min(start + per_pass, n_rows))
+            n_pass = rows.stop - rows.start
+            drawn = list(pool.map(lambda e: _neighbourhoods(e, ctx.X[rows], n_samples), explainers))
+            classes = np.repeat(ctx.target[rows], n_samples)
+            targets = [bank.target_proba(data.reshape(-1, n_features), classes).reshape(-1, n_pass, n_samples)
+                       for (bank, _), (data, _, _) in zip(jobs, drawn)]  # (model, row, sample)
+            fits = pool.map(lambda d, t: weighted_ridge(d[1], d[2], t.transpose(1, 2, 0)), drawn, targets)
+            for out, fit in zip(outs, fits):
+                out[:, rows] = fit.transpose(2, 0, 1)
+            if ctx.progress:
+                ctx.progress(rows.stop / n_rows)
+    return outs
+
+
+def _neighbourhoods(explainer: LimeTabularExplainer, X: np.ndarray, n_samples: int):
+    """Each row's LIME neighbourhood as explain_instance draws it, rows one after another from the
+    explainer's generator: samples (row, sample, feature), the first of a row the row itself; the
+    same standardised; and the kernel's weights (row, sample)."""
+    # Without categorical features lime's `inverse` (what the model sees) equals `data`.
+    assert not explainer.categorical_features, "LIME here has continuous features only"
+    data = np.empty((len(X), n_samples, X.shape[1]))
+    for i, x in enumerate(X):
+        data[i] = explainer._LimeTabularExplainer__data_inverse(x, n_samples)[0]
+    scaled = data - explainer.scaler.mean_
+    scaled /= explainer.scaler.scale_
+    weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
+    return data, scaled, weights
 
 
 def weighted_ridge(X: np.ndarray, weights: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:

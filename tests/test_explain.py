@@ -340,6 +340,24 @@ def test_stochastic_methods_repeat_model_zero_with_another_explainer_seed(method
     assert np.corrcoef(attr.repeat.ravel(), attr.values[0].ravel())[0, 1] > 0.8
 
 
+def test_lime_and_its_repeat_computed_side_by_side_equal_each_explained_alone(monkeypatch, iris_run):
+    from core import perturbation
+    from core.seeding import int_seed
+
+    # Passes of two rows when 3 models x 3 classes set their size, of four for model 0 alone: the
+    # repeat, computed beside all models, must not depend on how the rows were cut.
+    monkeypatch.setattr(perturbation, "_LIME_NUMBERS", 400 * 9 * 2)
+    rows = evaluate(iris_run).rows[:7]
+    config = ExplainConfig(methods=("lime",), max_rows=7, lime_samples=400)
+    attr = explain(iris_run, rows, config).by_method["lime"]
+    ctx = replace(context(iris_run, rows, background_size=20, kernel_samples=None), config=config)
+    alone = perturbation.lime_values(iris_run.bank, ctx, int_seed(0, "lime"))
+    repeat_alone = perturbation.lime_values(iris_run.bank.subset([0]), ctx, int_seed(0, "lime", 1))[0]
+    assert np.array_equal(attr.values, alone)
+    assert np.array_equal(attr.repeat, repeat_alone)
+    assert not np.allclose(attr.repeat, attr.values[0])  # another seed: other samples
+
+
 def test_deterministic_methods_have_no_repeat(syn_explanation, rf_explanation):
     deterministic = {**syn_explanation.by_method, **rf_explanation.by_method}
     deterministic = {n: a for n, a in deterministic.items() if not METHODS[n].stochastic}
