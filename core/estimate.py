@@ -20,7 +20,7 @@ _TRAIN_MAC = 3.3e-10
 _STEP = 1.6e-3
 # Seconds per multiply-add of the batched passes: KernelSHAP's later layers (layer 1 is computed once
 # per row and background row), LIME's whole network; and per number LIME's own sampler draws for a
-# row (shared by all models; once more for the noise floor).
+# row (shared by all models; the noise floor's own draws run at the same time, on another core).
 _SHAP_MAC = 4.6e-11
 _LIME_MAC = 5.7e-11
 _LIME_NUMBER = 2.4e-8
@@ -61,8 +61,8 @@ def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -
         runs = 2 if METHODS[name].stochastic and explain.noise_floor else 1
         per_model_row = points[name] * point[name] if name in points else _PER_ROW[name]
         seconds += (n_models + runs - 1) * rows * per_model_row
-        if name == "lime":
-            seconds += runs * rows * explain.lime_samples * dataset.n_features * _LIME_NUMBER
+        if name == "lime":  # the noise floor's sampler runs beside the main one, on the other core
+            seconds += rows * explain.lime_samples * dataset.n_features * _LIME_NUMBER
     seconds += n_models * (n_models - 1) / 2 * rows * len(usable) * _PAIR_ROW
     return seconds + _FIXED
 
