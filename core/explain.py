@@ -211,6 +211,7 @@ class Method:
     families: frozenset[str]
     stochastic: bool
     fn: Callable[..., np.ndarray] = field(repr=False)
+    background: bool = True  # whether it reads the k-means background
     with_repeat: Callable[..., tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
 
 
@@ -220,10 +221,11 @@ METHODS: dict[str, Method] = {
     "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap_values),
     "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, _tree_shap_values),
     "deep_shap": Method("DeepSHAP", _TORCH, False, _deep_shap_values),
-    "lime": Method("LIME", _ALL, True, lime_values, lime_values_and_repeat),
-    "gradient": Method("Gradient", _TORCH, False, _gradient_values),
-    "gradient_x_input": Method("Gradient x input", _TORCH, False, _gradient_x_input_values),
-    "integrated_gradients": Method("Integrated gradients", _TORCH, False, _integrated_gradients_values),
+    "lime": Method("LIME", _ALL, True, lime_values, background=False, with_repeat=lime_values_and_repeat),
+    "gradient": Method("Gradient", _TORCH, False, _gradient_values, background=False),
+    "gradient_x_input": Method("Gradient x input", _TORCH, False, _gradient_x_input_values, background=False),
+    "integrated_gradients": Method("Integrated gradients", _TORCH, False, _integrated_gradients_values,
+                                   background=False),
 }
 
 
@@ -361,6 +363,20 @@ def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progr
     if progress:
         progress(1.0, "Explanations done")
     return Explanation(config, basis.rows, basis.target, by_method, skipped)
+
+
+def explain_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig) -> np.ndarray:
+    """(model, feature) values of `method` for one row x (feature,) that the explanation did not hold (a
+    what-if edit of dataset row `row`), computed as `explain` computes its rows: model 0's training rows,
+    the same k-means background and the same seed, so an unedited row gets its stored values back."""
+    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    if METHODS[method].background:
+        background, weights = kmeans_background(train_X, config.background_size)
+    else:  # k-means would only cost time
+        background, weights = np.empty((0, len(x))), np.empty(0)
+    ctx = _Context(run, np.array([row]), x[None], np.array([target]), background, weights, train_X, config)
+    with deterministic():
+        return METHODS[method].fn(run.bank, ctx, int_seed(config.seed, method))[:, 0]
 
 
 def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

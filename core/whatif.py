@@ -1,7 +1,7 @@
 """What-if across every seed: edit one test row and watch all N models answer, and why.
 
 Every model sees the same edited row in one batched pass. Attributions of that single row
-come from the same method functions `explain` ran (core.explain.METHODS), with the same
+come from the same method functions `explain` ran (core.explain.explain_row), with the same
 baseline, target class, background and seed, so an unedited row gets back the stored
 explanation up to float rounding. Gradient x input and integrated gradients (MLPs) are
 instant; KernelSHAP on one row (`kernel_shap_row`) takes a moment and runs on demand.
@@ -16,10 +16,9 @@ import pandas as pd
 from . import format as fmt
 from .compare import Comparison
 from .errors import ConfigError
-from .explain import METHODS, _Context, kmeans_background, supports, target_classes
+from .explain import explain_row, supports, target_classes
 from .features import Feature, category_of
 from .runtime import deterministic
-from .seeding import int_seed
 
 INSTANT = ("gradient_x_input", "integrated_gradients")  # one row in milliseconds; KernelSHAP takes longer
 TOP_REASONS = 3
@@ -97,17 +96,6 @@ def check_row(x, *, features: tuple[Feature, ...], n_columns: int) -> tuple[np.n
     return x, tuple(notes)
 
 
-def _context(comparison: Comparison, row: int, x: np.ndarray, target: int, *, background: bool) -> _Context:
-    """explain's context for the single row x, built as `explain` builds it for the stored rows."""
-    run, config = comparison.run, comparison.explanation.config
-    train_X = run.dataset.X[np.unique(run.train_rows[0])]
-    if background:
-        centres, weights = kmeans_background(train_X, config.background_size)
-    else:  # the gradient methods read no background; k-means would only cost time
-        centres, weights = np.empty((0, x.shape[0])), np.empty(0)
-    return _Context(run, np.array([row]), x[None], np.array([target]), centres, weights, train_X, config)
-
-
 def default_target(comparison: Comparison, row: int) -> int:
     """The class explained for `row`: the one the comparison's explanation chose for it
     (the configured class; else the positive class if binary; else most models' prediction)."""
@@ -134,12 +122,11 @@ def what_if(comparison: Comparison, x, *, row: int, features: tuple[Feature, ...
     position = np.searchsorted(comparison.evaluation.rows, row)
     assert comparison.evaluation.rows[position] == row, "what-if starts from a row every model was tested on"
     before = comparison.evaluation.proba[:, position]
-    ctx = _context(comparison, row, x, target, background=False)
     methods = [m for m in INSTANT if supports(m, run.config.family, run.dataset.n_classes)]
     with deterministic():
         proba = bank.predict_proba(x[None])[:, 0]
-        attributions = {m: METHODS[m].fn(bank, ctx, int_seed(comparison.explanation.config.seed, m))[:, 0]
-                        for m in methods}
+    attributions = {m: explain_row(run, x, row=row, target=target, method=m, config=comparison.explanation.config)
+                    for m in methods}
     return WhatIf(row, run.dataset.X[row].copy(), x, before, proba, before.argmax(axis=-1), proba.argmax(axis=-1),
                   target, attributions, notes)
 
@@ -148,10 +135,9 @@ def kernel_shap_row(comparison: Comparison, x: np.ndarray, *, row: int, target: 
     """(model, feature) KernelSHAP values of the single row x, with the comparison's background, samples
     and seed: the coalitions are those drawn for the stored explanation, so an unedited row gets its
     stored values back. x must have passed check_row (what_if's WhatIf.x)."""
-    bank = _bank(comparison)
-    ctx = _context(comparison, row, np.asarray(x, dtype=np.float64), target, background=True)
-    with deterministic():
-        return METHODS["kernel_shap"].fn(bank, ctx, int_seed(comparison.explanation.config.seed, "kernel_shap"))[:, 0]
+    _bank(comparison)  # a ConfigError without trained models
+    return explain_row(comparison.run, np.asarray(x, dtype=np.float64), row=row, target=target, method="kernel_shap",
+                       config=comparison.explanation.config)
 
 
 def reasons(values: np.ndarray, feature_names: tuple[str, ...], *, top: int = TOP_REASONS) -> list[str]:
