@@ -16,7 +16,7 @@ def work(run: RunConfig, explain: ExplainConfig = ExplainConfig()) -> float:
 
 
 @pytest.mark.parametrize("run, explain, measured", [
-    # bench/compare_bench.py on the 2-core reference machine, 2026-12-06 (three runs: full 6.3-7.2 s,
+    # bench/compare_bench.py on the 2-core reference machine, 2026-12-03 (three runs: full 6.3-7.2 s,
     # demo 4.0-5.9 s, 200 models 85-95 s)
     (RunConfig(), ExplainConfig(max_rows=10_000), 6.9),
     (PRESETS[DEMO].run, PRESETS[DEMO].explain, 5.0),
