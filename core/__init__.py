@@ -27,7 +27,7 @@ from .data import (
 )
 from .errors import BundleError, ConfigError, DatasetError
 from .diff import RunDiff, diff_runs
-from .estimate import estimate_seconds
+from .estimate import estimate_seconds, machine_speed
 from .features import Feature, dataset_features
 from .groups import GROUP_THRESHOLD
 from .explain import (
@@ -67,7 +67,7 @@ __all__ = [
     "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
-    "estimate_seconds", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
+    "estimate_seconds", "machine_speed", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "Feature", "dataset_features", "WhatIf", "what_if", "kernel_shap_row",
     "Dependence", "partial_dependence", "ice", "attribution_scatter",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "load_bundle_and_cohort", "save_bundle",

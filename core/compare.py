@@ -20,7 +20,7 @@ from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, evaluate
 from .pairs import agreement_matrix, method_matrices, pair_summary
-from .runtime import Progress, deterministic, library_versions, stage
+from .runtime import Progress, deterministic, library_versions, stage, throttled
 from .seeding import SOURCES, numpy_generator
 from .training import Run, RunConfig, train
 
@@ -47,6 +47,7 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
             progress: Progress | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison."""
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
+    progress = throttled(progress)
     with deterministic():
         run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
         evaluation = evaluate(run)

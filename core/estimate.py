@@ -35,8 +35,28 @@ _PER_ROW = {"integrated_gradients": 3.2e-4, "gradient": 2e-5, "gradient_x_input"
 _FIXED = 0.5  # seconds of set-up: k-means background, scoring, drawing
 
 
-def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> float:
-    """Expected seconds for compare(dataset, run, explain) plus summarize, on the reference machine."""
+_SPEED_RANGE = (0.25, 4.0)  # a run further off than this was slowed or sped by something else
+_TELLING_RUN = 2.0  # estimated seconds below which a run is mostly fixed costs and says little about speed
+
+
+def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig, *, speed: float = 1.0) -> float:
+    """Expected seconds for compare(dataset, run, explain) plus summarize: on the reference machine,
+    times `speed`, this machine's seconds per reference second (see machine_speed)."""
+    return speed * _reference_seconds(dataset, run, explain)
+
+
+def machine_speed(estimated: float, measured: float, previous: float | None = None) -> float | None:
+    """This machine's seconds per reference-machine second, from a run estimated (at speed 1) to take
+    `estimated` seconds that took `measured`: kept within 1/4 to 4 times the reference, and averaged
+    (geometric mean) with the `previous` factor, so one busy moment does not swing the next estimate.
+    A run estimated under 2 s is mostly fixed costs: it leaves `previous` as it was (None if none)."""
+    if estimated < _TELLING_RUN or measured <= 0:
+        return previous
+    ratio = min(max(measured / estimated, _SPEED_RANGE[0]), _SPEED_RANGE[1])
+    return ratio if previous is None else math.sqrt(ratio * previous)
+
+
+def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> float:
     n_models, n_rows = run.n_models, len(dataset.y)
     train_rows = n_rows * (1 - run.test_fraction)
     rows = min(explain.max_rows, max(1, round(n_rows * run.test_fraction)))

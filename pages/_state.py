@@ -30,6 +30,7 @@ COMPUTE = "compute"  # Setup's choice: this machine or a Ray cluster
 RAY_ADDRESS = "ray_address"  # the Ray cluster's address typed on Setup
 CLUSTER = "ray_cluster"  # the core.Cluster last connected to from Setup
 UPLOADED = "uploaded_csv"  # (upload id, file name, bytes) of the last CSV uploaded on Setup
+SPEED = "machine_speed"  # this machine's seconds per reference second, from this session's runs (core.machine_speed)
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
                  "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
@@ -209,6 +210,14 @@ def adopt(comp: core.Comparison, key: str, *, k: int | None = None, cohort: core
     st.session_state.pop(K_SLIDER, None)  # a new comparison starts at its own k, not the last slider position
     st.session_state.pop(STEP, None)  # and its story at the first step
     st.session_state.pop(SPREAD, None)
+
+
+def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
+    """'about 6 s on a 2-core machine', or, once this session has timed a run here, 'about 4 s on this
+    machine (timed from your last run)'."""
+    speed = st.session_state.get(SPEED)
+    seconds = core.format.duration(core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0))
+    return f"{seconds} on this machine (timed from your last run)" if speed else f"{seconds} on a 2-core machine"
 
 
 def escape_md(text: str) -> str:

@@ -338,6 +338,26 @@ def test_setup_says_how_long_a_run_will_take_before_it_starts():
     assert after != before and not at.error
 
 
+def test_a_run_on_this_machine_times_the_estimates_that_follow(trained):
+    setup = visit(trained, "pages/setup.py")  # the quick preset ran: too short to time the machine by
+    assert any(c.value.endswith("on a 2-core machine.") for c in setup.caption)
+    at = new_app()
+    at.selectbox(key="builtin").set_value("breast_cancer")
+    at.multiselect(key="methods_mlp").set_value(["kernel_shap"])
+    at.slider(key="rows").set_value(100)  # about 3 s on the reference machine
+    at.run()
+    at.button(key="train").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert 0.25 <= at.session_state["machine_speed"] <= 4.0
+    visit(at, "pages/setup.py")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Estimated time: about") and "on this machine (timed from your last run)" in c
+               for c in captions)
+    assert any(c.startswith("Takes about") and c.endswith("on this machine (timed from your last run).")
+               for c in captions)
+
+
 def test_agreement_page_says_how_many_seeds_are_enough(trained):
     at = visit(trained, "pages/agreement.py")
     (caption,) = [c.value for c in at.caption if "resampling models" in c.value]

@@ -3,7 +3,8 @@ from dataclasses import replace
 
 import pytest
 
-from core import PRESETS, ExplainConfig, MLPConfig, RunConfig, SklearnConfig, estimate_seconds, load_builtin
+from core import (PRESETS, ExplainConfig, MLPConfig, RunConfig, SklearnConfig, estimate_seconds, load_builtin,
+                  machine_speed)
 from core.estimate import _FIXED
 from core.format import duration
 
@@ -52,3 +53,16 @@ def test_estimate_counts_only_methods_the_family_can_run():
 @pytest.mark.parametrize("seconds, text", [(0.2, "about 1 s"), (42.4, "about 42 s"), (185, "about 3 min")])
 def test_duration_reads_in_seconds_then_minutes(seconds, text):
     assert duration(seconds) == text
+
+
+def test_a_timed_run_scales_the_next_estimates_to_this_machine():
+    run, explain = RunConfig(), ExplainConfig()
+    reference = estimate_seconds(DATA, run, explain)
+    speed = machine_speed(reference, reference / 2)  # this machine took half the reference time
+    assert speed == pytest.approx(0.5)
+    assert estimate_seconds(DATA, run, explain, speed=speed) == pytest.approx(reference / 2)
+    assert machine_speed(reference, 2 * reference, previous=0.5) == pytest.approx(1.0)  # geometric mean with the last
+    assert machine_speed(reference, 100 * reference) == 4.0  # slowed by something else: counted at most 4x
+    assert machine_speed(reference, reference / 100) == 0.25
+    assert machine_speed(1.0, 10.0, previous=0.7) == 0.7  # a run of fixed costs says nothing about speed
+    assert machine_speed(1.0, 10.0) is None
