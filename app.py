@@ -3,13 +3,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _state
-
 # A file, not ":material/insights:": the browser fetches a material favicon from fonts.gstatic.com, and
 # SeedScope is shown in rooms with no internet (material icons on the pages come from a bundled font).
 ICON = Path(__file__).parent / "assets" / "seedscope.svg"
 st.set_page_config(page_title="SeedScope", page_icon=ICON, layout="wide")
-_state.keep_setup_widgets()
 
 PAGES = [
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:", default=True),
@@ -24,6 +21,13 @@ PAGES = [
     st.Page("pages/compare_runs.py", title="Compare runs", icon=":material/compare_arrows:"),
 ]
 
+# Navigation first: until a session has run st.navigation, Streamlit lists the pages/ directory itself in
+# the sidebar (_state.py included), and the first import of the libraries below takes seconds.
+page = st.navigation(PAGES)
+
+from pages import _state  # noqa: E402  (after st.navigation, see above)
+
+_state.keep_setup_widgets()
 with st.sidebar:
     st.markdown("### SeedScope")
     st.caption("Same code, same data, same accuracy: same reasons?")
@@ -37,4 +41,4 @@ with st.sidebar:
             f"varying {', '.join(sorted(run_config.vary)) or 'nothing'} · seed {run_config.seed}"
         )
 
-st.navigation(PAGES).run()
+page.run()

@@ -3,6 +3,7 @@
 Every request the browser makes is checked: SeedScope is shown in rooms with no internet, so a request to any
 host but the app's own server is aborted (as it would fail there) and fails the test that caused it.
 """
+import contextlib
 import os
 import shutil
 import socket
@@ -32,8 +33,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+@contextlib.contextmanager
+def running_app():
+    """`streamlit run app.py` on a free loopback port: its URL once it accepts connections."""
     port = free_port()
     proc = subprocess.Popen(
         # Usage statistics are left to .streamlit/config.toml, so that the test checks the shipped setting.
@@ -41,7 +43,6 @@ def server():
          f"--server.port={port}", "--server.address=127.0.0.1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -49,9 +50,17 @@ def server():
             break
         except OSError:
             time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_app() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +109,20 @@ def assert_nothing_left_the_machine(outside: list[str]) -> None:
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, animations="disabled")
+
+
+def test_a_freshly_started_app_lists_its_own_pages_from_the_first_second(context):
+    """Until some session has run st.navigation, Streamlit lists the pages/ directory itself, helper module
+    included; the app runs it before importing the libraries, which takes seconds on a fresh server."""
+    with running_app() as url:
+        fresh = context.browser.new_context(viewport={"width": 1000, "height": 700})
+        page = fresh.new_page()
+        page.goto(url)
+        page.get_by_test_id("stSidebarNav").wait_for(timeout=5000)
+        links = [text.splitlines()[-1] for text in page.get_by_test_id("stSidebarNav").locator("a").all_inner_texts()]
+        fresh.close()
+    assert links == ["Setup", "Overview", "Present", "Metrics", "Attributions", "Dependence", "Agreement", "Cohorts",
+                     "Report", "Compare runs"]
 
 
 def test_train_a_preset_in_a_real_browser_and_visit_every_page_offline(page, outside):
