@@ -10,7 +10,8 @@ On breast_cancer (2 cores is the reference machine):
     path, timed on a sample of (a)'s rows) times 10 x the test rows.
 (e) training-set size: explaining 50 rows of 10 MLPs (default methods) trained on 20,000 and on
     100,000 synthetic rows; the ratio should stay near 1 (the background summarises a sample).
-(a), (b) and (d)'s explaining cost are each the median of REPEATS measurements: on a shared 2-core
+(a), (b) and (d)'s explaining cost are each the median of REPEATS measurements ((c), a minute long, is
+measured once, so linearity divides one measurement by a median): on a shared 2-core
 machine a neighbour can halve one core's speed for seconds at a time, which slows torch's
 two-thread kernels far more than the single-threaded notebook.
 fidelity: Pearson correlation of (a)'s KernelSHAP with a 10x-sample reference (explain_bench's).
@@ -42,7 +43,7 @@ from core.data import synthetic  # noqa: E402
 from core.explain import default_methods, explain  # noqa: E402
 from core.metrics import evaluate  # noqa: E402
 from core.training import train  # noqa: E402
-from core.runtime import TORCH_THREADS  # noqa: E402
+from core.runtime import TORCH_THREADS, stage_name  # noqa: E402
 
 DEMO = "Breast cancer: 10 neural nets, vary init + order"
 ALL_ROWS = 10_000  # more than breast_cancer's test rows: explain every one
@@ -57,7 +58,7 @@ def stage_clock():
         now = time.perf_counter()
         if current[0] is not None:
             seconds[current[0]] = seconds.get(current[0], 0.0) + now - current[1]
-        current[:] = [message.split(":")[0], now]
+        current[:] = [stage_name(message), now]
 
     return progress, seconds
 

@@ -42,6 +42,7 @@ from .explain import (
 )
 from .metrics import SCORES, Evaluation, evaluate
 from .presets import PRESETS, Preset
+from .runtime import computations
 from .seeding import SOURCE_HELP, SOURCES
 from .story import Step, story
 from .whatif import WhatIf, kernel_shap_row, what_if
@@ -67,7 +68,7 @@ __all__ = [
     "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
-    "estimate_seconds", "machine_speed", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
+    "estimate_seconds", "machine_speed", "computations", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "Feature", "dataset_features", "WhatIf", "what_if", "kernel_shap_row",
     "Dependence", "partial_dependence", "ice", "attribution_scatter",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "load_bundle_and_cohort", "save_bundle",

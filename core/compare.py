@@ -47,11 +47,10 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
             progress: Progress | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison."""
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
-    progress = throttled(progress)
     with deterministic():
-        run = train(dataset, run_config, progress=stage(progress, 0.0, 0.4))
+        run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4))
         evaluation = evaluate(run)
-        explanation = explain(run, evaluation.rows, explain_config, progress=stage(progress, 0.4, 1.0))
+        explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0))
     return Comparison(run, evaluation, explanation)
 
 

@@ -45,7 +45,7 @@ def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig, *
     return speed * _reference_seconds(dataset, run, explain)
 
 
-def machine_speed(estimated: float, measured: float, previous: float | None = None) -> float | None:
+def machine_speed(estimated: float, measured: float, *, previous: float | None = None) -> float | None:
     """This machine's seconds per reference-machine second, from a run estimated (at speed 1) to take
     `estimated` seconds that took `measured`: kept within 1/4 to 4 times the reference, and averaged
     (geometric mean) with the `previous` factor, so one busy moment does not swing the next estimate.

@@ -330,11 +330,16 @@ class Basis:
     train_X: np.ndarray  # (row, feature) model 0's training rows
 
 
+def _model0_training_rows(run: Run) -> np.ndarray:
+    """(row, feature) model 0's training rows: what LIME's statistics, the background and the IG baseline summarise."""
+    return run.dataset.X[np.unique(run.train_rows[0])]
+
+
 def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
     """The rows (at most config.max_rows of `rows`), their target classes and the background, for all of `run`."""
     rows = explain_rows(rows, config.max_rows, config.seed)
     X = run.dataset.X[rows]
-    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    train_X = _model0_training_rows(run)
     background, weights = kmeans_background(train_X, config.background_size)
     return Basis(rows, target_classes(run, X, config.target_class), background, weights, train_X)
 
@@ -365,11 +370,14 @@ def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progr
     return Explanation(config, basis.rows, basis.target, by_method, skipped)
 
 
-def explain_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig) -> np.ndarray:
+def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig) -> np.ndarray:
     """(model, feature) values of `method` for one row x (feature,) that the explanation did not hold (a
-    what-if edit of dataset row `row`), computed as `explain` computes its rows: model 0's training rows,
-    the same k-means background and the same seed, so an unedited row gets its stored values back."""
-    train_X = run.dataset.X[np.unique(run.train_rows[0])]
+    what-if edit of dataset row `row`), computed as `explain` computes its rows: with model 0's training
+    rows, the same k-means background and the same seed. An unedited row gets its stored values back
+    from the deterministic methods and from KernelSHAP, whose coalitions every row shares; not from LIME,
+    whose neighbourhoods are drawn row after row from one generator (so LIME is not offered here)."""
+    assert method != "lime", "LIME draws each row's neighbourhood after the rows before it"
+    train_X = _model0_training_rows(run)
     if METHODS[method].background:
         background, weights = kmeans_background(train_X, config.background_size)
     else:  # k-means would only cost time

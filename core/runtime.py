@@ -31,6 +31,7 @@ threadpool_limits(1, user_api="blas")
 
 _LOCK = threading.Lock()
 _users = 0
+_depth: dict[int, int] = {}  # thread -> how deep inside `deterministic` it is
 _restore: Callable[[], None] = lambda: None
 
 
@@ -58,9 +59,15 @@ def stage(progress: Progress | None, start: float, end: float) -> Progress | Non
 PROGRESS_INTERVAL = 0.1  # seconds between two progress reports passed on within a stage
 
 
-def throttled(progress: Progress | None, interval: float = PROGRESS_INTERVAL) -> Progress | None:
-    """progress, passed at most one report per `interval` seconds: a stage's first report (the text
-    before any ':' changed) and every report of completion (fraction 1) always pass.
+def stage_name(message: str) -> str:
+    """The stage a progress message belongs to: its text before any ':' ("Training 10 models: epoch 3/60")."""
+    return message.split(":")[0]
+
+
+def throttled(progress: Progress | None, *, interval: float = PROGRESS_INTERVAL) -> Progress | None:
+    """progress, passed at most one report per `interval` seconds: a stage's first report (stage_name
+    changed) and a report of completion (fraction 1) always pass. Wrap each stage of a computation
+    before mapping it onto its part of a whole (`stage`), so that the stage's completion is seen.
 
     Drawing a report is not free: the app's server thread turns each one into a message for the
     browser, on the same two cores and under the same GIL as the computation. KernelSHAP reports
@@ -72,7 +79,7 @@ def throttled(progress: Progress | None, interval: float = PROGRESS_INTERVAL) ->
     last = {"time": -float("inf"), "stage": None}
 
     def report(fraction: float, message: str) -> None:
-        now, stage = time.monotonic(), message.split(":")[0]
+        now, stage = time.monotonic(), stage_name(message)
         if now - last["time"] >= interval or stage != last["stage"] or fraction >= 1.0:
             last.update(time=now, stage=stage)
             progress(fraction, message)
@@ -90,18 +97,30 @@ def _fix_torch() -> Callable[[], None]:
     return restore
 
 
+def computations() -> int:
+    """How many threads compute in this process now (inside `deterministic`): the app's sessions each
+    compute in a thread of their own, so more than one means sessions share the cores."""
+    with _LOCK:
+        return len(_depth)
+
+
 @contextlib.contextmanager
 def deterministic():
     """Deterministic torch kernels and fixed thread counts, so reruns are bit-identical on CPU."""
     global _users, _restore
+    thread = threading.get_ident()
     with _LOCK:
         if _users == 0:
             _restore = _fix_torch()
         _users += 1
+        _depth[thread] = _depth.get(thread, 0) + 1  # calls nest: compare enters again in train_models
     try:
         yield
     finally:
         with _LOCK:
             _users -= 1
+            _depth[thread] -= 1
+            if not _depth[thread]:
+                del _depth[thread]
             if _users == 0:
                 _restore()

@@ -281,6 +281,8 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
     best_epoch = np.zeros(n_models, dtype=np.int64)
     best_state = [p.detach().clone() for p in module.parameters()]
     active = np.ones(n_models, dtype=bool)
+    if progress:  # before the first epoch, so that a caller timing the run from its first report sees it all
+        progress(0.0, f"Training {n_models} models")
     for epoch in range(mc.epochs):
         perm = torch.tensor(np.stack([g.permutation(n_train) for g in order_gens]))  # (model, n_train)
         epoch_rows = train_t[model_ix, perm]  # (model, n_train) dataset rows in visiting order
@@ -347,6 +349,8 @@ def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress |
                    models: range | None = None) -> SklearnBank:
     models, pipes = models or range(cfg.n_models), []
     # scikit-learn has no batched fit; each model is its own estimator.
+    if progress:  # before the first fit, as _train_mlp does
+        progress(0.0, f"Training model 1/{len(models)}")
     for i, m in enumerate(models):
         est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)))
         pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[i]], ds.y[train_rows[i]]))

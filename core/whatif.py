@@ -1,7 +1,7 @@
 """What-if across every seed: edit one test row and watch all N models answer, and why.
 
 Every model sees the same edited row in one batched pass. Attributions of that single row
-come from the same method functions `explain` ran (core.explain.explain_row), with the same
+are computed by core.explain.attribute_row exactly as `explain` computes its rows, with the same
 baseline, target class, background and seed, so an unedited row gets back the stored
 explanation up to float rounding. Gradient x input and integrated gradients (MLPs) are
 instant; KernelSHAP on one row (`kernel_shap_row`) takes a moment and runs on demand.
@@ -16,7 +16,7 @@ import pandas as pd
 from . import format as fmt
 from .compare import Comparison
 from .errors import ConfigError
-from .explain import explain_row, supports, target_classes
+from .explain import attribute_row, supports, target_classes
 from .features import Feature, category_of
 from .runtime import deterministic
 
@@ -125,7 +125,7 @@ def what_if(comparison: Comparison, x, *, row: int, features: tuple[Feature, ...
     methods = [m for m in INSTANT if supports(m, run.config.family, run.dataset.n_classes)]
     with deterministic():
         proba = bank.predict_proba(x[None])[:, 0]
-    attributions = {m: explain_row(run, x, row=row, target=target, method=m, config=comparison.explanation.config)
+    attributions = {m: attribute_row(run, x, row=row, target=target, method=m, config=comparison.explanation.config)
                     for m in methods}
     return WhatIf(row, run.dataset.X[row].copy(), x, before, proba, before.argmax(axis=-1), proba.argmax(axis=-1),
                   target, attributions, notes)
@@ -136,7 +136,7 @@ def kernel_shap_row(comparison: Comparison, x: np.ndarray, *, row: int, target: 
     and seed: the coalitions are those drawn for the stored explanation, so an unedited row gets its
     stored values back. x must have passed check_row (what_if's WhatIf.x)."""
     _bank(comparison)  # a ConfigError without trained models
-    return explain_row(comparison.run, np.asarray(x, dtype=np.float64), row=row, target=target, method="kernel_shap",
+    return attribute_row(comparison.run, np.asarray(x, dtype=np.float64), row=row, target=target, method="kernel_shap",
                        config=comparison.explanation.config)
 
 

@@ -214,10 +214,10 @@ def adopt(comp: core.Comparison, key: str, *, k: int | None = None, cohort: core
 
 def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
     """'about 6 s on a 2-core machine', or, once this session has timed a run here, 'about 4 s on this
-    machine (timed from your last run)'."""
+    machine (timed from your runs here)'."""
     speed = st.session_state.get(SPEED)
     seconds = core.format.duration(core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0))
-    return f"{seconds} on this machine (timed from your last run)" if speed else f"{seconds} on a 2-core machine"
+    return f"{seconds} on this machine (timed from your runs here)" if speed else f"{seconds} on a 2-core machine"
 
 
 def escape_md(text: str) -> str:

@@ -17,17 +17,22 @@ st.caption("Train several models that differ only in their randomness, explain e
 def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig,
                    k: int | None = None, *, address: str | None = None) -> None:
     """Train, explain and summarize (or fetch from the cache), here or on the Ray cluster at `address`,
-    make it the current comparison, open the overview. A run computed here times later estimates."""
+    make it the current comparison, open the overview. A run computed here, alone, times later estimates."""
     bar = st.progress(0.0, text="Starting…")
     key = _state.config_key(dataset, run_config, explain_config)
-    started = []  # when progress was first reported: this session computes it (no cache hit, no other session's run)
+    started, crowded = [], []  # when the first report came (no report: a cache hit or another session's run)
 
     def progress(fraction, message):
-        started[:] = started or [time.perf_counter()]  # after imports and first-use set-up, which no estimate covers
+        if not started:
+            started.append(time.perf_counter())
+        if core.computations() > 1:  # another session computing on the same cores: no timing
+            crowded.append(True)
         bar.progress(min(max(0.99 * fraction, 0.0), 0.99), text=message)
 
     try:
         comp = _state.comparison(dataset, key, run_config, explain_config, progress=progress, address=address)
+        bar.progress(0.99, text="Summarizing…")
+        _state.summary(comp, key, k, st.session_state.get(_state.GROUPS, core.GROUP_THRESHOLD))  # the overview's
     except (core.ConfigError, core.DatasetError) as exc:
         bar.empty()
         st.error(_state.escape_md(exc))
@@ -37,13 +42,11 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
         st.error(f"Training or explaining failed ({type(exc).__name__}: {_state.escape_md(exc)}). Try fewer models or rows, or "
                  "other settings; if it persists, report it with this message.")
         return
-    _state.adopt(comp, key, k=k)
-    bar.progress(0.99, text="Summarizing…")
-    _state.current_summary()  # the overview opens on it at once
-    if started and address is None:  # a cluster's speed is not this machine's
+    if started and not crowded and address is None:  # a cluster's speed is not this machine's
         st.session_state[_state.SPEED] = core.machine_speed(
             core.estimate_seconds(dataset, run_config, explain_config), time.perf_counter() - started[0],
-            st.session_state.get(_state.SPEED))
+            previous=st.session_state.get(_state.SPEED))
+    _state.adopt(comp, key, k=k)
     bar.progress(1.0, text="Done")
     st.switch_page("pages/overview.py")
 

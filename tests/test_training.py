@@ -225,8 +225,8 @@ def test_progress_callback_reports_rising_fractions_ending_at_one(iris):
     seen = []
     train(iris, config({"init"}), progress=lambda fraction, message: seen.append((fraction, message)))
     fractions = [f for f, _ in seen]
-    assert len(fractions) == 5
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(fractions) == 6  # the start, then every epoch
+    assert fractions[0] == 0.0 and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(isinstance(message, str) and message for _, message in seen)
 
 
