@@ -28,6 +28,7 @@ page = st.navigation(PAGES)
 from pages import _state  # noqa: E402  (after st.navigation, see above)
 
 _state.keep_setup_widgets()
+_state.warm_up()
 with st.sidebar:
     st.markdown("### SeedScope")
     st.caption("Same code, same data, same accuracy: same reasons?")

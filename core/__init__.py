@@ -13,6 +13,7 @@ from .compare import (
     default_k,
     source_spread,
     summarize,
+    warm_up,
 )
 from .dependence import Dependence, attribution_scatter, ice, partial_dependence
 from .data import (
@@ -66,7 +67,7 @@ __all__ = [
     "BUILTIN_DATASETS", "MAX_CSV_BYTES", "Dataset", "from_frame", "load_builtin", "load_csv", "read_csv",
     "synthetic", "ConfigError", "DatasetError", "SOURCE_HELP", "SOURCES", "FAMILIES", "MAX_MODELS",
     "History", "MLPConfig", "Run", "RunConfig", "SklearnConfig", "identical_models", "inert_note", "inert_sources", "parse_hidden", "train",
-    "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize",
+    "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize", "warm_up",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "estimate_seconds", "machine_speed", "computations", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
     "Feature", "dataset_features", "WhatIf", "what_if", "kernel_shap_row",

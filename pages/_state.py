@@ -38,6 +38,15 @@ SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden
                  COMPUTE, RAY_ADDRESS)
 
 
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """core.warm_up in the background, started once per server process by the first page drawn, so
+    that the first run (often a demo in front of people) is as quick as the ones after it."""
+    thread = threading.Thread(target=core.warm_up, name="seedscope-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def builtin_dataset(name: str) -> core.Dataset:
     return core.load_builtin(name)

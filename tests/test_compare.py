@@ -1,13 +1,15 @@
 """compare() trains, scores and explains once; summarize(k) derives every view a user sees from that."""
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 from core import agreement as agr
-from core.compare import compare, summarize
+from core.compare import compare, summarize, warm_up
 from core.data import load_builtin
 from core.errors import ConfigError
 from core.pairs import agreement_matrix
@@ -249,3 +251,11 @@ def test_computations_counts_threads_computing_not_nested_calls():
             done.result()
         assert computations() == 1
     assert computations() == 0
+
+
+def test_warm_up_runs_a_real_comparison_and_leaves_the_process_as_it_found_it():
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    warm_up()
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, strict)
+    assert computations() == 0
+    assert "torch._dynamo" in sys.modules  # what torch.optim imports on first use, now done
