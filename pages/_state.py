@@ -221,11 +221,14 @@ def adopt(comp: core.Comparison, key: str, *, k: int | None = None, cohort: core
     st.session_state.pop(SPREAD, None)
 
 
-def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig) -> str:
+def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
+                  on_cluster: bool = False) -> str:
     """'about 6 s on a 2-core machine', or, once this session has timed a run here, 'about 4 s on this
-    machine (timed from your runs here)'."""
-    speed = st.session_state.get(SPEED)
+    machine (timed from your runs here)'; on a Ray cluster, the 2-core figure and that its workers share it."""
+    speed = None if on_cluster else st.session_state.get(SPEED)
     seconds = core.format.duration(core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0))
+    if on_cluster:
+        return f"{seconds} on one 2-core machine, shared out among the cluster's workers"
     return f"{seconds} on this machine (timed from your runs here)" if speed else f"{seconds} on a 2-core machine"
 
 

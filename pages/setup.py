@@ -84,7 +84,7 @@ def preset_inputs(address: str | None) -> None:
     preset = core.PRESETS[choice]
     st.caption(preset.blurb)
     dataset = _state.builtin_dataset(preset.dataset)
-    st.caption(f"Takes {_state.time_estimate(dataset, preset.run, preset.explain)}.")
+    st.caption(f"Takes {_state.time_estimate(dataset, preset.run, preset.explain, on_cluster=address is not None)}.")
     if st.button("Run this demo", type="primary", key="run_preset"):
         run_comparison(dataset, preset.run, preset.explain, address=address)
 
@@ -225,7 +225,7 @@ if note:
     (st.warning if core.identical_models(run_config) else st.caption)(note)
 ready = dataset is not None and run_config is not None and explained is not None
 if ready:
-    st.caption(f"Estimated time: {_state.time_estimate(dataset, run_config, explained[0])} "
+    st.caption(f"Estimated time: {_state.time_estimate(dataset, run_config, explained[0], on_cluster=address is not None)} "
                "(training, explaining with every method, and the noise floor).")
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
     run_comparison(dataset, run_config, *explained, address=address)

@@ -198,6 +198,8 @@ def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):
     at.number_input(key="epochs").set_value(3)
     at.radio(key="compute").set_value("A Ray cluster")
     at.run()
+    assert any(c.value.startswith("Estimated time: about") and "shared out among the cluster's workers" in c.value
+               for c in at.caption)  # not this machine's speed
     at.text_input(key="ray_address").set_value(UNREACHABLE)
     at.button(key="ray_connect").click()
     at.run()
