@@ -93,12 +93,15 @@ def naive_pair_seconds(full, sample_rows: int) -> float:
     return seconds / (2 * sample_rows)
 
 
-def median_comparison(label, ds, run: RunConfig, explain: ExplainConfig):
-    """comparison() REPEATS times: the median seconds, and the last result (all are bit-identical)."""
+def median_comparison(label, ds, run: RunConfig, explain: ExplainConfig, after=None):
+    """comparison() REPEATS times, calling after(result) after each: the median seconds, and the last
+    result (all are bit-identical)."""
     seconds = []
     for i in range(REPEATS):
         total, result = comparison(f"{label} [{i + 1}/{REPEATS}]", ds, run, explain)
         seconds.append(total)
+        if after:
+            after(result)
     print(f"{label}: median {np.median(seconds):.2f} s")
     return float(np.median(seconds)), result
 
@@ -127,15 +130,14 @@ def main():
     full_config = ExplainConfig(methods=default_methods("mlp", ds.n_classes), max_rows=ALL_ROWS)
 
     # (a) and the notebook's explaining cost, measured by turns: each pair under the same load on the machine.
-    full_times, pair_times = [], []
-    for i in range(REPEATS):
-        total, full = comparison(f"(a) default comparison, 10 models x all test rows [{i + 1}/{REPEATS}]", ds,
-                                 RunConfig(), full_config)
-        full_times.append(total)
+    pair_times = []
+
+    def naive_right_after(full):
         pair_times.append(naive_pair_seconds(full, 3 if args.quick else 10))
         print(f"(d) naive explaining right after: {pair_times[-1]:.3f} s per (model, row)")
-    full_s = float(np.median(full_times))
-    print(f"(a) median {full_s:.2f} s")
+
+    full_s, full = median_comparison("(a) default comparison, 10 models x all test rows", ds, RunConfig(),
+                                     full_config, after=naive_right_after)
     preset = PRESETS[DEMO]
     demo_s, _ = median_comparison("(b) demo preset", load_builtin(preset.dataset), preset.run, preset.explain)
     many = 20 if args.quick else 200

@@ -30,8 +30,7 @@ TORCH_THREADS = 2
 threadpool_limits(1, user_api="blas")
 
 _LOCK = threading.Lock()
-_users = 0
-_depth: dict[int, int] = {}  # thread -> how deep inside `deterministic` it is
+_depth: dict[int, int] = {}  # thread -> how deep inside `deterministic` it is; the first in fixes torch
 _restore: Callable[[], None] = lambda: None
 
 
@@ -107,20 +106,18 @@ def computations() -> int:
 @contextlib.contextmanager
 def deterministic():
     """Deterministic torch kernels and fixed thread counts, so reruns are bit-identical on CPU."""
-    global _users, _restore
+    global _restore
     thread = threading.get_ident()
     with _LOCK:
-        if _users == 0:
+        if not _depth:
             _restore = _fix_torch()
-        _users += 1
         _depth[thread] = _depth.get(thread, 0) + 1  # calls nest: compare enters again in train_models
     try:
         yield
     finally:
         with _LOCK:
-            _users -= 1
             _depth[thread] -= 1
             if not _depth[thread]:
                 del _depth[thread]
-            if _users == 0:
+            if not _depth:
                 _restore()
