@@ -44,7 +44,7 @@ from core.data import synthetic  # noqa: E402
 from core.explain import default_methods, explain  # noqa: E402
 from core.metrics import evaluate  # noqa: E402
 from core.training import train  # noqa: E402
-from core.runtime import TORCH_THREADS, stage_name  # noqa: E402
+from core.runtime import WORKERS, stage_name  # noqa: E402
 
 DEMO = "Breast cancer: 10 neural nets, vary init + order"
 ALL_ROWS = 10_000  # more than breast_cancer's test rows: explain every one
@@ -124,7 +124,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="20 models instead of 200, a smaller naive sample")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(TORCH_THREADS)
+    torch.set_num_threads(WORKERS)  # the notebook: torch on every core, its default
     ds = load_builtin("breast_cancer")
     compare(ds, RunConfig(n_models=2), ExplainConfig(max_rows=2))  # warm up torch's lazy initialisation
     full_config = ExplainConfig(methods=default_methods("mlp", ds.n_classes), max_rows=ALL_ROWS)

@@ -15,7 +15,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import MLPConfig, RunConfig, load_builtin, train  # noqa: E402
 from core.seeding import numpy_generator  # noqa: E402
-from core.runtime import TORCH_THREADS  # noqa: E402
+from core.runtime import WORKERS  # noqa: E402
 
 N_MODELS, EPOCHS, BATCH = 10, 100, 32
 
@@ -44,7 +44,7 @@ def naive(ds, run) -> float:
 
 
 def main():
-    torch.set_num_threads(TORCH_THREADS)  # the naive loop gets the same threads as the batched trainer
+    torch.set_num_threads(WORKERS)  # the naive loop: torch on every core, as the batched trainer spreads its work
     ds = load_builtin("breast_cancer")
     cfg = RunConfig(n_models=N_MODELS, vary={"init", "order", "dropout"},
                     mlp=MLPConfig(hidden=(64, 32), dropout=0.1, epochs=EPOCHS, batch_size=BATCH))

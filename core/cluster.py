@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .explain import Attributions, Basis, ExplainConfig, Explanation, explain_basis, explain_on, split_methods
 from .metrics import evaluate
 from .models import BatchedMLP, MLPBank, SklearnBank
-from .runtime import TORCH_THREADS, Progress, deterministic, library_versions
+from .runtime import WORKERS, Progress, deterministic, library_versions
 from .training import MODEL_BLOCK, History, Run, RunConfig, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
@@ -52,7 +52,7 @@ class Cluster:
     address: str  # as asked for: LOCAL, "auto", "ray://host:port" or "host:port"
     machines: int
     cpus: int
-    task_cpus: int  # CPUs each task asks for: it computes with TORCH_THREADS threads, as compare() does
+    task_cpus: int  # CPUs each task asks for: it computes on WORKERS threads, as compare() does
 
     @property
     def slots(self) -> int:
@@ -109,7 +109,7 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> C
         nodes = [n for n in ray.nodes() if n.get("Alive")]
     cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
     # A task asks for the threads it computes with, or for the largest machine's CPUs if smaller (else it never runs).
-    return Cluster(address, len(nodes), sum(cpus), max(1, min(TORCH_THREADS, max(cpus, default=1))))
+    return Cluster(address, len(nodes), sum(cpus), max(1, min(WORKERS, max(cpus, default=1))))
 
 
 def _host_port(address: str) -> tuple[str, int]:

@@ -7,6 +7,7 @@ split, is explained in the same raw feature space.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .runtime import per_thread, spread
+
 _POINTS = 2048  # points per model in one MLP pass: its activations stay in cache
+_GROUP = 16  # models per piece of shared-out work (runtime.spread), each a pass of one group
 _LAYER1_ROWS = 1024  # rows of KernelSHAP's layer-1 matmul: coalitions x (rows + background) at a time
 _SKLEARN_POINTS = 32_768  # points per scikit-learn call: each call has a fixed cost, so fewer and larger
 
@@ -100,7 +104,9 @@ class _Passes:
     No autograd: inference only.
     """
 
-    def __init__(self, module: BatchedMLP, points: int):
+    def __init__(self, module: BatchedMLP, points: int, buffers: list[torch.Tensor] | None = None):
+        """buffers: flat float32 tensors, one per layer, each holding at least n_models x points x that
+        layer's width (a thread's buffers, shared by its _Passes of several model groups); None: new ones."""
         self.n_models = module.n_models
         self.w1, self.b1 = (t.detach() for t in module.folded_first_layer())
         weights = [w.detach() for w in module.weights]
@@ -111,7 +117,8 @@ class _Passes:
             biases[-1] = biases[-1][:, 1:] - biases[-1][:, :1]
         self.hidden = [(w, b[:, None, :]) for w, b in zip(weights[1:-1], biases[1:-1])]
         self.last = (weights[-1].transpose(1, 2).contiguous(), biases[-1][:, :, None])  # (model, out, in), (model, out, 1)
-        self._buffers = [torch.empty(self.n_models * points * w.shape[2]) for w in weights]
+        self._buffers = buffers or _buffers(module, self.n_models, points)
+        self.selectors: dict = {}  # what coalition_proba keeps of `selector`'s answers, per pass shape
 
     def _buffer(self, layer: int, *shape: int) -> torch.Tensor:
         return self._buffers[layer][:math.prod(shape)].view(*shape)
@@ -181,6 +188,31 @@ def _sigmoid_(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _buffers(module: BatchedMLP, n_models: int, points: int) -> list[torch.Tensor]:
+    return [torch.empty(n_models * points * w.shape[2]) for w in module.weights]
+
+
+def _grouped(module: BatchedMLP, points: int) -> tuple[list[range], Callable[[int], _Passes]]:
+    """module's models in groups of at most _GROUP, and a getter of the calling thread's _Passes for
+    group g: the pieces of work `spread` shares out, each one group's pass over some points.
+
+    A thread's _Passes of every group write into the one set of buffers that thread owns, sized for
+    a group: memory grows with the threads, not with the models. Each group computes what a bank of
+    its models alone computes (tests check it).
+    """
+    n = module.n_models
+    groups = [range(g, min(g + _GROUP, n)) for g in range(0, n, _GROUP)]
+    modules = [module if len(groups) == 1 else module.subset(list(group)) for group in groups]
+    own = per_thread(lambda: ({}, _buffers(module, min(n, _GROUP), points)))
+
+    def passes(g: int) -> _Passes:
+        made, buffers = own()
+        if g not in made:
+            made[g] = _Passes(modules[g], points, buffers)
+        return made[g]
+    return groups, passes
+
+
 def init_mlp_layer(fan_in: int, fan_out: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """PyTorch's nn.Linear default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from an explicit generator."""
     bound = 1.0 / np.sqrt(fan_in)
@@ -204,24 +236,38 @@ class MLPBank:
         return torch.softmax(self.module(x), dim=-1)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities (model, row, class) for X (row, feature), all models in one pass per chunk."""
-        passes = _Passes(self.module, min(len(X), _POINTS))
-        out = torch.empty((self.n_models, len(X), passes.n_classes), dtype=torch.float64)
-        with torch.no_grad():
-            for i in range(0, len(X), _POINTS):
-                out[:, i:i + _POINTS] = passes.proba(passes.first_layer(X[i:i + _POINTS]))
+        """Probabilities (model, row, class) for X (row, feature): a pass per group of models and chunk of rows."""
+        groups, passes = _grouped(self.module, min(len(X), _POINTS))
+        n_classes = self.module.weights[-1].shape[2]
+        out = torch.empty((self.n_models, len(X), n_classes), dtype=torch.float64)
+
+        @torch.no_grad()  # grad mode is per thread: in the thread that runs the chunk
+        def chunk(task: tuple[int, int]) -> None:
+            g, i = task
+            own = passes(g)
+            out[groups[g].start:groups[g].stop, i:i + _POINTS] = own.proba(own.first_layer(X[i:i + _POINTS]))
+        spread(chunk, [(g, i) for g in range(len(groups)) for i in range(0, len(X), _POINTS)])
         return out.numpy()
 
     def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(model, row) probability of class target[row] for X (row, feature)."""
-        passes = _Passes(self.module, min(len(X), _POINTS))
+        out, work = self.target_proba_work(X, target)
+        spread(lambda call: call(), work)
+        return out
+
+    def target_proba_work(self, X: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, list[Callable[[], None]]]:
+        """target_proba as pieces of work to share out (runtime.spread) with others: the (model, row)
+        array they fill, and the pieces, each a pass of a group of models over a chunk of rows."""
+        groups, passes = _grouped(self.module, min(len(X), _POINTS))
         target_t = torch.as_tensor(target)
         out = torch.empty((self.n_models, len(X)), dtype=torch.float64)
-        with torch.no_grad():
-            for i in range(0, len(X), _POINTS):
-                out[:, i:i + _POINTS] = passes.target_proba(passes.first_layer(X[i:i + _POINTS]),
-                                                            passes.selector(target_t[i:i + _POINTS]))
-        return out.numpy()
+
+        @torch.no_grad()  # grad mode is per thread: in the thread that runs the chunk
+        def chunk(g: int, i: int) -> None:
+            own = passes(g)
+            out[groups[g].start:groups[g].stop, i:i + _POINTS] = own.target_proba(
+                own.first_layer(X[i:i + _POINTS]), own.selector(target_t[i:i + _POINTS]))
+        return out.numpy(), [functools.partial(chunk, g, i) for g in range(len(groups)) for i in range(0, len(X), _POINTS)]
 
     def subset(self, models: list[int]) -> "MLPBank":
         return MLPBank(self.module.subset(models))
@@ -244,51 +290,55 @@ class MLPBank:
         points, 0.41 s at 4096, 0.29 s at 16,384; values identical).
         """
         points = 8 * _POINTS if lone else _POINTS
-        passes = _Passes(self.module, points)
-        w1, b1, hidden = passes.w1, passes.b1, passes.w1.shape[2]
+        groups, passes = _grouped(self.module, points)
+        w1, b1 = (t.detach() for t in self.module.folded_first_layer())  # (model, feature, hidden), (model, hidden)
         z = torch.as_tensor(masks, dtype=torch.float32)
         x = torch.as_tensor(X, dtype=torch.float32)
         bg = torch.as_tensor(background, dtype=torch.float32)
         bg_weights = torch.as_tensor(weights, dtype=torch.float64)[:, None]
         target_t = torch.as_tensor(target)
-        n_models, (n_rows, n_features), n_bg = self.n_models, x.shape, len(bg)
+        (n_rows, n_features), n_bg, hidden = x.shape, len(bg), w1.shape[2]
         # A pass holds at most `points` (coalition, bg, row) points: several coalitions, or one and part of the rows.
         rows_per_pass = min(n_rows, max(1, points // n_bg))
         per_pass = max(1, points // (rows_per_pass * n_bg))
-        selectors: dict[tuple[int, int], torch.Tensor] = {}  # (first row, coalitions) -> that pass's selector
-        out = torch.empty((n_models, len(z), n_rows), dtype=torch.float64)
-        # Layer 1 for a block of coalitions at a time, all models in one matmul, (feature, model * hidden):
-        # a batched matmul per pass of two coalitions spent more on small-matrix overhead than on numbers.
-        w1_all = w1.permute(1, 0, 2).reshape(n_features, n_models * hidden)
+        # Layer 1 for a block of coalitions at a time, all of a group's models in one matmul, (feature,
+        # model * hidden): a batched matmul per pass of two coalitions spent more on small-matrix
+        # overhead than on numbers. A block is one piece of the shared-out work.
         per_block = per_pass * max(1, _LAYER1_ROWS // (per_pass * (n_rows + n_bg)))
-        with torch.no_grad():
-            for start in range(0, len(z), per_pass):
-                if start % per_block == 0:
-                    zb = z[start:start + per_block]
-                    kb = len(zb)
-                    # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
-                    block_a = torch.mm((zb[:, None, :] * x).view(-1, n_features), w1_all)
-                    block_a = block_a.view(kb, n_rows, n_models, hidden)
-                    block_c = torch.mm(((1 - zb)[:, None, :] * bg).view(-1, n_features), w1_all)
-                    block_c = block_c.view(kb, n_bg, n_models, hidden).add_(b1)
-                k = min(per_pass, len(z) - start)
-                at = start % per_block
+        w1_all = [w1[group.start:group.stop].permute(1, 0, 2).reshape(n_features, len(group) * hidden) for group in groups]
+        # Stored (coalition, row, model), the layout KernelSHAP reads its outputs in; returned as a view.
+        out = torch.empty((len(z), n_rows, self.n_models), dtype=torch.float64).permute(2, 0, 1)
+
+        @torch.no_grad()  # grad mode is per thread: in the thread that runs the block
+        def block(task: tuple[int, int]) -> None:
+            g, first = task
+            own, group = passes(g), groups[g]
+            selectors = own.selectors  # (first row, coalitions) -> that pass's selector, kept by this thread
+            zb = z[first:first + per_block]
+            kb, n_models = len(zb), len(group)
+            # Layer 1 of z*x and of (1-z)*b + bias: the two parts of every point's pre-activation.
+            block_a = torch.mm((zb[:, None, :] * x).view(-1, n_features), w1_all[g]).view(kb, n_rows, n_models, hidden)
+            block_c = torch.mm(((1 - zb)[:, None, :] * bg).view(-1, n_features), w1_all[g])
+            block_c = block_c.view(kb, n_bg, n_models, hidden).add_(b1[group.start:group.stop])
+            for at in range(0, kb, per_pass):
+                k = min(per_pass, kb - at)
                 a = block_a[at:at + k].permute(2, 0, 1, 3)[:, :, None]  # (model, k, 1, row, hidden)
                 c = block_c[at:at + k].permute(2, 0, 1, 3)[:, :, :, None]  # (model, k, bg, 1, hidden)
                 for r in range(0, n_rows, rows_per_pass):
                     n_pass = min(rows_per_pass, n_rows - r)
                     rows = slice(r, r + n_pass)
                     if (r, k) not in selectors:
-                        selectors[r, k] = passes.selector(target_t[rows].repeat(k * n_bg))
-                    h = passes.activations(k * n_bg * n_pass)
+                        selectors[r, k] = own.selector(target_t[rows].repeat(k * n_bg))
+                    h = own.activations(k * n_bg * n_pass)
                     # relu(a + c) in one pass over memory (torch's fused op for JIT add+relu fusion).
                     torch._add_relu(a[:, :, :, rows], c, out=h.view(n_models, k, n_bg, n_pass, hidden))
-                    p_target = passes.target_proba(h, selectors[r, k]).view(n_models, k, n_bg, n_pass)
+                    p_target = own.target_proba(h, selectors[r, k]).view(n_models, k, n_bg, n_pass)
                     # Weighted sum over the background as elementwise work: a matrix-vector product could
                     # round models differently by their position, and identical models must agree exactly.
-                    out[:, start:start + k, rows] = p_target.mul_(bg_weights).sum(dim=2)
-                if progress:
-                    progress(min(1.0, (start + k) / len(z)))
+                    out[group.start:group.stop, first + at:first + at + k, rows] = p_target.mul_(bg_weights).sum(dim=2)
+
+        tasks = [(g, first) for g in range(len(groups)) for first in range(0, len(z), per_block)]
+        spread(block, tasks, done=progress and (lambda n: progress(n / len(tasks))))
         return out.numpy()
 
     def fingerprints(self) -> tuple[str, ...]:
@@ -323,6 +373,14 @@ class SklearnBank:
     def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(model, row) probability of class target[row] for X (row, feature)."""
         return np.take_along_axis(self.predict_proba(X), target[None, :, None], axis=-1)[..., 0]
+
+    def target_proba_work(self, X: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, list[Callable[[], None]]]:
+        """As MLPBank.target_proba_work: the (model, row) array, and one piece of work per model."""
+        out = np.empty((self.n_models, len(X)))
+
+        def model(m: int) -> None:
+            out[m] = self.subset([m]).target_proba(X, target)[0]
+        return out, [functools.partial(model, m) for m in range(self.n_models)]
 
     def subset(self, models: list[int]) -> "SklearnBank":
         return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)

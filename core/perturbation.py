@@ -15,15 +15,16 @@ Both functions take (bank, ctx, seed), ctx being explain's context: X (row, feat
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import shap
 from lime.lime_tabular import LimeTabularExplainer
 from sklearn.metrics import pairwise_distances
 
+from .runtime import spread
 from .seeding import random_state
 
 _LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
@@ -94,28 +95,31 @@ class _SeededKernelExplainer(shap.KernelExplainer):
         if self._phi is None:
             # link.f on the whole array: shap's links are numpy expressions, and its np.vectorize'd
             # linkfv calls Python once per (coalition, output), longer than the regression.
-            self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights,
-                                         self.link.f(self.ey) - self.link.f(self.fnull),
-                                         self.link.f(self.fx) - self.link.f(self.fnull))
+            self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights, *(np.asarray(self.link.f(v)) for v in (
+                self.ey, self.fnull, self.fx)))  # shap may hold them as Cython memoryviews
         return self._phi[:, dim], np.ones(self.M)
 
 
-def _constrained_wls(masks: np.ndarray, weights: np.ndarray, y: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """(feature, output) KernelSHAP values: weighted least squares whose values add up to `total`.
+def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, base: np.ndarray,
+                     fx: np.ndarray) -> np.ndarray:
+    """(feature, output) KernelSHAP values: weighted least squares whose values add up to fx - base.
 
-    masks (coalition, feature) 0/1; weights (coalition,); y (coalition, output), each coalition's
-    expected output minus the baseline's; total (output,), f(x) minus the baseline. As shap does,
-    the last feature is eliminated through the constraint, the rest solved by normal equations,
-    and values under 1e-10 set to 0.
+    masks (coalition, feature) 0/1; weights (coalition,); ey (coalition, output), each coalition's
+    expected output; base (output,), the background's; fx (output,), the explained instance's. As
+    shap does, the regression is of ey - base on the masks, the last feature is eliminated through
+    the constraint, the rest solved by normal equations, and values under 1e-10 set to 0. The
+    right-hand sides are formed term by term, never as a (coalition, output) array of differences:
+    with 200 models that is 117 MB, and there were three such.
     """
+    total = fx - base
     last = masks[:, -1:]
     X = masks[:, :-1] - last
     WX = weights[:, None] * X
     # One small system per output, stacked, rather than one system with many right-hand sides: a
     # multi-column BLAS kernel may round columns differently by position, and identical models
     # must get identical values.
-    rhs = (y - last * total).T[:, None, :] @ WX  # (output, 1, feature - 1)
-    rest = np.linalg.solve(X.T @ WX, rhs.transpose(0, 2, 1))[..., 0].T  # (feature - 1, output)
+    rhs = (ey.T[:, None, :] @ WX)[:, 0] - base[:, None] * WX.sum(axis=0) - total[:, None] * (last[:, 0] @ WX)
+    rest = np.linalg.solve(X.T @ WX, rhs[..., None])[..., 0].T  # (feature - 1, output)
     phi = np.vstack([rest, total - rest.sum(axis=0)])
     phi[np.abs(phi) < 1e-10] = 0
     return phi
@@ -164,9 +168,10 @@ def lime_values_and_repeat(bank, ctx, seed: int, repeat_seed: int) -> tuple[np.n
 def _lime(jobs: list, ctx) -> list[np.ndarray]:
     """(model, row, feature) LIME weights for each (bank, seed) of `jobs`, on the rows of ctx.
 
-    Pass by pass over the rows: every job draws its neighbourhoods and later fits its ridges in a
-    thread of its own (numpy releases the GIL), while the models' forward passes run one job at a
-    time on all of torch's threads.
+    Pass by pass over the rows, as a pipeline: each step shares out (runtime.spread; numpy and torch
+    release the GIL) every job's draw of its next pass's neighbourhoods, its models' forward passes
+    on the pass before, and its ridges on the pass before that. A job draws its passes in order, from
+    its explainer's one generator, so the draws of one job follow each other from step to step.
     """
     ds = ctx.run.dataset
     n_samples, n_rows, n_features = ctx.config.lime_samples, len(ctx.X), ds.n_features
@@ -178,20 +183,31 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
                   for _, seed in jobs]
     widest = max(bank.n_models for bank, _ in jobs)
     per_pass = max(1, _LIME_NUMBERS // (n_samples * max(n_features, widest * ds.n_classes)))
+    passes = [slice(start, min(start + per_pass, n_rows)) for start in range(0, n_rows, per_pass)]
     outs = [np.zeros((bank.n_models, n_rows, n_features)) for bank, _ in jobs]
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        for start in range(0, n_rows, per_pass):
-            rows = slice(start, min(start + per_pass, n_rows))
-            n_pass = rows.stop - rows.start
-            drawn = list(pool.map(lambda e: _neighbourhoods(e, ctx.X[rows], n_samples), explainers))
-            classes = np.repeat(ctx.target[rows], n_samples)
-            targets = [bank.target_proba(data.reshape(-1, n_features), classes).reshape(-1, n_pass, n_samples)
-                       for (bank, _), (data, _, _) in zip(jobs, drawn)]  # (model, row, sample)
-            fits = pool.map(lambda d, t: weighted_ridge(d[1], d[2], t.transpose(1, 2, 0)), drawn, targets)
-            for out, fit in zip(outs, fits):
-                out[:, rows] = fit.transpose(2, 0, 1)
-            if ctx.progress:
-                ctx.progress(rows.stop / n_rows)
+    drawn, targets = {}, {}  # (job, pass) -> its neighbourhoods; -> its models' (model, row, sample) answers
+
+    def draw(j: int, p: int) -> None:
+        drawn[j, p] = _neighbourhoods(explainers[j], ctx.X[passes[p]], n_samples)
+
+    def fit(j: int, p: int) -> None:
+        _, scaled, weights = drawn.pop((j, p))
+        outs[j][:, passes[p]] = weighted_ridge(scaled, weights, targets.pop((j, p)).transpose(1, 2, 0)).transpose(2, 0, 1)
+
+    for step in range(len(passes) + 2):
+        work = [functools.partial(draw, j, step) for j in range(len(jobs)) if step < len(passes)]
+        if 1 <= step <= len(passes):
+            p = step - 1
+            n_pass, classes = passes[p].stop - passes[p].start, np.repeat(ctx.target[passes[p]], n_samples)
+            for j, (bank, _) in enumerate(jobs):
+                answers, chunks = bank.target_proba_work(drawn[j, p][0].reshape(-1, n_features), classes)
+                targets[j, p] = answers.reshape(-1, n_pass, n_samples)
+                work += chunks
+        if step >= 2:
+            work += [functools.partial(fit, j, step - 2) for j in range(len(jobs))]
+        spread(lambda call: call(), work)
+        if ctx.progress and step >= 2:
+            ctx.progress(passes[step - 2].stop / n_rows)
     return outs
 
 

@@ -7,9 +7,11 @@ thread). So:
 - BLAS runs on one thread in any process that imports SeedScope, fixed once here. OpenBLAS does
   not reliably honour a limit that is set and restored from several threads, and the numpy work
   here (LIME's and KernelSHAP's small solves, k-means) gains nothing from BLAS threads.
-- torch computes inside `deterministic()`: the first caller in fixes its thread count and
-  deterministic kernels, the last one out restores them, so no session's exit changes the threads
-  another session is still computing with.
+- torch computes inside `deterministic()`: the first caller in fixes its thread count (one thread
+  per operation) and deterministic kernels, the last one out restores them, so no session's exit
+  changes the threads another session is still computing with.
+- A computation uses several cores by sharing its independent pieces of work out among WORKERS
+  threads of its own (`spread`), never by splitting one operation.
 """
 from __future__ import annotations
 
@@ -18,15 +20,21 @@ import importlib.metadata
 import platform
 import threading
 import time
-from typing import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
 
 import torch
 from threadpoolctl import threadpool_limits
 
 Progress = Callable[[float, str], None]
+Item, Result, Value = TypeVar("Item"), TypeVar("Result"), TypeVar("Value")
 
-# Two threads suit the small batched matmuls of torch here.
-TORCH_THREADS = 2
+# Cores a computation uses (its `spread` threads; a cluster task asks for as many), and torch's
+# threads per operation. Splitting each operation over two threads made it wait for the slower one:
+# on a shared machine a neighbour slows one core for seconds at a time, and the breast-cancer
+# KernelSHAP took 1.3-1.5 s so, against 0.9-1.0 s with its passes shared out as each thread is free.
+WORKERS = 2
+TORCH_THREADS = 1
 threadpool_limits(1, user_api="blas")
 
 _LOCK = threading.Lock()
@@ -101,6 +109,50 @@ def computations() -> int:
     compute in a thread of their own, so more than one means sessions share the cores."""
     with _LOCK:
         return len(_depth)
+
+
+def spread(work: Callable[[Item], Result], items: Sequence[Item], *,
+           done: Callable[[int], None] | None = None) -> list[Result]:
+    """[work(item) for item in items], the items shared out among WORKERS threads, each taking the
+    next as it finishes one; results in item order, done(n) called in this thread as the first n are in.
+
+    The items must be independent (disjoint outputs, per-thread buffers: `per_thread`). Each runs
+    inside `deterministic`, one torch thread per operation, so it gets exactly the numbers it gets
+    alone, whichever thread runs it and in whatever order. This thread only waits and reports, so
+    callbacks that must run in it (Streamlit's progress) can.
+    """
+    with deterministic():
+        if len(items) < 2 or WORKERS < 2:
+            results = []
+            for item in items:
+                results.append(work(item))
+                if done:
+                    done(len(results))
+            return results
+        with ThreadPoolExecutor(min(WORKERS, len(items))) as pool:
+            futures = [pool.submit(work, item) for item in items]
+            try:
+                results = []
+                for future in futures:
+                    results.append(future.result())
+                    if done:
+                        done(len(results))
+                return results
+            finally:
+                for future in futures:
+                    future.cancel()  # after an error (or a progress callback's), start no more items
+
+
+def per_thread(make: Callable[[], Value]) -> Callable[[], Value]:
+    """A getter of the calling thread's own make(), made on its first call: buffers that each of
+    spread's threads reuses from one item to the next."""
+    local = threading.local()
+
+    def get() -> Value:
+        if not hasattr(local, "value"):
+            local.value = make()
+        return local.value
+    return get
 
 
 @contextlib.contextmanager

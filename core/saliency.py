@@ -9,8 +9,11 @@ import numpy as np
 import torch
 
 from .models import BatchedMLP, MLPBank
+from .runtime import spread
 
-_IG_NUMBERS = 1 << 22  # numbers per chunk of rows (32 MB in float64)
+_IG_NUMBERS = 1 << 22  # numbers per chunk of rows at most (32 MB in float64)
+_IG_ROWS = 16  # rows per chunk: the chunks are the pieces of work runtime.spread shares out
+_IG_GROUP = 16  # models per chunk
 
 def gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:
     """points (model, ..., row, feature) -> d p_target / d input, same shape; models never mix."""
@@ -97,15 +100,21 @@ def integrated_gradients(bank: MLPBank, X: np.ndarray, target: np.ndarray, base:
     nodes (_piecewise_ig): with 32 the attributions add up to f(x) - f(baseline) to about 1e-15,
     in float64, the precision they are computed in, with no refinement loop.
     """
-    module = bank.module.subset(list(range(bank.n_models))).double()
-    module.requires_grad_(False)  # gradients with respect to the inputs only
     X64, base64 = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
     target_t = torch.as_tensor(target)
+    groups = [list(range(g, min(g + _IG_GROUP, bank.n_models))) for g in range(0, bank.n_models, _IG_GROUP)]
+    modules = [bank.module.subset(group).double().requires_grad_(False) for group in groups]  # gradients of inputs only
     # Rows a chunk at a time: a row holds about models x breakpoints x width numbers, with breakpoints
     # rarely more than 2 + one per hidden unit.
     hidden = [w.shape[-1] for w in bank.module.weights[:-1]]
     width = max(X.shape[1], *hidden, nodes * bank.module.weights[-1].shape[-1])
-    per_chunk = max(1, _IG_NUMBERS // (bank.n_models * (2 + sum(hidden)) * width))
-    parts = [_piecewise_ig(module, X64[i:i + per_chunk], target_t[i:i + per_chunk], base64, nodes)
-             for i in range(0, len(X), per_chunk)]
-    return torch.cat(parts, dim=1).numpy()
+    per_chunk = max(1, min(_IG_ROWS, _IG_NUMBERS // (len(groups[0]) * (2 + sum(hidden)) * width)))
+    tasks = [(g, i) for g in range(len(groups)) for i in range(0, len(X), per_chunk)]
+    out = torch.empty((bank.n_models, *X.shape), dtype=torch.float64)
+
+    def chunk(task: tuple[int, int]) -> None:
+        g, i = task
+        rows = slice(i, i + per_chunk)
+        out[groups[g][0]:groups[g][-1] + 1, rows] = _piecewise_ig(modules[g], X64[rows], target_t[rows], base64, nodes)
+    spread(chunk, tasks)
+    return out.numpy()

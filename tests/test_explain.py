@@ -319,6 +319,36 @@ def test_explaining_an_mlp_run_twice_gives_bit_identical_attributions(syn_run, s
             assert np.array_equal(first.repeat, second.repeat), name
 
 
+def test_explaining_on_one_thread_gives_the_attributions_shared_out_work_gives(monkeypatch, syn_run, syn_rows,
+                                                                            syn_explanation):
+    from core import runtime
+
+    monkeypatch.setattr(runtime, "WORKERS", 1)
+    alone = explain(syn_run, syn_rows, SYN_CONFIG)
+    for name in MLP_METHODS:
+        assert np.array_equal(alone.by_method[name].values, syn_explanation.by_method[name].values), name
+        if alone.by_method[name].repeat is not None:
+            assert np.array_equal(alone.by_method[name].repeat, syn_explanation.by_method[name].repeat), name
+
+
+def test_a_large_bank_computes_group_by_group_what_each_group_computes_alone(iris):
+    """Past _GROUP models the work is shared out a group of models at a time, each group's passes writing
+    into its thread's buffers: every model must get the numbers its group alone gives it."""
+    from core import models
+
+    run = train(iris, RunConfig(n_models=models._GROUP + 2, mlp=MLPConfig(hidden=(8,), dropout=0.0, epochs=2)))
+    rows = evaluate(run).rows[:6]
+    ctx = context(run, rows, background_size=5, kernel_samples=None)
+    masks = (np.random.default_rng(0).random((40, iris.n_features)) < 0.5).astype(float)
+    bank = run.bank
+    for group in (range(models._GROUP), range(models._GROUP, models._GROUP + 2)):
+        alone, part = bank.subset(list(group)), slice(group.start, group.stop)
+        assert np.array_equal(bank.predict_proba(ctx.X)[part], alone.predict_proba(ctx.X))
+        assert np.array_equal(bank.target_proba(ctx.X, ctx.target)[part], alone.target_proba(ctx.X, ctx.target))
+        assert np.array_equal(bank.coalition_proba(masks, ctx.X, ctx.background, ctx.weights, ctx.target)[part],
+                              alone.coalition_proba(masks, ctx.X, ctx.background, ctx.weights, ctx.target))
+
+
 def test_explaining_a_forest_run_twice_gives_bit_identical_attributions(rf_run):
     config = ExplainConfig(methods=("tree_shap", "kernel_shap", "lime"), max_rows=5, background_size=5,
                            kernel_samples=300, lime_samples=500)
