@@ -6,6 +6,7 @@ so a k slider or a page switch never retrains or re-explains.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,7 +21,7 @@ from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, evaluate
 from .pairs import agreement_matrix, method_matrices, pair_summary
-from .runtime import Progress, deterministic, library_versions, stage, throttled
+from .runtime import Progress, deterministic, library_versions, spread, stage, throttled
 from .seeding import SOURCES, numpy_generator
 from .training import MLPConfig, Run, RunConfig, train
 
@@ -149,7 +150,18 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     k = default_k(ds.n_features) if k is None else k
     agr.check_k(k, ds.n_features)
     seed = ex.config.seed
-    by_method = {name: method_agreement(attr, k=k) for name, attr in ex.by_method.items()}
+    groups = feature_groups(ds.X[np.unique(comparison.run.train_rows[0])], threshold=group_threshold)
+    group_k = min(k, default_k(len(groups)))
+    # Every method's agreement, feature by feature and group by group, and the methods' matrices per
+    # metric: independent numpy work, shared out among the cores (numpy releases the GIL).
+    attrs, values = ex.by_method.values(), {n: a.values for n, a in ex.by_method.items()}
+    jobs = ([functools.partial(method_agreement, attr, k=k) for attr in attrs]
+            + [functools.partial(_group_agreement, attr, groups, k=group_k) for attr in attrs]
+            + [functools.partial(method_matrices, values, metric=m, k=k) for m in agr.METRICS])
+    done = spread(lambda job: job(), jobs)
+    n = len(ex.by_method)
+    by_method, group_by_method = dict(zip(ex.by_method, done[:n])), dict(zip(ex.by_method, done[n:2 * n]))
+    matrices_by_metric = dict(zip(agr.METRICS, done[2 * n:]))
     null = {m: agr.null_baseline(ds.n_features, metric=m, k=k, rng=numpy_generator(seed, "null_baseline"))
             for m in agr.METRICS}
     head = headline_method(ex.methods)
@@ -158,16 +170,12 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     preds, row_agreement = comparison.predictions, head_agreement.per_row[HEADLINE_METRIC]
     all_pairs = agr.model_pairs(ev.accuracy, head_agreement.matrices[HEADLINE_METRIC], tolerance=tolerance)
     accuracy = ev.scores.summary["accuracy"]
-    groups = feature_groups(ds.X[np.unique(comparison.run.train_rows[0])], threshold=group_threshold)
-    group_k = min(k, default_k(len(groups)))
-    group_by_method = {name: method_agreement(_grouped(attr, groups), k=group_k) for name, attr in ex.by_method.items()}
     group_null = {m: agr.null_baseline(len(groups), metric=m, k=group_k, rng=numpy_generator(seed, "null_baseline"))
                   for m in agr.METRICS}
     group_names = tuple(group_name(g, ds.feature_names) for g in groups)
     summary = Summary(
         k=k, tolerance=tolerance, rows=ex.rows, by_method=by_method,
-        method_matrices={m: method_matrices({n: a.values for n, a in ex.by_method.items()}, metric=m, k=k)
-                         for m in agr.METRICS},
+        method_matrices=matrices_by_metric,
         metric_labels={m: metric.label for m, metric in agr.METRICS.items()}, null=null,
         accuracy=ev.accuracy, accuracy_mean=float(accuracy["mean"]),
         accuracy_std=float(accuracy["std"]) if multi else float("nan"),
@@ -186,6 +194,10 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
         headline_method=head, headline="",
     )
     return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
+
+
+def _group_agreement(attr, groups, *, k: int) -> MethodAgreement:
+    return method_agreement(_grouped(attr, groups), k=k)
 
 
 def _grouped(attr, groups):
