@@ -17,13 +17,13 @@ from . import format as fmt
 from .budget import Interval, SeedBudget, ambiguity_interval, seed_budget
 from .data import Dataset, load_builtin
 from .errors import ConfigError
-from .explain import METHODS, ExplainConfig, Explanation, explain, split_methods
+from .explain import METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, split_methods
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
-from .metrics import Evaluation, evaluate
+from .metrics import Evaluation, common_rows, evaluate
 from .pairs import agreement_matrix, method_matrices, pair_summary
 from .runtime import Progress, deterministic, library_versions, spread, stage, throttled
 from .seeding import SOURCES, numpy_generator
-from .training import MLPConfig, Run, RunConfig, train
+from .training import MLPConfig, Run, RunConfig, split_rows, train
 
 HEADLINE_METRIC = "feature_agreement"
 NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
@@ -49,9 +49,17 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
     """Train, score and explain: the whole expensive part of a comparison."""
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
     with deterministic():
-        run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4))
-        evaluation = evaluate(run)
-        explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0))
+        splits = split_rows(dataset, run_config)
+        explained = min(explain_config.max_rows, len(common_rows(list(splits[2]))))  # what evaluate will find
+        normals = draw_lime_ahead(explain_config, explained, dataset.n_features)  # while the models train
+        try:
+            run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4), splits=splits)
+            evaluation = evaluate(run)
+            explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0),
+                                  normals=normals)
+        finally:
+            for stream in normals.values():
+                stream.stop()
     return Comparison(run, evaluation, explanation)
 
 

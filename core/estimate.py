@@ -19,7 +19,7 @@ from .training import RunConfig
 _TRAIN_MAC = 3.3e-10
 _STEP = 1.6e-3
 # Seconds per multiply-add of the batched passes: KernelSHAP's later layers (layer 1 is computed once
-# per row and background row), LIME's whole network; and per number LIME's own sampler draws for a
+# per row and background row), LIME's whole network; and per number LIME's sampler draws for a
 # row (shared by all models; the noise floor's own draws run at the same time, on another core).
 _SHAP_MAC = 4.6e-11
 _LIME_MAC = 5.7e-11

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import queue
 import threading
 
 import numpy as np
@@ -28,6 +29,75 @@ from .runtime import spread
 from .seeding import random_state
 
 _LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
+
+
+class Normals:
+    """The standard normals lime's sampler draws from the generator of one seed, in order: what
+    LimeTabularExplainer(random_state=seed) draws for the rows it explains, one row after another.
+
+    Some may be drawn ahead (`draw_ahead`) in a thread of their own: a call to the generator for a
+    million numbers releases the GIL, so the draws go on while the models train on the other core
+    (training runs on one). The rest are drawn when taken. The numbers are the same however they
+    were cut: numpy's legacy normal generator yields one stream whatever the sizes of its calls.
+    """
+
+    def __init__(self, seed: int):
+        self._generator = random_state(seed)  # what lime's check_random_state(seed) makes
+        self._ahead: queue.Queue = queue.Queue()  # arrays drawn ahead, then None once drawing ahead ended
+        self._left = np.empty(0)  # the unused end of the last array taken from _ahead
+        self._drawing = False
+        self._stop = threading.Event()
+
+    def draw_ahead(self, count: int) -> None:
+        """Draw `count` numbers ahead, in blocks; call in a thread of its own (see `draw_ahead` below)."""
+        try:
+            while count > 0 and not self._stop.is_set():
+                block = min(count, _LIME_NUMBERS)
+                self._ahead.put(self._generator.normal(0, 1, block))
+                count -= block
+        finally:
+            self._ahead.put(None)
+
+    def take(self, n: int) -> np.ndarray:
+        """The next n numbers of the stream."""
+        parts, have = [], 0
+        while have < n:
+            if not len(self._left):
+                if not self._drawing:
+                    break
+                block = self._ahead.get()  # waits while the block is being drawn
+                if block is None:
+                    self._drawing = False
+                    break
+                self._left = block
+            part, self._left = self._left[:n - have], self._left[n - have:]
+            parts.append(part)
+            have += len(part)
+        if have < n:  # drawing ahead has ended: the generator is this thread's alone now
+            parts.append(self._generator.normal(0, 1, n - have))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def stop(self) -> None:
+        """Draw no more ahead than the block in progress."""
+        self._stop.set()
+
+
+def draw_ahead(streams: list[tuple[Normals, int]]) -> threading.Thread:
+    """Start drawing `count` numbers ahead for each (Normals, count), one stream after another, in a
+    thread of their own (daemon: a process that exits never waits for it)."""
+    for normals, _ in streams:
+        normals._drawing = True
+    def draw_all() -> None:
+        for i, (normals, count) in enumerate(streams):
+            try:
+                normals.draw_ahead(count)
+            except BaseException:
+                for later, _ in streams[i + 1:]:  # their takers draw everything themselves
+                    later._ahead.put(None)
+                raise
+    thread = threading.Thread(target=draw_all, daemon=True, name="lime-normals")
+    thread.start()
+    return thread
 
 
 class _ThreadNumpy:
@@ -147,8 +217,8 @@ def lime_values(bank, ctx, seed: int) -> np.ndarray:
     """(model, row, feature) LIME weights; each row's perturbations are shared by all models.
 
     What LimeTabularExplainer.explain_instance computes for each row and model (tests check it):
-    its own sampler draws each row's neighbourhood from the explainer's generator, row after row as
-    explain_instance would, and its kernel weighs the samples; then the samples of many rows go
+    each row's neighbourhood is lime's sampler's, from the normals the explainer's generator gives
+    row after row as explain_instance would draw them, weighed by lime's kernel; then the samples of many rows go
     through all models in one pass, and one weighted ridge per row serves every model, which share
     its design matrix and weights.
     """
@@ -181,6 +251,7 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
     explainers = [LimeTabularExplainer(ctx.train_X, feature_names=list(ds.feature_names), feature_selection="none",
                                        discretize_continuous=False, sample_around_instance=True, random_state=seed)
                   for _, seed in jobs]
+    normals = [(ctx.normals or {}).get(seed) or Normals(seed) for _, seed in jobs]  # what each explainer would draw
     widest = max(bank.n_models for bank, _ in jobs)
     per_pass = max(1, _LIME_NUMBERS // (n_samples * max(n_features, widest * ds.n_classes)))
     passes = [slice(start, min(start + per_pass, n_rows)) for start in range(0, n_rows, per_pass)]
@@ -188,7 +259,8 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
     drawn, targets = {}, {}  # (job, pass) -> its neighbourhoods; -> its models' (model, row, sample) answers
 
     def draw(j: int, p: int) -> None:
-        drawn[j, p] = _neighbourhoods(explainers[j], ctx.X[passes[p]], n_samples)
+        X = ctx.X[passes[p]]
+        drawn[j, p] = _neighbourhoods(explainers[j], X, normals[j].take(X.size * n_samples).reshape(len(X), n_samples, -1))
 
     def fit(j: int, p: int) -> None:
         _, scaled, weights = drawn.pop((j, p))
@@ -211,16 +283,21 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
     return outs
 
 
-def _neighbourhoods(explainer: LimeTabularExplainer, X: np.ndarray, n_samples: int):
-    """Each row's LIME neighbourhood as explain_instance draws it, rows one after another from the
-    explainer's generator: samples (row, sample, feature), the first of a row the row itself; the
-    same standardised; and the kernel's weights (row, sample)."""
-    # Without categorical features lime's `inverse` (what the model sees) equals `data`.
+def _neighbourhoods(explainer: LimeTabularExplainer, X: np.ndarray, normals: np.ndarray):
+    """Each row's LIME neighbourhood as explain_instance draws it, from `normals` (row, sample, feature),
+    the standard normals its explainer's generator gives for these rows, one row after another:
+    samples (row, sample, feature), the first of a row the row itself; the same standardised; and
+    the kernel's weights (row, sample).
+
+    lime's own sampler (`__data_inverse`) with continuous features and samples around the row, in
+    the same operations, so the numbers are equal bit for bit (tests check it); each pass draws its
+    normals with one call, and lime's two copies of every neighbourhood are not made.
+    """
     assert not explainer.categorical_features, "LIME here has continuous features only"
-    data = np.empty((len(X), n_samples, X.shape[1]))
-    for i, x in enumerate(X):
-        data[i] = explainer._LimeTabularExplainer__data_inverse(x, n_samples)[0]
-    scaled = data - explainer.scaler.mean_
+    data = normals * explainer.scaler.scale_  # lime: normal(...) * scale + data_row
+    data += X[:, None, :]
+    data[:, 0] = X  # lime: data[0] = data_row
+    scaled = data - explainer.scaler.mean_  # explain_instance: (data - mean) / scale
     scaled /= explainer.scaler.scale_
     weights = np.stack([explainer.base.kernel_fn(pairwise_distances(x, x[:1]).ravel()) for x in scaled])
     return data, scaled, weights

@@ -406,9 +406,11 @@ def join_histories(parts: list[History], patience: int | None) -> History:
     return History(loss[:, :epochs], val[:, :epochs], best)
 
 
-def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None) -> Run:
-    """Train config.n_models models on dataset; bit-identical for equal (config, dataset)."""
-    train_rows, val_rows, test_rows = split_rows(dataset, config)
+def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = None,
+          splits: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Run:
+    """Train config.n_models models on dataset; bit-identical for equal (config, dataset).
+    splits: split_rows(dataset, config), where the caller already has them."""
+    train_rows, val_rows, test_rows = split_rows(dataset, config) if splits is None else splits
     bank, history = train_models(dataset, config, train_rows, val_rows, progress=progress)
     return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,
                test_rows=test_rows, fingerprints=bank.fingerprints(), history=history)

@@ -259,3 +259,17 @@ def test_warm_up_runs_a_real_comparison_and_leaves_the_process_as_it_found_it():
     assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == (threads, strict)
     assert computations() == 0
     assert "torch._dynamo" in sys.modules  # what torch.optim imports on first use, now done
+
+
+def test_lime_normals_drawn_ahead_while_the_models_train_give_the_values_drawn_as_lime_explains(monkeypatch, iris):
+    import importlib
+
+    explain_module = importlib.import_module("core.explain")  # `core.explain` is also the function's name
+    config = ExplainConfig(methods=("lime",), max_rows=6, lime_samples=300)
+    # All of the explanation's normals drawn ahead and half of its repeat's: both ways of taking them.
+    monkeypatch.setattr(explain_module, "_AHEAD_NUMBERS", 6 * 300 * iris.n_features * 3 // 2)
+    result = compare(iris, RunConfig(n_models=3, mlp=MLPConfig(hidden=(8,), epochs=3)), config)
+    again = explain_module.explain(result.run, result.evaluation.rows, config)  # nothing drawn ahead
+    ahead, drawn_after = result.explanation.by_method["lime"], again.by_method["lime"]
+    assert np.array_equal(ahead.values, drawn_after.values)
+    assert np.array_equal(ahead.repeat, drawn_after.repeat)

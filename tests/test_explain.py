@@ -176,6 +176,41 @@ def test_lime_equals_lime_explain_instance_for_one_model_and_the_same_seed(iris_
         np.testing.assert_allclose(ours[r], expected, rtol=1e-7, atol=1e-10)
 
 
+@pytest.mark.parametrize("per_row", [12, 15])  # 15 is odd: lime's generator keeps half a pair between rows
+def test_lime_normals_taken_in_any_cut_drawn_ahead_or_not_are_what_lime_draws_row_by_row(monkeypatch, per_row):
+    from core import perturbation
+    from core.perturbation import Normals, draw_ahead
+    from core.seeding import random_state
+
+    monkeypatch.setattr(perturbation, "_LIME_NUMBERS", 7)  # blocks drawn ahead end mid-row
+    lime = random_state(11)  # what LimeTabularExplainer(random_state=11) draws, one row after another
+    expected = np.concatenate([lime.normal(0, 1, per_row) for _ in range(9)])
+    plain = Normals(11)
+    assert np.array_equal(np.concatenate([plain.take(2 * per_row), plain.take(7 * per_row)]), expected)
+    ahead = Normals(11)
+    draw_ahead([(ahead, 4 * per_row + 1)]).join()  # part of the way only
+    assert np.array_equal(np.concatenate([ahead.take(3 * per_row), ahead.take(6 * per_row)]), expected)
+
+
+def test_lime_neighbourhoods_equal_lime_sampler_and_kernel_bit_for_bit(iris_run):
+    from lime.lime_tabular import LimeTabularExplainer
+    from sklearn.metrics import pairwise_distances
+
+    from core.perturbation import Normals, _neighbourhoods
+
+    X, train_X = iris_run.dataset.X[:4], iris_run.dataset.X[iris_run.train_rows[0]]
+    ours, lime = (LimeTabularExplainer(train_X, feature_selection="none", discretize_continuous=False,
+                                       sample_around_instance=True, random_state=3) for _ in range(2))
+    data, scaled, weights = _neighbourhoods(ours, X, Normals(3).take(X.size * 50).reshape(4, 50, -1))
+    for i, x in enumerate(X):
+        expected, _ = lime._LimeTabularExplainer__data_inverse(x, 50)
+        expected_scaled = (expected - lime.scaler.mean_) / lime.scaler.scale_  # as explain_instance scales
+        distances = pairwise_distances(expected_scaled, expected_scaled[0].reshape(1, -1)).ravel()
+        assert np.array_equal(data[i], expected)
+        assert np.array_equal(scaled[i], expected_scaled)
+        assert np.array_equal(weights[i], lime.base.kernel_fn(distances))
+
+
 # --- KernelSHAP is exact where the answer is known ------------------------------------------------
 
 def test_kernel_shap_of_logistic_log_odds_is_coefficient_times_distance_from_weighted_background_mean(
