@@ -44,7 +44,7 @@ def naive(ds, run) -> float:
 
 
 def main():
-    torch.set_num_threads(WORKERS)  # the naive loop: torch on every core, as the batched trainer spreads its work
+    torch.set_num_threads(WORKERS)  # the naive loop: torch's default, a thread per core (the batched trainer computes on one)
     ds = load_builtin("breast_cancer")
     cfg = RunConfig(n_models=N_MODELS, vary={"init", "order", "dropout"},
                     mlp=MLPConfig(hidden=(64, 32), dropout=0.1, epochs=EPOCHS, batch_size=BATCH))

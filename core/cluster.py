@@ -52,7 +52,7 @@ class Cluster:
     address: str  # as asked for: LOCAL, "auto", "ray://host:port" or "host:port"
     machines: int
     cpus: int
-    task_cpus: int  # CPUs each task asks for: it computes on WORKERS threads, as compare() does
+    task_cpus: int  # CPUs each task asks for: explaining shares its work out among WORKERS threads, as compare() does
 
     @property
     def slots(self) -> int:

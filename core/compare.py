@@ -54,12 +54,12 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
         normals = draw_lime_ahead(explain_config, explained, dataset.n_features)  # while the models train
         try:
             run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4), splits=splits)
-            evaluation = evaluate(run)
-            explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0),
-                                  normals=normals)
-        finally:
+        finally:  # past training the draws would only take a core from the explainers; LIME draws the rest
             for stream in normals.values():
                 stream.stop()
+        evaluation = evaluate(run)
+        explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0),
+                              normals=normals)
     return Comparison(run, evaluation, explanation)
 
 

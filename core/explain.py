@@ -376,7 +376,8 @@ def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None, normals: dict[int, Normals] | None = None) -> Explanation:
     """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method.
-    normals: LIME's, drawn ahead (draw_lime_ahead); the values are the same without them."""
+    normals: LIME's, drawn ahead for this explanation alone (draw_lime_ahead); the values are the same
+    without them."""
     split_methods(config.methods, run.config.family, run.dataset.n_classes)  # before the background, not after
     return explain_on(run, explain_basis(run, rows, config), config, progress=progress, normals=normals)
 

@@ -192,18 +192,28 @@ def _buffers(module: BatchedMLP, n_models: int, points: int) -> list[torch.Tenso
     return [torch.empty(n_models * points * w.shape[2]) for w in module.weights]
 
 
+def model_groups(n_models: int) -> list[range]:
+    """Consecutive ranges of at most _GROUP models, the last one a model longer where it would hold a
+    single model: a batch of one runs other torch kernels, whose numbers differ in the last bits
+    from the same model's in a batch, and identical models must get identical numbers."""
+    groups = [range(g, min(g + _GROUP, n_models)) for g in range(0, n_models, _GROUP)]
+    if len(groups) > 1 and len(groups[-1]) == 1:
+        groups[-2:] = [range(groups[-2].start, n_models)]
+    return groups
+
+
 def _grouped(module: BatchedMLP, points: int) -> tuple[list[range], Callable[[int], _Passes]]:
     """module's models in groups of at most _GROUP, and a getter of the calling thread's _Passes for
     group g: the pieces of work `spread` shares out, each one group's pass over some points.
 
     A thread's _Passes of every group write into the one set of buffers that thread owns, sized for
-    a group: memory grows with the threads, not with the models. Each group computes what a bank of
-    its models alone computes (tests check it).
+    a group: the buffers grow with the threads, not with the models (a thread keeps only the small
+    weight tensors of each group it computed). Each group computes what a bank of its models alone
+    computes (tests check it).
     """
-    n = module.n_models
-    groups = [range(g, min(g + _GROUP, n)) for g in range(0, n, _GROUP)]
+    groups = model_groups(module.n_models)
     modules = [module if len(groups) == 1 else module.subset(list(group)) for group in groups]
-    own = per_thread(lambda: ({}, _buffers(module, min(n, _GROUP), points)))
+    own = per_thread(lambda: ({}, _buffers(module, max(map(len, groups)), points)))
 
     def passes(g: int) -> _Passes:
         made, buffers = own()

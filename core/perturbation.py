@@ -47,6 +47,7 @@ class Normals:
         self._left = np.empty(0)  # the unused end of the last array taken from _ahead
         self._drawing = False
         self._stop = threading.Event()
+        self.taken = 0  # numbers taken so far: a stream serves one explanation, from its start
 
     def draw_ahead(self, count: int) -> None:
         """Draw `count` numbers ahead, in blocks; call in a thread of its own (see `draw_ahead` below)."""
@@ -60,6 +61,9 @@ class Normals:
 
     def take(self, n: int) -> np.ndarray:
         """The next n numbers of the stream."""
+        self.taken += n
+        if not n:
+            return np.empty(0)
         parts, have = [], 0
         while have < n:
             if not len(self._left):
@@ -87,6 +91,7 @@ def draw_ahead(streams: list[tuple[Normals, int]]) -> threading.Thread:
     thread of their own (daemon: a process that exits never waits for it)."""
     for normals, _ in streams:
         normals._drawing = True
+
     def draw_all() -> None:
         for i, (normals, count) in enumerate(streams):
             try:
@@ -252,6 +257,7 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
                                        discretize_continuous=False, sample_around_instance=True, random_state=seed)
                   for _, seed in jobs]
     normals = [(ctx.normals or {}).get(seed) or Normals(seed) for _, seed in jobs]  # what each explainer would draw
+    assert not any(stream.taken for stream in normals), "LIME's normals drawn ahead serve one explanation"
     widest = max(bank.n_models for bank, _ in jobs)
     per_pass = max(1, _LIME_NUMBERS // (n_samples * max(n_features, widest * ds.n_classes)))
     passes = [slice(start, min(start + per_pass, n_rows)) for start in range(0, n_rows, per_pass)]

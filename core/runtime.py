@@ -116,6 +116,7 @@ def spread(work: Callable[[Item], Result], items: Sequence[Item], *,
     """[work(item) for item in items], the items shared out among WORKERS threads, each taking the
     next as it finishes one; results in item order, done(n) called in this thread as the first n are in.
 
+    An item's error is raised once the items before it are in, and no item not yet started starts.
     The items must be independent (disjoint outputs, per-thread buffers: `per_thread`). Each runs
     inside `deterministic`, one torch thread per operation, so it gets exactly the numbers it gets
     alone, whichever thread runs it and in whatever order. This thread only waits and reports, so

@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import BatchedMLP, MLPBank
+from .models import BatchedMLP, MLPBank, model_groups
 from .runtime import spread
 
 _IG_NUMBERS = 1 << 22  # numbers per chunk of rows at most (32 MB in float64)
 _IG_ROWS = 16  # rows per chunk: the chunks are the pieces of work runtime.spread shares out
-_IG_GROUP = 16  # models per chunk
 
 def gradients(bank: MLPBank, points: torch.Tensor, target: np.ndarray) -> torch.Tensor:
     """points (model, ..., row, feature) -> d p_target / d input, same shape; models never mix."""
@@ -102,13 +101,13 @@ def integrated_gradients(bank: MLPBank, X: np.ndarray, target: np.ndarray, base:
     """
     X64, base64 = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
     target_t = torch.as_tensor(target)
-    groups = [list(range(g, min(g + _IG_GROUP, bank.n_models))) for g in range(0, bank.n_models, _IG_GROUP)]
+    groups = [list(group) for group in model_groups(bank.n_models)]
     modules = [bank.module.subset(group).double().requires_grad_(False) for group in groups]  # gradients of inputs only
     # Rows a chunk at a time: a row holds about models x breakpoints x width numbers, with breakpoints
     # rarely more than 2 + one per hidden unit.
     hidden = [w.shape[-1] for w in bank.module.weights[:-1]]
     width = max(X.shape[1], *hidden, nodes * bank.module.weights[-1].shape[-1])
-    per_chunk = max(1, min(_IG_ROWS, _IG_NUMBERS // (len(groups[0]) * (2 + sum(hidden)) * width)))
+    per_chunk = max(1, min(_IG_ROWS, _IG_NUMBERS // (max(map(len, groups)) * (2 + sum(hidden)) * width)))
     tasks = [(g, i) for g in range(len(groups)) for i in range(0, len(X), per_chunk)]
     out = torch.empty((bank.n_models, *X.shape), dtype=torch.float64)
 

@@ -273,3 +273,19 @@ def test_lime_normals_drawn_ahead_while_the_models_train_give_the_values_drawn_a
     ahead, drawn_after = result.explanation.by_method["lime"], again.by_method["lime"]
     assert np.array_equal(ahead.values, drawn_after.values)
     assert np.array_equal(ahead.repeat, drawn_after.repeat)
+
+
+def test_identical_models_agree_exactly_where_the_last_group_would_hold_one_model(iris):
+    """Past 16 models the work goes a group of models at a time; a group of one would run other torch
+    kernels, whose numbers differ in the last bits, so 17 identical models must still agree exactly."""
+    from core import models
+
+    config = RunConfig(n_models=models._GROUP + 1, vary=frozenset(), mlp=MLPConfig(hidden=(8,), epochs=2))
+    result = compare(iris, config, ExplainConfig(methods=methods_for("mlp"), max_rows=4, background_size=4,
+                                                  kernel_samples=100, lime_samples=200))
+    assert len(set(result.run.fingerprints)) == 1
+    proba = result.run.predict_proba(iris.X[:20])
+    assert all(np.array_equal(proba[m], proba[0]) for m in range(config.n_models))
+    for name, attr in result.explanation.by_method.items():
+        for m in range(1, config.n_models):
+            assert np.array_equal(attr.values[m], attr.values[0]), (name, m)

@@ -22,7 +22,7 @@ def test_spread_returns_results_in_item_order_and_reports_them_in_the_calling_th
     assert seen == [(n, caller) for n in range(1, 7)]
 
 
-def test_spread_raises_the_first_error_and_starts_no_more_items():
+def test_spread_raises_an_items_error_and_starts_no_more_items():
     started = []
 
     def work(i):
