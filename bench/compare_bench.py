@@ -13,8 +13,8 @@ On breast_cancer (2 cores is the reference machine):
 (a), (b) and (d)'s explaining cost are each the median of REPEATS measurements, (a) and (d)'s taken by
 turns so that each pair ran under the same load ((c), a minute long, is measured once, so linearity
 divides one measurement by a median): on a shared 2-core
-machine a neighbour can halve one core's speed for seconds at a time, which slows torch's
-two-thread kernels far more than the single-threaded notebook.
+machine a neighbour can halve one core's speed for seconds at a time (the engine shares its work
+out among its threads as each is free, see core.runtime.spread, so a slowed core does less of it).
 fidelity: Pearson correlation of (a)'s KernelSHAP with a 10x-sample reference (explain_bench's).
 peak_mb: the peak resident memory of this whole process.
 Targets: speedup = naive_s / full_s >= 30, demo_s <= 6, linearity = n200_s / full_s / 20 <= 1.1,
