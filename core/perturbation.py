@@ -36,7 +36,7 @@ class Normals:
     LimeTabularExplainer(random_state=seed) draws for the rows it explains, one row after another.
 
     Some may be drawn ahead (`draw_ahead`) in a thread of their own: a call to the generator for a
-    million numbers releases the GIL, so the draws go on while the models train on the other core
+    block of _LIME_NUMBERS releases the GIL, so the draws go on while the models train on the other core
     (training runs on one). The rest are drawn when taken. The numbers are the same however they
     were cut: numpy's legacy normal generator yields one stream whatever the sizes of its calls.
     """
