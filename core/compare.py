@@ -17,7 +17,8 @@ from . import format as fmt
 from .budget import Interval, SeedBudget, ambiguity_interval, seed_budget
 from .data import Dataset, load_builtin
 from .errors import ConfigError
-from .explain import METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, split_methods
+from .explain import (METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, explain_rows,
+                      model0_training_rows, split_methods)
 from .groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from .metrics import Evaluation, common_rows, evaluate
 from .pairs import agreement_matrix, method_matrices, pair_summary
@@ -50,7 +51,8 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
     with deterministic():
         splits = split_rows(dataset, run_config)
-        explained = min(explain_config.max_rows, len(common_rows(list(splits[2]))))  # what evaluate will find
+        # The rows explain will explain: explain_rows of the rows every model is tested on (evaluate's).
+        explained = len(explain_rows(common_rows(list(splits[2])), explain_config.max_rows, explain_config.seed))
         normals = draw_lime_ahead(explain_config, explained, dataset.n_features)  # while the models train
         try:
             run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4), splits=splits)
@@ -158,7 +160,7 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     k = default_k(ds.n_features) if k is None else k
     agr.check_k(k, ds.n_features)
     seed = ex.config.seed
-    groups = feature_groups(ds.X[np.unique(comparison.run.train_rows[0])], threshold=group_threshold)
+    groups = feature_groups(model0_training_rows(comparison.run), threshold=group_threshold)
     group_k = min(k, default_k(len(groups)))
     # Every method's agreement, feature by feature and group by group, and the methods' matrices per
     # metric: independent numpy work, shared out among the cores (numpy releases the GIL).

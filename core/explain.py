@@ -359,7 +359,7 @@ class Basis:
     train_X: np.ndarray  # (row, feature) model 0's training rows
 
 
-def _model0_training_rows(run: Run) -> np.ndarray:
+def model0_training_rows(run: Run) -> np.ndarray:
     """(row, feature) model 0's training rows: what LIME's statistics, the background and the IG baseline summarise."""
     return run.dataset.X[np.unique(run.train_rows[0])]
 
@@ -368,7 +368,7 @@ def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
     """The rows (at most config.max_rows of `rows`), their target classes and the background, for all of `run`."""
     rows = explain_rows(rows, config.max_rows, config.seed)
     X = run.dataset.X[rows]
-    train_X = _model0_training_rows(run)
+    train_X = model0_training_rows(run)
     background, weights = kmeans_background(train_X, config.background_size)
     return Basis(rows, target_classes(run, X, config.target_class), background, weights, train_X)
 
@@ -409,14 +409,14 @@ def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str
     from the deterministic methods and from KernelSHAP, whose coalitions every row shares; not from LIME,
     whose neighbourhoods are drawn row after row from one generator (so LIME is not offered here)."""
     assert method != "lime", "LIME draws each row's neighbourhood after the rows before it"
-    train_X = _model0_training_rows(run)
+    train_X = model0_training_rows(run)
     if METHODS[method].background:
         background, weights = kmeans_background(train_X, config.background_size)
     else:  # k-means would only cost time
         background, weights = np.empty((0, len(x))), np.empty(0)
     ctx = _Context(run, np.array([row]), x[None], np.array([target]), background, weights, train_X, config)
     with deterministic():
-        return METHODS[method].fn(run.bank, ctx, int_seed(config.seed, method))[:, 0]
+        return METHODS[method].fn(run.bank, ctx, method_seeds(config, method)[0])[:, 0]
 
 
 def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

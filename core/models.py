@@ -247,17 +247,10 @@ class MLPBank:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (model, row, class) for X (row, feature): a pass per group of models and chunk of rows."""
-        groups, passes = _grouped(self.module, min(len(X), _POINTS))
         n_classes = self.module.weights[-1].shape[2]
-        out = torch.empty((self.n_models, len(X), n_classes), dtype=torch.float64)
-
-        @torch.no_grad()  # grad mode is per thread: in the thread that runs the chunk
-        def chunk(task: tuple[int, int]) -> None:
-            g, i = task
-            own = passes(g)
-            out[groups[g].start:groups[g].stop, i:i + _POINTS] = own.proba(own.first_layer(X[i:i + _POINTS]))
-        spread(chunk, [(g, i) for g in range(len(groups)) for i in range(0, len(X), _POINTS)])
-        return out.numpy()
+        out, work = self._row_work(X, (n_classes,), lambda own, rows: own.proba(own.first_layer(X[rows])))
+        spread(lambda call: call(), work)
+        return out
 
     def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
         """(model, row) probability of class target[row] for X (row, feature)."""
@@ -268,15 +261,20 @@ class MLPBank:
     def target_proba_work(self, X: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, list[Callable[[], None]]]:
         """target_proba as pieces of work to share out (runtime.spread) with others: the (model, row)
         array they fill, and the pieces, each a pass of a group of models over a chunk of rows."""
-        groups, passes = _grouped(self.module, min(len(X), _POINTS))
         target_t = torch.as_tensor(target)
-        out = torch.empty((self.n_models, len(X)), dtype=torch.float64)
+        return self._row_work(X, (), lambda own, rows: own.target_proba(own.first_layer(X[rows]),
+                                                                        own.selector(target_t[rows])))
+
+    def _row_work(self, X: np.ndarray, shape: tuple[int, ...],
+                  compute: Callable[[_Passes, slice], torch.Tensor]) -> tuple[np.ndarray, list[Callable[[], None]]]:
+        """The float64 (model, row, *shape) array for X (row, feature), and the pieces of work that fill
+        it: compute(passes, rows), the answers of one group of models (its _Passes) on one chunk of rows."""
+        groups, passes = _grouped(self.module, min(len(X), _POINTS))
+        out = torch.empty((self.n_models, len(X), *shape), dtype=torch.float64)
 
         @torch.no_grad()  # grad mode is per thread: in the thread that runs the chunk
         def chunk(g: int, i: int) -> None:
-            own = passes(g)
-            out[groups[g].start:groups[g].stop, i:i + _POINTS] = own.target_proba(
-                own.first_layer(X[i:i + _POINTS]), own.selector(target_t[i:i + _POINTS]))
+            out[groups[g].start:groups[g].stop, i:i + _POINTS] = compute(passes(g), slice(i, i + _POINTS))
         return out.numpy(), [functools.partial(chunk, g, i) for g in range(len(groups)) for i in range(0, len(X), _POINTS)]
 
     def subset(self, models: list[int]) -> "MLPBank":

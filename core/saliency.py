@@ -101,8 +101,8 @@ def integrated_gradients(bank: MLPBank, X: np.ndarray, target: np.ndarray, base:
     """
     X64, base64 = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(base, dtype=torch.float64)
     target_t = torch.as_tensor(target)
-    groups = [list(group) for group in model_groups(bank.n_models)]
-    modules = [bank.module.subset(group).double().requires_grad_(False) for group in groups]  # gradients of inputs only
+    groups = model_groups(bank.n_models)
+    modules = [bank.module.subset(list(group)).double().requires_grad_(False) for group in groups]  # input gradients only
     # Rows a chunk at a time: a row holds about models x breakpoints x width numbers, with breakpoints
     # rarely more than 2 + one per hidden unit.
     hidden = [w.shape[-1] for w in bank.module.weights[:-1]]
@@ -114,6 +114,6 @@ def integrated_gradients(bank: MLPBank, X: np.ndarray, target: np.ndarray, base:
     def chunk(task: tuple[int, int]) -> None:
         g, i = task
         rows = slice(i, i + per_chunk)
-        out[groups[g][0]:groups[g][-1] + 1, rows] = _piecewise_ig(modules[g], X64[rows], target_t[rows], base64, nodes)
+        out[groups[g].start:groups[g].stop, rows] = _piecewise_ig(modules[g], X64[rows], target_t[rows], base64, nodes)
     spread(chunk, tasks)
     return out.numpy()
