@@ -40,10 +40,10 @@ import explain_bench  # noqa: E402
 import train_bench  # noqa: E402
 
 from core import PRESETS, ExplainConfig, MLPConfig, RunConfig, compare, load_builtin, summarize  # noqa: E402
-from core.data import synthetic  # noqa: E402
-from core.explain import default_methods, explain  # noqa: E402
-from core.metrics import evaluate  # noqa: E402
-from core.training import train  # noqa: E402
+from core.training.data import synthetic  # noqa: E402
+from core.explainers.methods import default_methods, explain  # noqa: E402
+from core.agree.scores import evaluate  # noqa: E402
+from core.training.fit import train  # noqa: E402
 from core.runtime import WORKERS, stage_name  # noqa: E402
 
 DEMO = "Breast cancer: 10 neural nets, vary init + order"

@@ -3,7 +3,7 @@
 breast_cancer, N=10 MLPs, 50 test rows, in one process:
 - naive: per model and per row, shap.KernelExplainer at its defaults on a 20-row k-means
   background, then LimeTabularExplainer.explain_instance at its defaults;
-- ours: core.compare's explain + summarize (KernelSHAP, LIME, integrated gradients, the noise
+- ours: core.run.compare's explain + summarize (KernelSHAP, LIME, integrated gradients, the noise
   floor repeats and every agreement metric), at SeedScope's defaults: 512 KernelSHAP coalitions
   shared by all rows and models, and LIME sampling continuous features around each row.
 SHAP fidelity of each side: Pearson correlation of its SHAP values (positive class, the first
@@ -26,9 +26,9 @@ from lime.lime_tabular import LimeTabularExplainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import MLPConfig, RunConfig, load_builtin, train  # noqa: E402
-from core.compare import Comparison, summarize  # noqa: E402
-from core.explain import ExplainConfig, explain  # noqa: E402
-from core.metrics import evaluate  # noqa: E402
+from core.run.compare import Comparison, summarize  # noqa: E402
+from core.explainers.methods import ExplainConfig, explain  # noqa: E402
+from core.agree.scores import evaluate  # noqa: E402
 
 N_MODELS, N_ROWS, BACKGROUND, FIDELITY_MODELS = 10, 50, 20, 3
 

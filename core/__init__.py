@@ -1,11 +1,12 @@
 """SeedScope's public API: what the app, the CLI and the tests call."""
 from . import format
-from .agreement import METRICS, Metric
-from .bundle import bundle_bytes, library_versions, load_bundle, load_bundle_and_cohort, save_bundle
-from .cluster import Cluster, compare_on_ray, connect_ray, disconnect_ray
-from .cohort import Bound, Category, Cohort
-from .cohort_stats import Figures, cohort_figures, side_by_side
-from .compare import (
+from .agree.agreement import METRICS, Metric
+from .export.bundle import bundle_bytes, library_versions, load_bundle, load_bundle_and_cohort, save_bundle
+from .export.report import render_diff_html, render_html
+from .run.cluster import Cluster, compare_on_ray, connect_ray, disconnect_ray
+from .views.cohort import Bound, Category, Cohort, categorical_columns
+from .views.cohort_figures import Figures, agreement_table, cohort_figures, per_model_accuracy, side_by_side
+from .run.compare import (
     HEADLINE_METRIC,
     Comparison,
     Summary,
@@ -15,8 +16,8 @@ from .compare import (
     summarize,
     warm_up,
 )
-from .dependence import Dependence, attribution_scatter, ice, partial_dependence
-from .data import (
+from .views.dependence import Dependence, RowCurves, attribution_scatter, dependence_target, ice, partial_dependence
+from .training.data import (
     BUILTIN_DATASETS,
     MAX_CSV_BYTES,
     Dataset,
@@ -27,11 +28,11 @@ from .data import (
     synthetic,
 )
 from .errors import BundleError, ConfigError, DatasetError
-from .diff import RunDiff, diff_runs
-from .estimate import estimate_seconds, machine_speed
-from .features import Feature, dataset_features
-from .groups import GROUP_THRESHOLD
-from .explain import (
+from .views.diff import RunDiff, diff_runs
+from .run.estimate import estimate_seconds, machine_speed
+from .training.features import Feature, dataset_features, set_value
+from .agree.groups import GROUP_THRESHOLD
+from .explainers.methods import (
     METHODS,
     Attributions,
     ExplainConfig,
@@ -41,13 +42,13 @@ from .explain import (
     explain,
     methods_for,
 )
-from .metrics import SCORES, Evaluation, evaluate
-from .presets import PRESETS, Preset
+from .agree.scores import SCORES, Evaluation, evaluate
+from .run.presets import PRESETS, Preset
 from .runtime import computations
 from .seeding import SOURCE_HELP, SOURCES
-from .story import Step, story
-from .whatif import WhatIf, kernel_shap_row, what_if
-from .training import (
+from .views.story import Step, story
+from .views.whatif import TOP_REASONS, WhatIf, kernel_shap_row, what_if, what_if_changes, what_if_table, what_if_target
+from .training.fit import (
     FAMILIES,
     MAX_MODELS,
     History,
@@ -70,9 +71,11 @@ __all__ = [
     "HEADLINE_METRIC", "Comparison", "Summary", "compare", "default_k", "source_spread", "summarize", "warm_up",
     "METHODS", "Attributions", "ExplainConfig", "Explanation", "as_images", "default_methods", "explain", "methods_for",
     "estimate_seconds", "machine_speed", "computations", "RunDiff", "diff_runs", "GROUP_THRESHOLD", "Evaluation", "evaluate", "SCORES", "METRICS", "Metric", "format", "PRESETS", "Preset",
-    "Feature", "dataset_features", "WhatIf", "what_if", "kernel_shap_row",
-    "Dependence", "partial_dependence", "ice", "attribution_scatter",
+    "Feature", "dataset_features", "set_value", "WhatIf", "what_if", "kernel_shap_row", "TOP_REASONS",
+    "what_if_changes", "what_if_table", "what_if_target", "render_html", "render_diff_html",
+    "Dependence", "RowCurves", "dependence_target", "partial_dependence", "ice", "attribution_scatter",
     "BundleError", "bundle_bytes", "library_versions", "load_bundle", "load_bundle_and_cohort", "save_bundle",
-    "Bound", "Category", "Cohort", "Figures", "cohort_figures", "side_by_side",
+    "Bound", "Category", "Cohort", "categorical_columns", "Figures", "agreement_table", "cohort_figures",
+    "per_model_accuracy", "side_by_side",
     "Step", "story",
 ]

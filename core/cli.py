@@ -16,23 +16,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .agreement import METRICS, check_k
+from .agree.agreement import METRICS, check_k
 from .archive import atomic_write_bytes
-from .bundle import check_expected_size, load_bundle
-from .cluster import compare_on_ray, connect_ray
-from .cohort import Cohort
-from .cohort_stats import cohort_figures
-from .compare import HEADLINE_METRIC, compare, summarize
-from .data import BUILTIN_DATASETS, load_builtin, load_csv
-from .diff import diff_runs
+from .export.bundle import check_expected_size, load_bundle
+from .run.cluster import compare_on_ray, connect_ray
+from .views.cohort import Cohort
+from .views.cohort_figures import cohort_figures
+from .run.compare import HEADLINE_METRIC, compare, summarize
+from .training.data import BUILTIN_DATASETS, load_builtin, load_csv
+from .views.diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
-from .explain import METHODS, ExplainConfig, default_methods
+from .explainers.methods import METHODS, ExplainConfig, default_methods
 from .format import confidence, percent
-from .groups import GROUP_THRESHOLD
-from .gate import release_gate
-from .presets import PRESETS
+from .agree.groups import GROUP_THRESHOLD
+from .views.gate import release_gate
+from .run.presets import PRESETS
 from .seeding import SOURCES
-from .training import (
+from .training.fit import (
     FAMILIES,
     MAX_MODELS,
     MLPConfig,
@@ -249,7 +249,7 @@ def _diff(args: argparse.Namespace) -> int:
         _check_writable(args.out)
         a, b = load_bundle(args.a), load_bundle(args.b)
         d = diff_runs(a, b, k=args.k, method=args.method, metric=args.metric)
-        from .report import render_diff_html
+        from .export.report import render_diff_html
         atomic_write_bytes(args.out, render_diff_html(d, (args.a.name, args.b.name)).encode("utf-8"))
     except (ConfigError, BundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -292,7 +292,7 @@ def _main(argv: list[str] | None) -> int:
         summary = summarize(comparison, k=args.k, group_threshold=args.group_threshold)
         release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
                      max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric)
-        from .report import (
+        from .export.report import (
             write_report,  # the report pulls in vl-convert; only load it once needed
         )
         html_path, bundle_path = write_report(comparison, summary, args.out, cohort=cohort)

@@ -60,5 +60,5 @@ def source_index(source: str, model: int, varied: frozenset[str]) -> int:
 
 def random_state(seed: int) -> np.random.RandomState:
     """A legacy numpy RandomState from a seed drawn here (int_seed), for a library written against
-    np.random's functions (shap's KernelExplainer; see core.perturbation)."""
+    np.random's functions (shap's KernelExplainer; see core.explainers.shap_lime)."""
     return np.random.RandomState(seed % 2**32)

@@ -181,8 +181,7 @@ def current_cohort() -> core.Cohort | None:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def report_html(_comparison: core.Comparison, comparison_key: str, k: int, group_threshold: float,
                 cohort_json: str | None = None) -> str:
-    from core import report
-    return report.render_html(_comparison, summary(_comparison, comparison_key, k, group_threshold),
+    return core.render_html(_comparison, summary(_comparison, comparison_key, k, group_threshold),
                               cohort=_cohort(cohort_json))
 
 
@@ -293,7 +292,7 @@ def dependence(_comparison: core.Comparison, comparison_key: str, column: int, t
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def ice(_comparison: core.Comparison, comparison_key: str, column: int, target: int,
-        row: int) -> core.dependence.RowCurves:
+        row: int) -> core.RowCurves:
     return core.ice(_comparison, dependence(_comparison, comparison_key, column, target), row)
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import charts
+from core.export import charts
 from core import format as fmt
 from pages import _state
 

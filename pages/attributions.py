@@ -4,9 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import core
-from core import charts, whatif
+from core.export import charts
 from core import format as fmt
-from core.features import set_value
 from pages import _state
 
 SPLIT_COLOUR = "background-color: #fde0dc"  # models that part from the majority
@@ -29,7 +28,7 @@ def edit_inputs(features: tuple[core.Feature, ...], original: np.ndarray, row: i
                 value = st.number_input(label, min_value=f.low, max_value=f.high, value=float(original[f.columns[0]]),
                                         step=f.step, format=f"%.{f.decimals}f", key=key,
                                         help=f"In the data: {f.low:.{f.decimals}f} to {f.high:.{f.decimals}f}.")
-        x = set_value(x, f, value)
+        x = core.set_value(x, f, value)
     return x[0]
 
 
@@ -47,7 +46,7 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
         x = edit_inputs(features, original, row)
         st.button("Reset to the original row", key="whatif_reset", on_click=reset, args=(features, row),
                   icon=":material/restart_alt:")
-    stored_target = whatif.default_target(comp, row)
+    stored_target = core.what_if_target(comp, row)
     target = stored_target
     if ds.n_classes > 2:
         target = st.columns(3)[0].selectbox("Reasons for the probability of", range(ds.n_classes), index=stored_target,
@@ -60,7 +59,7 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
         return
     for note in result.notes:
         st.caption(_state.escape_md(note))
-    changed = whatif.changes(result, features)
+    changed = core.what_if_changes(result, features)
     st.caption(("Changed: " + "; ".join(map(_state.escape_md, changed))) if changed
                else "No value changed yet: the models answer as for the row in the data.")
     votes = fmt.votes(result.votes, tuple(map(_state.escape_md, ds.class_names)))
@@ -83,16 +82,16 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
         methods["kernel_shap"] = _state.kernel_shap_row(comp, key, row, values, target)
     if not methods:
         st.caption("Press the button for each model's reasons (this model family has no instant method).")
-        st.dataframe(styled(whatif.model_table(result, ds.class_names, ds.feature_names)), hide_index=True)
+        st.dataframe(styled(core.what_if_table(result, ds.class_names, ds.feature_names)), hide_index=True)
         return
     if st.session_state.get("whatif_method") not in methods:  # e.g. KernelSHAP of a row since edited again
         st.session_state.pop("whatif_method", None)
     method = st.radio("Reasons from", list(methods), format_func=lambda m: core.METHODS[m].label, horizontal=True,
                       key="whatif_method")
     label = core.METHODS[method].label
-    st.caption(f"Top reasons: the {whatif.TOP_REASONS} features with the largest {label} attribution for the "
+    st.caption(f"Top reasons: the {core.TOP_REASONS} features with the largest {label} attribution for the "
                f"probability of {_state.escape_md(ds.class_names[target])}; ↑ raises it, ↓ lowers it.")
-    table = whatif.model_table(result, ds.class_names, ds.feature_names, methods[method])
+    table = core.what_if_table(result, ds.class_names, ds.feature_names, methods[method])
     st.dataframe(styled(table), hide_index=True, width="stretch",
                  column_config={"top reasons": st.column_config.TextColumn(width="large")})
     _state.show_chart(charts.row_attributions(methods[method], list(ds.feature_names),

@@ -7,8 +7,6 @@ import streamlit as st
 
 import core
 from core import format as fmt
-from core.cohort import categorical_columns
-from core.cohort_stats import agreement_table, per_model_accuracy
 from pages import _state
 
 _OUTCOMES = {"any": "Any", "correct": "Right", "incorrect": "Wrong"}
@@ -39,7 +37,7 @@ def _range(feature: str, j: int, column: np.ndarray, previous: core.Cohort) -> l
 def cohort_inputs(comp: core.Comparison, previous: core.Cohort) -> core.Cohort:
     """The cohort the widgets describe, starting from `previous`."""
     ds = comp.run.dataset
-    columns = categorical_columns(ds)
+    columns = core.categorical_columns(ds)
     one_hot = {j for values in columns.values() for j in values.values()}
     numeric = [j for j in range(ds.n_features) if j not in one_hot]
     names = ds.feature_names
@@ -90,10 +88,10 @@ def show(comp: core.Comparison, summary: core.Summary, cohort: core.Cohort) -> N
     st.dataframe(core.side_by_side(inside, whole, summary), hide_index=True, width="stretch", height="content",
                  column_config={"figure": st.column_config.TextColumn(width="large")})
     with st.expander("Accuracy of each model"):
-        st.dataframe(per_model_accuracy(inside, whole), width="stretch", column_config={
+        st.dataframe(core.per_model_accuracy(inside, whole), width="stretch", column_config={
             c: st.column_config.NumberColumn(format="percent") for c in ("this cohort", "all test rows")})
     with st.expander("Every agreement metric"):
-        st.dataframe(agreement_table(inside, whole, summary), hide_index=True, width="stretch")
+        st.dataframe(core.agreement_table(inside, whole, summary), hide_index=True, width="stretch")
 
     st.subheader("Contested rows in the cohort")
     if inside.contested.empty:

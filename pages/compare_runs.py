@@ -58,6 +58,5 @@ else:
         st.dataframe(d.settings.style.apply(
             lambda row: ["background-color: #fff3cd" if row.differs else ""] * len(row), axis=1),
             hide_index=True, width="stretch")
-        from core.report import render_diff_html
-        st.download_button("Download this comparison of runs (HTML)", render_diff_html(d, (name_a, name_b)),
+        st.download_button("Download this comparison of runs (HTML)", core.render_diff_html(d, (name_a, name_b)),
                            file_name="seedscope_diff.html", mime="text/html", key="download_diff")

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 import core
-from core import charts, dependence
+from core.export import charts
 from core import format as fmt
 from pages import _state
 
@@ -18,7 +18,7 @@ if comp is not None:
     first = int(np.argmax([importance[list(f.columns)].sum() for f in features]))
     c1, c2 = st.columns(2)
     feature = c1.selectbox("Feature", features, index=first, format_func=lambda f: f.name, key="dep_feature")
-    target = dependence.default_target(comp)
+    target = core.dependence_target(comp)
     if ds.n_classes > 2:
         target = c2.selectbox("Probability of", range(ds.n_classes), index=target,
                               format_func=ds.class_names.__getitem__, key="dep_class")

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import core
-from core import charts
+from core.export import charts
 from pages import _state
 
 st.title("Metrics")

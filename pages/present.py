@@ -1,7 +1,7 @@
 """Present: the finding as a short story for a room, one step at a time (the story itself comes from core.story)."""
 import streamlit as st
 
-from core import charts
+from core.export import charts
 from pages import _state
 
 # Large type for the room. A keyed container carries the CSS class st-key-<key>, so the rule reaches

@@ -1,7 +1,7 @@
 """Shared fixtures: built-in datasets loaded once per session (loading is offline and cheap, but not free)."""
 import pytest
 
-from core.data import load_builtin
+from core.training.data import load_builtin
 
 
 @pytest.fixture(scope="session")

@@ -155,7 +155,7 @@ def test_report_page_offers_the_html_report_and_the_bundle(trained):
 
 def test_a_bundle_too_large_to_load_back_is_an_error_beside_the_html_report(trained, monkeypatch):
     from pages import _state
-    monkeypatch.setattr(importlib.import_module("core.bundle"), "_MAX_UNZIPPED", 20_000)
+    monkeypatch.setattr(importlib.import_module("core.export.bundle"), "_MAX_UNZIPPED", 20_000)
     _state.bundle.clear()  # a bundle made under the real limit may be cached
     at = visit(trained, "pages/report.py")
     labels = [b.proto.label for b in at.get("download_button")]

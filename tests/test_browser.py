@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from core.report import SECTIONS
+from core.export.report import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

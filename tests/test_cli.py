@@ -85,7 +85,7 @@ def test_help_documents_every_option(capsys):
 
 
 def test_app_and_cli_give_identical_numbers_for_the_same_settings(cli_report):
-    from core.bundle import load_bundle
+    from core.export.bundle import load_bundle
 
     cli = load_bundle(cli_report.with_suffix(".zip").read_bytes())
     at = AppTest.from_file(APP, default_timeout=120)
@@ -115,7 +115,7 @@ def no_training(monkeypatch):
     """Make training fail loudly, for checks that must happen before it."""
     def train(*args, **kwargs):
         raise AssertionError("trained before checking the settings")
-    monkeypatch.setattr(importlib.import_module("core.compare"), "train", train)
+    monkeypatch.setattr(importlib.import_module("core.run.compare"), "train", train)
 
 
 @pytest.mark.parametrize("out, message", [
@@ -147,7 +147,7 @@ def test_ctrl_c_while_writing_ends_in_one_line_and_keeps_the_previous_report(tmp
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(importlib.import_module("core.report"), "bundle_bytes", interrupted)
+    monkeypatch.setattr(importlib.import_module("core.export.report"), "bundle_bytes", interrupted)
     code, _, stderr = run_cli(capsys, *TINY, "--seed", "1", "--out", str(out))
     assert code == 130 and stderr == "interrupted: no report or bundle was written.\n"
     assert (out.read_bytes(), out.with_suffix(".zip").read_bytes()) == before

@@ -1,0 +1,1 @@
+"""Run -> Explanation: KernelSHAP, LIME, TreeSHAP, gradients and integrated gradients, one registry (METHODS)."""

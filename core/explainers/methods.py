@@ -1,0 +1,424 @@
+"""Attributions for every model of a run: SHAP, LIME and gradient saliency, shaped (model, row, feature).
+
+Common random numbers: each stochastic explainer draws its perturbation samples
+once and evaluates all N models on them in one batched call, so differences
+between models are never explainer sampling noise. How much noise the
+explainer itself adds is measured separately (the noise floor): model 0 is
+explained a second time with another explainer seed.
+
+The two sampling explainers, KernelSHAP and LIME, live in core.explainers.shap_lime.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+import shap
+import torch
+from threadpoolctl import threadpool_limits
+
+from . import gradients
+from ..errors import ConfigError
+from ..training.models import MLPBank
+from .shap_lime import Normals, draw_ahead, kernel_shap_values, lime_values, lime_values_and_repeat
+from ..runtime import Progress, deterministic, stage
+from ..seeding import int_seed, numpy_generator
+from ..training.fit import FAMILIES, Run
+
+_EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
+_KMEANS_ROWS = 5000  # training rows the background summary is computed from, at most
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How to explain a run. methods: names from METHODS; a family that lacks a method skips it."""
+
+    methods: tuple[str, ...] = ("kernel_shap", "lime", "integrated_gradients")
+    max_rows: int = 50
+    background_size: int = 20
+    # Coalitions per KernelSHAP run, shared by all rows and models. On breast_cancer, 512 gives a
+    # Pearson correlation of 0.97 with a 10x-sample reference (shap's per-row default, l1 feature
+    # selection on, gives 0.92); None uses shap's default of 2 * features + 2048.
+    kernel_samples: int | None = 512
+    lime_samples: int = 5000
+    ig_steps: int = 32  # Gauss-Legendre nodes per smooth piece of the path, see gradients.integrated_gradients
+    target_class: int | None = None  # None: binary -> positive class; multiclass -> most models' prediction
+    seed: int = 0
+    noise_floor: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))  # each method once, in order
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(
+                f"Unknown explanation method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}."
+            )
+        if not self.methods:
+            raise ConfigError("Choose at least one explanation method.")
+        if self.max_rows < 1:
+            raise ConfigError("Explain at least one row.")
+        if not 2 <= self.background_size <= 200:
+            raise ConfigError(f"Background size must be between 2 and 200; got {self.background_size}.")
+        if self.kernel_samples is not None and self.kernel_samples < 10:
+            raise ConfigError("KernelSHAP needs at least 10 samples per row.")
+        if self.lime_samples < 100 or self.ig_steps < 2:
+            raise ConfigError("LIME needs at least 100 samples and integrated gradients at least 2 nodes per piece.")
+
+
+@dataclass(frozen=True, eq=False)
+class Attributions:
+    method: str
+    values: np.ndarray  # (model, row, feature)
+    rows: np.ndarray  # (row,) dataset row ids explained
+    target_class: np.ndarray  # (row,) the class whose probability is explained
+    repeat: np.ndarray | None = None  # (row, feature) model 0 again with another explainer seed; None if deterministic
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """All methods' attributions of one run on the same rows."""
+
+    config: ExplainConfig
+    rows: np.ndarray  # (row,) dataset row ids
+    target_class: np.ndarray  # (row,)
+    by_method: dict[str, Attributions]
+    skipped: tuple[str, ...] = ()  # requested methods this model family does not support
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.by_method)
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What every method needs. X: (row, feature); target: (row,); background: k-means centres with weights."""
+
+    run: Run
+    rows: np.ndarray  # (row,) dataset row ids
+    X: np.ndarray
+    target: np.ndarray
+    background: np.ndarray  # (centre, feature)
+    weights: np.ndarray  # (centre,) cluster shares, summing to 1
+    train_X: np.ndarray  # (row, feature) model 0's training rows, for LIME's statistics and the IG baseline
+    config: ExplainConfig
+    progress: Callable[[float], None] | None = None  # fraction of the current method done
+    repeat: bool = False  # the noise-floor repeat: model 0 alone, under another seed
+    normals: dict[int, Normals] | None = None  # LIME's normals by seed, drawn ahead (draw_lime_ahead)
+
+    @property
+    def expanded_background(self) -> np.ndarray:
+        """The centres repeated in proportion to their weights, for explainers that take plain samples."""
+        counts = np.maximum(1, np.round(self.weights * _EXPANDED_BACKGROUND)).astype(int)
+        return np.repeat(self.background, counts, axis=0)
+
+
+def _pick_target(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(row, feature, class) shap output -> (row, feature) for each row's target class."""
+    values = np.asarray(values)
+    if values.ndim == 2:  # a single output
+        return values
+    return values[np.arange(len(target)), :, target]
+
+
+def _float32_thresholds(model):
+    """A copy of a tree ensemble whose split thresholds are float32, with every prediction unchanged.
+
+    scikit-learn compares float32 inputs with float64 thresholds; shap's C++ walks the trees in
+    float32. Rounding each threshold down to the largest float32 not above it keeps
+    `x <= threshold` exactly as it was for every float32 x, so both walk the same branches.
+    """
+    model = copy.deepcopy(model)
+    for tree in np.ravel(getattr(model, "estimators_", [])):
+        t = tree.tree_.threshold  # a view of the tree's nodes: writing to it edits the copy
+        down = t.astype(np.float32)
+        down = np.where(down > t, np.nextafter(down, np.float32(-np.inf)), down)
+        t[:] = down
+    return model
+
+
+def _tree_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
+    """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP.
+
+    Exact means equal to enumerating every coalition on the expanded background (tests check it
+    within 1e-6): the whole background is kept (shap would keep a random 100-row sample), and rows,
+    background and thresholds are all float32, as the trees see them.
+    """
+    out = np.zeros((bank.n_models, *ctx.X.shape))
+    # Each model is its own tree ensemble; TreeExplainer walks one ensemble at a time.
+    for m, pipe in enumerate(bank.pipelines):
+        scaler, model = pipe[:-1], pipe[-1]
+        x = scaler.transform(ctx.X).astype(np.float32)
+        background = scaler.transform(ctx.expanded_background).astype(np.float32)
+        exact = _float32_thresholds(model)
+        for points in (x, background):
+            assert np.array_equal(exact.predict_proba(points), model.predict_proba(points)), "threshold rounding"
+        masker = shap.maskers.Independent(background, max_samples=len(background))
+        explainer = shap.TreeExplainer(exact, masker, feature_perturbation="interventional",
+                                       model_output="probability")
+        values = np.asarray(explainer.shap_values(x, check_additivity=False))
+        if values.ndim == 2:  # one output: the positive class of a binary model
+            out[m] = values
+            continue
+        # The class axis follows this model's classes_, which may lack a class its training rows never
+        # held (bootstrap, rare classes); such a class has zero attribution.
+        known = np.isin(ctx.target, model.classes_)
+        column = np.searchsorted(model.classes_, ctx.target[known])
+        out[m, known] = values[np.flatnonzero(known), :, column]
+    return out
+
+
+def _deep_shap_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
+    """shap.DeepExplainer (DeepLIFT with SHAP's background averaging) on each MLP."""
+    bg = torch.tensor(ctx.expanded_background, dtype=torch.float32)
+    x = torch.tensor(ctx.X, dtype=torch.float32)
+    out = []
+    # DeepExplainer hooks one nn.Module's layers, so each model is explained on its own.
+    for m in range(bank.n_models):
+        explainer = shap.DeepExplainer(bank.module.single(m), bg)
+        out.append(_pick_target(explainer.shap_values(x), ctx.target))  # shap checks additivity
+    return np.stack(out)
+
+
+def _gradient_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
+    """Vanilla gradient of the target-class probability with respect to the raw input."""
+    x = torch.tensor(ctx.X, dtype=torch.float32).expand(bank.n_models, -1, -1)
+    return gradients.gradients(bank, x, ctx.target).double().numpy()
+
+
+def _gradient_x_input_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
+    """Gradient times (input - training mean): the first-order Taylor share of each feature."""
+    return _gradient_values(bank, ctx, seed) * (ctx.X - ctx.train_X.mean(axis=0))[None]
+
+
+def _integrated_gradients_values(bank: MLPBank, ctx: _Context, seed: int) -> np.ndarray:
+    """Integrated gradients from the training mean, exact on every linear piece of the path (core.explainers.gradients)."""
+    return gradients.integrated_gradients(bank, ctx.X, ctx.target, ctx.train_X.mean(axis=0),
+                                         nodes=ctx.config.ig_steps)
+
+
+@dataclass(frozen=True)
+class Method:
+    """An attribution method: fn(bank, ctx, seed) -> (model, row, feature) for every model of the bank.
+
+    stochastic: its values depend on the seed (sampling), so `explain` measures its noise floor by
+    running it again on model 0 with another seed.
+    with_repeat: fn(bank, ctx, seed, repeat_seed) -> (values, model 0's repeat), both at once, where
+    that is faster than one after the other.
+    """
+
+    label: str
+    families: frozenset[str]
+    stochastic: bool
+    fn: Callable[..., np.ndarray] = field(repr=False)
+    background: bool = True  # whether it reads the k-means background
+    with_repeat: Callable[..., tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+
+
+_ALL = frozenset(FAMILIES)
+_TORCH = frozenset({"mlp"})
+METHODS: dict[str, Method] = {
+    "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap_values),
+    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, _tree_shap_values),
+    "deep_shap": Method("DeepSHAP", _TORCH, False, _deep_shap_values),
+    "lime": Method("LIME", _ALL, True, lime_values, background=False, with_repeat=lime_values_and_repeat),
+    "gradient": Method("Gradient", _TORCH, False, _gradient_values, background=False),
+    "gradient_x_input": Method("Gradient x input", _TORCH, False, _gradient_x_input_values, background=False),
+    "integrated_gradients": Method("Integrated gradients", _TORCH, False, _integrated_gradients_values,
+                                   background=False),
+}
+
+
+def supports(method: str, family: str, n_classes: int = 2) -> bool:
+    """Whether `method` can explain a `family` model on an n_classes problem."""
+    if family not in METHODS[method].families:
+        return False
+    # shap's TreeExplainer handles scikit-learn gradient boosting for binary problems only.
+    return not (method == "tree_shap" and family == "gradient_boosting" and n_classes > 2)
+
+
+def default_methods(family: str, n_classes: int = 2) -> tuple[str, ...]:
+    """What the app and the CLI explain with unless told otherwise: SHAP, LIME and (for nets) integrated gradients."""
+    return tuple(m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients")
+                 if supports(m, family, n_classes))
+
+
+def methods_for(family: str, n_classes: int = 2) -> tuple[str, ...]:
+    """Names of the methods that can explain a model family."""
+    return tuple(name for name in METHODS if supports(name, family, n_classes))
+
+
+def split_methods(methods: tuple[str, ...], family: str, n_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(usable, skipped): which of `methods` can explain this family; ConfigError if none can."""
+    usable = tuple(m for m in methods if supports(m, family, n_classes))
+    if not usable:
+        raise ConfigError(
+            f"None of {', '.join(methods)} can explain a {family} model; "
+            f"choose from {', '.join(methods_for(family, n_classes))}."
+        )
+    return usable, tuple(m for m in methods if m not in usable)
+
+
+def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """shap.kmeans summary of X: (centre, feature) centres and (centre,) weights summing to 1.
+
+    A weighted summary keeps KernelSHAP's cost at `size` evaluations per coalition while
+    staying close to the full training distribution.
+    """
+    if len(X) > _KMEANS_ROWS:
+        # The cost of explaining must not grow with the training set (k-means took a minute on
+        # 100,000 rows): summarise a sample, drawn with a fixed seed as shap.kmeans fixes its own.
+        X = X[np.sort(numpy_generator(0, "background_sample").choice(len(X), _KMEANS_ROWS, replace=False))]
+    size = min(size, len(np.unique(X, axis=0)))
+    # k-means on a few thousand rows: threads only add start-up and contention (OpenMP's count is per thread).
+    with threadpool_limits(1, user_api="openmp"):
+        summary = shap.kmeans(X, size)
+    return np.asarray(summary.data), np.asarray(summary.weights) / np.sum(summary.weights)
+
+
+def explain_rows(rows: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """At most max_rows of `rows`, a seeded sample kept in dataset order."""
+    if len(rows) <= max_rows:
+        return np.asarray(rows)
+    return np.sort(numpy_generator(seed, "explain_rows").choice(rows, size=max_rows, replace=False))
+
+
+def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndarray:
+    """(row,) class to explain: the given one, the positive class if binary, else the models' majority vote."""
+    n_classes = run.dataset.n_classes
+    if target_class is not None:
+        if not 0 <= target_class < n_classes:
+            raise ConfigError(f"Target class must be between 0 and {n_classes - 1}; got {target_class}.")
+        return np.full(len(X), target_class)
+    if n_classes == 2:
+        return np.ones(len(X), dtype=np.int64)
+    return majority_vote(run.predict_proba(X).argmax(axis=-1), n_classes)
+
+
+def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """(row,) the class most models predict, ties to the lower class; predictions: (model, row)."""
+    counts = (predictions[:, :, None] == np.arange(n_classes)).sum(axis=0)  # (row, class)
+    return counts.argmax(axis=-1)  # ties go to the lower class, as np.bincount(...).argmax() did
+
+
+def method_seeds(config: ExplainConfig, name: str) -> tuple[int, int]:
+    """The seeds of method `name`'s explanation and of its noise-floor repeat."""
+    return int_seed(config.seed, name), int_seed(config.seed, name, 1)
+
+
+_AHEAD_NUMBERS = 20_000_000  # LIME normals drawn ahead at most (160 MB; those of 143 rows x 5000 samples x 30 features: 21.5M)
+
+
+def draw_lime_ahead(config: ExplainConfig, n_rows: int, n_features: int) -> dict[int, Normals]:
+    """Start drawing ahead, in a thread of their own, the normals LIME will draw to explain n_rows rows
+    (its explanation's first, then its repeat's), at most _AHEAD_NUMBERS: for `explain(..., normals=)`.
+
+    Meant to run while the models train: training computes on one core, and the draws, which release
+    the GIL, on the other (on breast_cancer about 0.5 s of LIME's 1.7 s is lime's generator). None
+    are drawn when LIME is not asked for.
+    """
+    if "lime" not in config.methods:
+        return {}
+    seed, repeat_seed = method_seeds(config, "lime")
+    needed = n_rows * config.lime_samples * n_features
+    counts = {seed: min(needed, _AHEAD_NUMBERS)}
+    if config.noise_floor:
+        counts[repeat_seed] = min(needed, _AHEAD_NUMBERS - counts[seed])
+    streams = {s: Normals(s) for s, count in counts.items() if count > 0}
+    draw_ahead([(normals, counts[s]) for s, normals in streams.items()])
+    return streams
+
+
+def _attribute(name: str, ctx: _Context) -> Attributions:
+    """One method on all models; a stochastic one again on model 0 with another seed (the noise floor)."""
+    method, bank, report = METHODS[name], ctx.run.bank, ctx.progress
+    seed, repeat_seed = method_seeds(ctx.config, name)
+    repeat = method.stochastic and ctx.config.noise_floor
+    if repeat and method.with_repeat:
+        values, again = method.with_repeat(bank, ctx, seed, repeat_seed)
+        return Attributions(name, values, ctx.rows, ctx.target, again)
+    # Progress: the N-model run takes the first N/(N+1) of the stage, the one-model repeat the rest.
+    split = bank.n_models / (bank.n_models + 1) if repeat else 1.0
+    values = method.fn(bank, replace(ctx, progress=report and (lambda f: report(split * f))), seed)
+    again = (method.fn(bank.subset([0]), replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f)),
+                                                 repeat=True),
+                       repeat_seed)[0] if repeat else None)
+    return Attributions(name, values, ctx.rows, ctx.target, again)
+
+
+@dataclass(frozen=True, eq=False)
+class Basis:
+    """What every model of a run is explained on, drawn once per run, so that a part of the run
+    explained elsewhere (core.run.cluster) sees exactly the same (common random numbers)."""
+
+    rows: np.ndarray  # (row,) dataset row ids
+    target: np.ndarray  # (row,) the class explained: needs every model's prediction when it is the majority vote
+    background: np.ndarray  # (centre, feature) k-means centres of model 0's training rows
+    weights: np.ndarray  # (centre,) cluster shares, summing to 1
+    train_X: np.ndarray  # (row, feature) model 0's training rows
+
+
+def model0_training_rows(run: Run) -> np.ndarray:
+    """(row, feature) model 0's training rows: what LIME's statistics, the background and the IG baseline summarise."""
+    return run.dataset.X[np.unique(run.train_rows[0])]
+
+
+def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
+    """The rows (at most config.max_rows of `rows`), their target classes and the background, for all of `run`."""
+    rows = explain_rows(rows, config.max_rows, config.seed)
+    X = run.dataset.X[rows]
+    train_X = model0_training_rows(run)
+    background, weights = kmeans_background(train_X, config.background_size)
+    return Basis(rows, target_classes(run, X, config.target_class), background, weights, train_X)
+
+
+def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
+            progress: Progress | None = None, normals: dict[int, Normals] | None = None) -> Explanation:
+    """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method.
+    normals: LIME's, drawn ahead for this explanation alone (draw_lime_ahead); the values are the same
+    without them."""
+    split_methods(config.methods, run.config.family, run.dataset.n_classes)  # before the background, not after
+    return explain_on(run, explain_basis(run, rows, config), config, progress=progress, normals=normals)
+
+
+def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progress | None = None,
+               normals: dict[int, Normals] | None = None) -> Explanation:
+    """Explain every model of `run` (a whole run, or a part of one) on `basis` with each method."""
+    usable, skipped = split_methods(config.methods, run.config.family, run.dataset.n_classes)
+    ctx = _Context(run, basis.rows, run.dataset.X[basis.rows], basis.target, basis.background, basis.weights,
+                   basis.train_X, config, normals=normals)
+    by_method = {}
+    with deterministic():
+        for i, name in enumerate(usable):
+            message = f"Explaining {run.bank.n_models} models with {METHODS[name].label}"
+            step = stage(progress, i / len(usable), (i + 1) / len(usable))
+            report = step and (lambda f, step=step, message=message: step(f, message))
+            if report:
+                report(0.0)
+            by_method[name] = _attribute(name, replace(ctx, progress=report))
+    if progress:
+        progress(1.0, "Explanations done")
+    return Explanation(config, basis.rows, basis.target, by_method, skipped)
+
+
+def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig) -> np.ndarray:
+    """(model, feature) values of `method` for one row x (feature,) that the explanation did not hold (a
+    what-if edit of dataset row `row`), computed as `explain` computes its rows: with model 0's training
+    rows, the same k-means background and the same seed. An unedited row gets its stored values back
+    from the deterministic methods and from KernelSHAP, whose coalitions every row shares; not from LIME,
+    whose neighbourhoods are drawn row after row from one generator (so LIME is not offered here)."""
+    assert method != "lime", "LIME draws each row's neighbourhood after the rows before it"
+    train_X = model0_training_rows(run)
+    if METHODS[method].background:
+        background, weights = kmeans_background(train_X, config.background_size)
+    else:  # k-means would only cost time
+        background, weights = np.empty((0, len(x))), np.empty(0)
+    ctx = _Context(run, np.array([row]), x[None], np.array([target]), background, weights, train_X, config)
+    with deterministic():
+        return METHODS[method].fn(run.bank, ctx, method_seeds(config, method)[0])[:, 0]
+
+
+def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
+    """(..., feature) attributions -> (..., height, width) pictures, for pixel datasets such as digits."""
+    return values.reshape(*values.shape[:-1], *image_shape)

@@ -1,0 +1,1 @@
+"""What leaves SeedScope: charts, the HTML report, the data bundle."""

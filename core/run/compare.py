@@ -1,0 +1,302 @@
+"""One comparison, end to end: train N models, score them, explain them, measure how much they agree.
+
+`compare` does the expensive work once (training and explaining); `summarize`
+derives everything shown to a user for a given k from its result and is cheap,
+so a k slider or a page switch never retrains or re-explains.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from ..agree import agreement as agr
+from .. import format as fmt
+from ..agree.intervals import Interval, SeedBudget, ambiguity_interval, seed_budget
+from ..training.data import Dataset, load_builtin
+from ..errors import ConfigError
+from ..explainers.methods import (METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, explain_rows,
+                      model0_training_rows, split_methods)
+from ..agree.groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
+from ..agree.scores import Evaluation, common_rows, evaluate
+from ..agree.pairs import agreement_matrix, method_matrices, pair_summary
+from ..runtime import Progress, deterministic, library_versions, spread, stage, throttled
+from ..seeding import SOURCES, numpy_generator
+from ..training.fit import MLPConfig, Run, RunConfig, split_rows, train
+
+HEADLINE_METRIC = "feature_agreement"
+NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    run: Run
+    evaluation: Evaluation
+    explanation: Explanation
+    libraries: dict[str, str] = field(default_factory=library_versions)  # what it was computed with
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """(model, explained row) predicted class on the explained rows."""
+        rows = self.explanation.rows
+        position = np.searchsorted(self.evaluation.rows, rows)
+        return self.evaluation.predictions[:, position]
+
+
+def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
+            progress: Progress | None = None) -> Comparison:
+    """Train, score and explain: the whole expensive part of a comparison."""
+    split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
+    with deterministic():
+        splits = split_rows(dataset, run_config)
+        # The rows explain will explain: explain_rows of the rows every model is tested on (evaluate's).
+        explained = len(explain_rows(common_rows(list(splits[2])), explain_config.max_rows, explain_config.seed))
+        normals = draw_lime_ahead(explain_config, explained, dataset.n_features)  # while the models train
+        try:
+            run = train(dataset, run_config, progress=stage(throttled(progress), 0.0, 0.4), splits=splits)
+        finally:  # past training the draws would only take a core from the explainers; LIME draws the rest
+            for stream in normals.values():
+                stream.stop()
+        evaluation = evaluate(run)
+        explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0),
+                              normals=normals)
+    return Comparison(run, evaluation, explanation)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodAgreement:
+    """Agreement of one explanation method's attributions at one k, each number derived once.
+
+    For each agreement metric (agreement.METRICS), from every pair's score on every row (core.agree.pairs):
+    matrices (model, model) of the row means; between, their mean over pairs; per_row (row,), the
+    mean over pairs; noise_floor, model 0 against itself under another explainer seed (nan for
+    deterministic methods, which have no sampling noise).
+    importance: (model, feature) mean |attribution| over the explained rows.
+    """
+
+    method: str
+    matrices: dict[str, np.ndarray]
+    between: dict[str, float]
+    per_row: dict[str, np.ndarray]
+    noise_floor: dict[str, float]
+    importance: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    """Everything the app, the report, the bundle and the CLI show of a comparison at one k.
+
+    Pages and the report only format and draw it. Row frames (contested, divergent) hold
+    dataset row ids; model indices are positions in the run.
+    """
+
+    k: int
+    tolerance: float
+    rows: np.ndarray  # (row,) dataset row ids explained
+    by_method: dict[str, MethodAgreement]
+    method_matrices: dict[str, np.ndarray]  # metric -> (model, method, method), methods in by_method's order
+    metric_labels: dict[str, str]  # agreement metric -> label for people
+    null: dict[str, float]  # metric -> agreement two random rankings would have
+    accuracy: np.ndarray  # (model,) test accuracy
+    accuracy_mean: float
+    accuracy_std: float  # across models, ddof=1; nan for a single model
+    all_pairs: pd.DataFrame  # every pair of models (agreement.model_pairs), headline method and metric
+    pairs: pd.DataFrame  # the pairs of equal accuracy, least agreeing first
+    accuracy_ci: tuple[np.ndarray, np.ndarray]  # (model, model) bootstrap CI of accuracy differences
+    contested: pd.DataFrame  # per explained row, least agreeing first; empty for one model
+    divergent: pd.DataFrame  # rows every model predicts alike, most divergent first; empty for one model
+    ranks: pd.DataFrame  # long form (feature, model, rank), headline method
+    sign_flips: np.ndarray  # (feature,) bool, headline method
+    groups: tuple[tuple[int, ...], ...]  # correlated features (groups.feature_groups), by first feature index
+    group_names: tuple[str, ...]
+    group_threshold: float
+    group_k: int  # top-k at the group level: k, or fewer when there are few groups
+    group_by_method: dict[str, MethodAgreement]  # every metric again on group-level attributions
+    group_null: dict[str, float]
+    grouping: str  # the group-level finding in plain words
+    budget: SeedBudget | None  # agreement interval over models, curves against n; None for one model
+    ambiguity: Interval  # prediction ambiguity with its interval over rows
+    headline_method: str
+    headline: str
+
+    @property
+    def accuracy_spread(self) -> str:
+        return fmt.accuracy_spread(self.accuracy_mean, self.accuracy_std)
+
+
+def method_agreement(attr, *, k: int) -> MethodAgreement:
+    summaries = {m: pair_summary(attr.values, metric=m, k=k) for m in agr.METRICS}
+    matrices = {m: matrix for m, (matrix, _) in summaries.items()}
+    floor = {m: (float(agr.METRICS[m].fn(attr.values[0], attr.repeat, k=k).mean())
+                 if attr.repeat is not None else float("nan")) for m in agr.METRICS}
+    return MethodAgreement(
+        attr.method, matrices,
+        between={m: agr.mean_off_diagonal(matrix) for m, matrix in matrices.items()},
+        per_row={m: per_row for m, (_, per_row) in summaries.items()},
+        noise_floor=floor, importance=agr.global_importance(attr.values),
+    )
+
+
+def headline_method(methods: tuple[str, ...]) -> str:
+    """The method the headline speaks about: SHAP where available, else the first one run."""
+    for name in ("kernel_shap", "tree_shap", "deep_shap", "lime", "integrated_gradients"):
+        if name in methods:
+            return name
+    return methods[0]
+
+
+def default_k(n_features: int) -> int:
+    """5, or half the features when there are fewer than 10 (k = all features would agree trivially)."""
+    return max(1, min(5, n_features // 2))
+
+
+def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float = 0.01,
+              group_threshold: float = GROUP_THRESHOLD) -> Summary:
+    """Everything the app, the CLI and the report show, for agreement at top-k (None: default_k),
+    with features grouped at |Spearman rho| >= group_threshold."""
+    ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
+    k = default_k(ds.n_features) if k is None else k
+    agr.check_k(k, ds.n_features)
+    seed = ex.config.seed
+    groups = feature_groups(model0_training_rows(comparison.run), threshold=group_threshold)
+    group_k = min(k, default_k(len(groups)))
+    # Every method's agreement, feature by feature and group by group, and the methods' matrices per
+    # metric: independent numpy work, shared out among the cores (numpy releases the GIL).
+    attrs, values = ex.by_method.values(), {n: a.values for n, a in ex.by_method.items()}
+    jobs = ([functools.partial(method_agreement, attr, k=k) for attr in attrs]
+            + [functools.partial(_group_agreement, attr, groups, k=group_k) for attr in attrs]
+            + [functools.partial(method_matrices, values, metric=m, k=k) for m in agr.METRICS])
+    done = spread(lambda job: job(), jobs)
+    n = len(ex.by_method)
+    by_method, group_by_method = dict(zip(ex.by_method, done[:n])), dict(zip(ex.by_method, done[n:2 * n]))
+    matrices_by_metric = dict(zip(agr.METRICS, done[2 * n:]))
+    null = {m: agr.null_baseline(ds.n_features, metric=m, k=k, rng=numpy_generator(seed, "null_baseline"))
+            for m in agr.METRICS}
+    head = headline_method(ex.methods)
+    head_values, head_agreement = ex.by_method[head].values, by_method[head]
+    multi = comparison.run.n_models > 1
+    preds, row_agreement = comparison.predictions, head_agreement.per_row[HEADLINE_METRIC]
+    all_pairs = agr.model_pairs(ev.accuracy, head_agreement.matrices[HEADLINE_METRIC], tolerance=tolerance)
+    accuracy = ev.scores.summary["accuracy"]
+    group_null = {m: agr.null_baseline(len(groups), metric=m, k=group_k, rng=numpy_generator(seed, "null_baseline"))
+                  for m in agr.METRICS}
+    group_names = tuple(group_name(g, ds.feature_names) for g in groups)
+    summary = Summary(
+        k=k, tolerance=tolerance, rows=ex.rows, by_method=by_method,
+        method_matrices=matrices_by_metric,
+        metric_labels={m: metric.label for m, metric in agr.METRICS.items()}, null=null,
+        accuracy=ev.accuracy, accuracy_mean=float(accuracy["mean"]),
+        accuracy_std=float(accuracy["std"]) if multi else float("nan"),
+        all_pairs=all_pairs, pairs=all_pairs[all_pairs["equal_accuracy"]].reset_index(drop=True),
+        accuracy_ci=agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci")),
+        contested=agr.contested_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
+        divergent=agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
+        ranks=agr.rank_distribution(head_values, list(ds.feature_names)),
+        sign_flips=agr.sign_flips(head_values),
+        groups=groups, group_names=group_names, group_threshold=group_threshold, group_k=group_k,
+        group_by_method=group_by_method, group_null=group_null,
+        grouping=_grouping(by_method[head], group_by_method[head], groups, group_names, group_k, multi),
+        budget=(seed_budget(head_agreement.matrices[HEADLINE_METRIC], ev.accuracy, ev.predictions,
+                            rng=numpy_generator(seed, "seed_budget")) if multi else None),
+        ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity")),
+        headline_method=head, headline="",
+    )
+    return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
+
+
+def _group_agreement(attr, groups, *, k: int) -> MethodAgreement:
+    return method_agreement(_grouped(attr, groups), k=k)
+
+
+def _grouped(attr, groups):
+    """The attributions (and their noise-floor repeat) summed within each group of features."""
+    repeat = None if attr.repeat is None else group_values(attr.repeat, groups)
+    return replace(attr, values=group_values(attr.values, groups), repeat=repeat)
+
+
+def grouping_explains(before: float, after: float) -> bool:
+    """Whether counting correlated features as one group removes over half of the disagreement
+    (agreement `before` feature by feature, `after` group by group)."""
+    return after - before > 0.5 * (1 - before)
+
+
+def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names, group_k: int, multi: bool) -> str:
+    """How much of the disagreement goes away when correlated features count as one."""
+    merged = [(len(g), name) for g, name in zip(groups, names) if len(g) > 1]
+    if not merged:
+        return "No two features are correlated enough to group; the feature-level agreement stands as it is."
+    largest = "; ".join(name for _, name in sorted(merged, key=lambda item: -item[0])[:3])
+    if not multi:
+        return f"{len(groups)} groups of correlated features; the largest: {largest}."
+    before, after = features.between[HEADLINE_METRIC], grouped.between[HEADLINE_METRIC]
+    floor = grouped.noise_floor[HEADLINE_METRIC]
+    reading = ("most of the difference is which of correlated features a model leans on"
+               if grouping_explains(before, after) else
+               "the models differ beyond picking among correlated features")
+    noise = f" (noise floor {fmt.percent(floor)})" if np.isfinite(floor) else ""
+    return (f"At the level of {len(groups)} correlated groups, top-{group_k} agreement is {fmt.percent(after)}"
+            f"{noise}, against {fmt.percent(before)} feature by feature: {reading}. Largest groups: {largest}.")
+
+
+def _headline(s: Summary, null: float) -> str:
+    """The finding in one sentence, read against the explainer's own noise floor when it has one."""
+    n, k, agreement = len(s.accuracy), s.k, s.by_method[s.headline_method]
+    label = METHODS[s.headline_method].label
+    if n < 2:
+        return f"1 model, accuracy {fmt.percent(s.accuracy_mean, 1)}; train at least two models to compare their explanations."
+    spread = f"accuracy {s.accuracy_spread}"
+    between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
+    if between >= 0.999:
+        return f"{n} models, {spread}; their top-{k} {label} features agree completely."
+    agree = (f"their top-{k} {label} features agree on {fmt.percent(between)} on average "
+             f"({fmt.confidence(s.budget.agreement)})")
+    chance = f"random rankings {fmt.percent(null)}"
+    if not np.isfinite(floor):
+        return f"{n} models, {spread}; yet {agree} ({chance})."
+    if between < floor - NOISE_MARGIN:
+        return (f"{n} models, {spread}; yet {agree}, well below the explainer's noise floor of "
+                f"{fmt.percent(floor)} ({chance}): the models weigh their features differently.")
+    return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {fmt.percent(floor)} "
+            f"({chance}): no sign of different logic beyond the explainer's own noise.")
+
+
+def warm_up() -> None:
+    """A tiny comparison whose results are thrown away, so that the libraries' one-time set-up happens
+    here and not in a user's first run: torch.optim imports TorchDynamo when first used (over a
+    second), and the first kernels, k-means, shap and lime each set something up. A fresh process's
+    first demo run took 5.9 s, later ones 3.6-4.2 s; this takes about 1.5 s."""
+    dataset = load_builtin("breast_cancer")
+    comparison = compare(dataset, RunConfig(n_models=2, mlp=MLPConfig(epochs=1)),
+                         ExplainConfig(max_rows=2, kernel_samples=64, lime_samples=100))
+    summarize(comparison, k=None)
+
+
+def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig, *,
+                  sources: tuple[str, ...] = SOURCES, k: int | None = None,
+                  progress: Progress | None = None) -> pd.DataFrame:
+    """How much of the spread in accuracy and in explanations each source of randomness accounts for.
+
+    Trains one run per source with only that source varying (all else held fixed), and
+    compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
+    """
+    k = default_k(dataset.n_features) if k is None else k
+    agr.check_k(k, dataset.n_features)
+    # Only the headline method's agreement is read, so only it runs, without its noise-floor repeat.
+    explain_config = replace(explain_config, methods=(headline_method(explain_config.methods),), noise_floor=False)
+    spread, unmeasured = {}, {}
+    for i, source in enumerate(sources):
+        step = stage(progress, i / len(sources), (i + 1) / len(sources))
+        try:
+            result = compare(dataset, replace(run_config, vary=frozenset({source})), explain_config, progress=step)
+        except ConfigError as exc:  # e.g. varying the split leaves no test row shared by every model
+            unmeasured[source] = str(exc)
+            continue
+        (values,) = [a.values for a in result.explanation.by_method.values()]
+        matrix = agreement_matrix(values, metric=HEADLINE_METRIC, k=k)
+        spread[source] = (result.evaluation.accuracy, matrix)
+    shares = agr.variance_share(spread) if spread else pd.DataFrame(columns=["source"])
+    shares["note"] = ""
+    missing = pd.DataFrame({"source": list(unmeasured), "note": [f"not measured: {m}" for m in unmeasured.values()]})
+    return pd.concat([shares, missing], ignore_index=True) if unmeasured else shares

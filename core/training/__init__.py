@@ -1,0 +1,1 @@
+"""Datasets, feature descriptions, model banks and their training: Dataset + RunConfig -> Run."""

@@ -1,0 +1,303 @@
+"""Datasets: scikit-learn's built-ins, a synthetic set with known informative features, and CSV files.
+
+Everything a user can get wrong about a CSV is checked here, once, and reported
+as a `DatasetError` whose message says what to do. Standardization is not done
+here: each model standardizes on its own training rows (see `core.training.models`), so
+a varying train/test split never leaks test rows into the scaling.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets as skdatasets
+
+from ..errors import DatasetError
+from ..seeding import numpy_generator
+
+MAX_CSV_BYTES = 200 * 1024 * 1024
+MAX_CLASSES = 20
+# A text column with more distinct values than this is treated as an identifier
+# or free text and dropped: one-hot encoding it would add a feature per row.
+MAX_CATEGORIES = 50
+# Models compute in float32: a larger magnitude becomes infinite, and training then yields NaN.
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A classification dataset ready for training.
+
+    X: (row, feature) float64, no missing values, not standardized.
+    y: (row,) int64 class index into `class_names`.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    informative: tuple[int, ...] | None = None  # feature indices known to carry signal (synthetic only)
+    image_shape: tuple[int, int] | None = None  # (height, width) when features are pixels
+    notes: tuple[str, ...] = ()  # what loading changed (dropped columns, imputed values), for the user
+    content_hash: str = field(default="")
+
+    def __post_init__(self):
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", _content_hash(self))
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _content_hash(ds: Dataset) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ds.X, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(ds.y, dtype=np.int64).tobytes())
+    h.update("\x1f".join(ds.feature_names + ("|",) + ds.class_names).encode())
+    return h.hexdigest()[:16]
+
+
+def _from_bunch(name: str, bunch, image_shape=None) -> Dataset:
+    names = getattr(bunch, "feature_names", None)
+    if names is None or len(names) != bunch.data.shape[1]:
+        names = [f"x{i}" for i in range(bunch.data.shape[1])]
+    return Dataset(
+        name=name,
+        X=np.asarray(bunch.data, dtype=np.float64),
+        y=np.asarray(bunch.target, dtype=np.int64),
+        feature_names=tuple(str(n) for n in names),
+        class_names=tuple(str(c) for c in bunch.target_names),
+        image_shape=image_shape,
+    )
+
+
+def _digits() -> Dataset:
+    bunch = skdatasets.load_digits()
+    bunch.feature_names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    return _from_bunch("digits", bunch, image_shape=(8, 8))
+
+
+def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, seed: int = 0) -> Dataset:
+    """A binary problem where only `n_informative` features carry signal; the rest are pure noise.
+
+    The informative columns are placed at seeded random positions (not first), so a
+    method that favours low column indices cannot pass the known-truth checks by luck.
+    """
+    X, y = skdatasets.make_classification(
+        n_samples=n_rows, n_features=n_features, n_informative=n_informative, n_redundant=0,
+        n_repeated=0, n_classes=2, n_clusters_per_class=1, class_sep=1.5, shuffle=False, random_state=seed,
+    )
+    order = numpy_generator(seed, "synthetic_columns").permutation(n_features)
+    X = X[:, order]
+    informative = tuple(sorted(int(np.flatnonzero(order == i)[0]) for i in range(n_informative)))
+    names = tuple(f"{'signal' if j in informative else 'noise'}_{j}" for j in range(n_features))
+    return Dataset(name="synthetic", X=X, y=y.astype(np.int64), feature_names=names,
+                   class_names=("0", "1"), informative=informative)
+
+
+BUILTIN_DATASETS = {
+    "breast_cancer": lambda: _from_bunch("breast_cancer", skdatasets.load_breast_cancer()),
+    "wine": lambda: _from_bunch("wine", skdatasets.load_wine()),
+    "iris": lambda: _from_bunch("iris", skdatasets.load_iris()),
+    "digits": _digits,
+    "synthetic": synthetic,
+}
+
+
+def load_builtin(name: str) -> Dataset:
+    """One of BUILTIN_DATASETS by name; all ship with scikit-learn, nothing is downloaded."""
+    if name not in BUILTIN_DATASETS:
+        raise DatasetError(
+            f"Unknown dataset {name!r}; choose one of {', '.join(BUILTIN_DATASETS)} or load a CSV file."
+        )
+    return BUILTIN_DATASETS[name]()
+
+
+def _human_size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _size_of(source) -> int | None:
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    size = getattr(source, "size", None)
+    if size is not None:
+        return int(size)
+    if hasattr(source, "seek") and hasattr(source, "tell"):
+        here = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(here)
+        return end
+    return None
+
+
+def read_csv(source: str | os.PathLike | BinaryIO, *, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
+    """Read a CSV path or file object into a frame, with errors a user can act on."""
+    if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
+        raise DatasetError(f"No file at {os.fspath(source)!r}; check the path.")
+    size = _size_of(source)
+    if size is not None and size > max_bytes:
+        raise DatasetError(
+            f"The file is {_human_size(size)}, over the {_human_size(max_bytes)} limit; "
+            "sample its rows or drop columns and try again."
+        )
+    raw = _read_bytes(source)
+    notes = []
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Spreadsheet exports on Windows are often Latin-1 / cp1252; every byte decodes in cp1252's superset.
+        text = raw.decode("cp1252", errors="replace")
+        notes.append("The file is not UTF-8; it was read as Windows-1252 (Latin-1) text.")
+    if not text.strip():
+        raise DatasetError("The file is empty; choose a CSV with a header row and data rows.")
+    if "\x00" in text:
+        raise DatasetError("The file could not be read as CSV (it holds binary data); export the table as CSV text.")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=_delimiter(text))
+    except pd.errors.EmptyDataError:
+        raise DatasetError("The file is empty; choose a CSV with a header row and data rows.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatasetError(
+            f"The file could not be read as CSV ({reason}); save it as comma-separated text with a header row."
+        ) from None
+    if frame.empty or frame.shape[1] == 0:
+        raise DatasetError("The file has a header but no data rows; choose a CSV with data in it.")
+    frame.columns = [str(c) for c in frame.columns]
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            return handle.read()
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return source.read()
+
+
+def _delimiter(text: str) -> str:
+    """The field separator: comma unless the header and first lines clearly use ; tab or |."""
+    head = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _unused_name(name: str, taken: set[str], notes: list[str]) -> str:
+    """`name`, or `name (2)`, `name (3)`, ... if a column or an earlier feature already has it; records it in taken."""
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name} ({n})"
+    if unique != name:
+        notes.append(f"Named the one-hot feature {name!r} {unique!r}: the file already has a column {name!r}.")
+    taken.add(unique)
+    return unique
+
+
+def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
+    """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values."""
+    if target not in frame.columns:
+        raise DatasetError(
+            f"Target column {target!r} is not in the file; its columns are: {', '.join(map(str, frame.columns))}."
+        )
+    notes: list[str] = list(frame.attrs.get("notes", []))
+    frame = frame.copy()
+    missing_target = frame[target].isna()
+    if missing_target.all():
+        raise DatasetError(f"Target column {target!r} has no values; pick a column that holds the labels.")
+    if missing_target.any():
+        notes.append(f"Dropped {int(missing_target.sum())} rows with no value in target {target!r}.")
+        frame = frame[~missing_target]
+    labels = frame[target].astype(str) if frame[target].dtype == object else frame[target]
+    classes = sorted(labels.unique(), key=lambda v: (str(type(v)), v))
+    if len(classes) < 2:
+        raise DatasetError(
+            f"Target column {target!r} has a single class ({classes[0]!r}); "
+            "pick a column with at least two classes."
+        )
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(
+            f"Target column {target!r} has {len(classes)} distinct values, more than {MAX_CLASSES} classes; "
+            "SeedScope compares classifiers, so pick a categorical target (or bin a numeric one)."
+        )
+    y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+
+    features = frame.drop(columns=[target])
+    empty = [c for c in features.columns if features[c].isna().all()]
+    if empty:
+        raise DatasetError(
+            f"Column(s) {', '.join(map(repr, empty))} hold only missing values; remove them from the file and try again."
+        )
+    columns, names = [], []
+    taken = set(map(str, features.columns))  # one-hot names must not shadow a column of the file
+    for col in features.columns:
+        series = features[col]
+        if series.nunique(dropna=True) < 2:
+            notes.append(f"Dropped column {col!r}: it has the same value in every row, so it cannot inform a model.")
+            continue
+        numeric = pd.to_numeric(series, errors="coerce")
+        if numeric.notna().sum() == series.notna().sum():
+            infinite = np.isinf(numeric.to_numpy(dtype=np.float64))
+            if infinite.any():
+                notes.append(f"Treated {int(infinite.sum())} infinite values in {col!r} as missing.")
+                numeric = numeric.mask(infinite)
+            if numeric.isna().all():
+                raise DatasetError(f"Column {col!r} holds no finite number; remove it from the file and try again.")
+            largest = numeric.abs().max()
+            if largest > MAX_MAGNITUDE:
+                raise DatasetError(
+                    f"Column {col!r} holds values as large as {largest:.3g}, beyond the ±{MAX_MAGNITUDE:.2g} the models "
+                    "compute with; rescale it (other units, or its logarithm) and try again."
+                )
+            if numeric.isna().any():
+                notes.append(f"Filled {int(numeric.isna().sum())} missing values in {col!r} with its median.")
+            columns.append(numeric.fillna(numeric.median()).to_numpy(dtype=np.float64))
+            names.append(str(col))
+            continue
+        text = series.astype("string")
+        if text.nunique(dropna=True) > MAX_CATEGORIES:
+            notes.append(
+                f"Dropped text column {col!r}: {text.nunique()} distinct values look like an identifier or free text."
+            )
+            continue
+        if text.isna().any():
+            notes.append(f"Encoded {int(text.isna().sum())} missing values in {col!r} as their own category.")
+        text = text.fillna("(missing)")
+        for value in sorted(text.unique()):
+            columns.append((text == value).to_numpy(dtype=np.float64))
+            names.append(_unused_name(f"{col}={value}", taken, notes))
+    if not columns:
+        raise DatasetError(
+            "No usable feature columns remain (each was constant, empty or free text); "
+            "the file needs at least one numeric or categorical column besides the target."
+        )
+    return Dataset(
+        name=name, X=np.column_stack(columns), y=y, feature_names=tuple(names),
+        class_names=tuple(str(c) for c in classes), notes=tuple(notes),
+    )
+
+
+def load_csv(source: str | os.PathLike | BinaryIO, target: str, *, name: str | None = None,
+             max_bytes: int = MAX_CSV_BYTES) -> Dataset:
+    """Load a CSV path or uploaded file object with `target` as the label column."""
+    if name is None:
+        name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) \
+            else getattr(source, "name", "uploaded.csv")
+    return from_frame(read_csv(source, max_bytes=max_bytes), target, name=name)
