@@ -2,7 +2,9 @@
 
 On breast_cancer (2 cores is the reference machine):
 (a) full_s: the CLI's default comparison (10 MLPs; KernelSHAP 512 coalitions, LIME 5000 samples,
-    integrated gradients, noise floors) on every test row, train + explain + summarize;
+    integrated gradients, each sampling explainer on two halves of its samples for the like-with-like
+    test, precision "auto" drawing more while it is undecided) on every test row, train + explain +
+    summarize; coalitions: the KernelSHAP coalitions (a) ended with;
 (b) demo_s: the breast-cancer demo preset exactly as the app runs it;
 (c) n200_s: (a) with 200 models;
 (d) naive_s: the notebook's work for (a): its ten MLPs trained one after another (train_bench's
@@ -159,7 +161,8 @@ def main():
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"full_s={full_s:.2f} demo_s={demo_s:.2f} n200_s={n200_s:.2f} speedup={naive_s / full_s:.2f} "
           f"linearity={n200_s / full_s / 20:.2f} peak_mb={peak_mb:.2f} fidelity={fidelity:.2f} "
-          f"rows_ratio={by_size[100_000] / by_size[20_000]:.2f}")
+          f"rows_ratio={by_size[100_000] / by_size[20_000]:.2f} "
+          f"coalitions={full.explanation.by_method['kernel_shap'].samples}")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from .export.bundle import check_expected_size, load_bundle
 from .run.cluster import compare_on_ray, connect_ray
 from .views.cohort import Cohort
 from .views.cohort_figures import cohort_figures
-from .run.compare import HEADLINE_METRIC, compare, summarize
+from .run.compare import HEADLINE_METRIC, compare, summarize, verdict_text
 from .training.data import BUILTIN_DATASETS, load_builtin, load_csv
 from .views.diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
-from .explainers.methods import METHODS, ExplainConfig, default_methods
-from .format import confidence, percent
+from .explainers.methods import MAX_DOUBLINGS, METHODS, PRECISIONS, ExplainConfig, default_methods
+from .format import confidence, difference_interval, percent, points
 from .agree.groups import GROUP_THRESHOLD
 from .views.gate import release_gate
 from .run.presets import PRESETS
@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--kernel-samples", type=int, default=_EXPLAIN.kernel_samples,
                          help="KernelSHAP coalitions, shared by all rows and models")
     explain.add_argument("--lime-samples", type=int, default=_EXPLAIN.lime_samples, help="LIME samples per row")
+    explain.add_argument("--precision", choices=PRECISIONS, default=_EXPLAIN.precision,
+                         help="auto: while the test of whether the models differ is inconclusive, KernelSHAP and LIME "
+                         f"draw twice as many samples, up to {2 ** MAX_DOUBLINGS}x; fixed: never")
     explain.add_argument("--ig-steps", type=int, default=_EXPLAIN.ig_steps,
                          help="integrated-gradient Gauss-Legendre nodes per smooth piece of the path (cut at every ReLU kink)")
     explain.add_argument("--group-threshold", type=float, default=GROUP_THRESHOLD,
@@ -127,7 +130,10 @@ def _gate_flags(group) -> None:
                        help="fail when the lower end of the 95%% interval of between-model agreement is below this")
     group.add_argument("--max-ambiguity", type=float,
                        help="fail when the upper end of the 95%% interval of prediction ambiguity is above this")
-    group.add_argument("--method", help="explanation method the agreement criterion reads (default: the headline's)")
+    group.add_argument("--same-logic", action="store_true",
+                       help="fail unless the test of whether the models differ says no detectable difference "
+                       "(the 95%% interval of the difference stays above its margin)")
+    group.add_argument("--method", help="explanation method the criteria read (default: the headline's)")
     group.add_argument("--metric", default=HEADLINE_METRIC, help=f"agreement metric: {', '.join(METRICS)}")
     group.add_argument("--json", action="store_true", help="print the gate's verdict as JSON on stdout")
 
@@ -135,7 +141,8 @@ def _gate_flags(group) -> None:
 def _flags_beside_preset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
     """Data, model and explanation flags given together with --preset (which sets them all)."""
     defaults = vars(parser.parse_args(["compare"]))
-    kept = ("preset", "out", "quiet", "engine", "address", "chunk", "k", "cohort", "group_threshold", "min_agreement", "max_ambiguity", "method", "metric", "json")
+    kept = ("preset", "out", "quiet", "engine", "address", "chunk", "k", "cohort", "group_threshold", "min_agreement",
+            "max_ambiguity", "same_logic", "method", "metric", "json")
     return [k for k, v in vars(args).items() if k not in kept and defaults.get(k) != v]
 
 
@@ -186,7 +193,7 @@ def build(args: argparse.Namespace):
     methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family, dataset.n_classes)
     explain_config = ExplainConfig(methods=methods, max_rows=args.rows, background_size=args.background,
                                    kernel_samples=args.kernel_samples, lime_samples=args.lime_samples,
-                                   ig_steps=args.ig_steps, seed=args.seed)
+                                   ig_steps=args.ig_steps, seed=args.seed, precision=args.precision, k=args.k)
     return dataset, run_config, explain_config
 
 
@@ -219,18 +226,29 @@ def main(argv: list[str] | None = None) -> int:
 def _gate(args: argparse.Namespace, summary, seed: int) -> int:
     """Judge the release gate the flags ask for and print the verdict; 0 passed (or nothing asked), 1 failed."""
     criteria = release_gate(summary, seed=seed, min_agreement=args.min_agreement, max_ambiguity=args.max_ambiguity,
-                            method=args.method, metric=args.metric)
+                            method=args.method, metric=args.metric, same_logic=args.same_logic)
     passed = all(c.passed for c in criteria)
+    method = args.method or summary.headline_method
+    v = summary.by_method[method].verdict
     if args.json:
-        print(json.dumps({"passed": passed, "headline": summary.headline, "criteria": [
+        print(json.dumps({"passed": passed, "headline": summary.headline, "verdict": v and {
+            "method": method, "outcome": v.outcome, "difference": v.difference.estimate, "lo": v.difference.lo,
+            "hi": v.difference.hi, "margin": v.margin, "samples": v.samples}, "criteria": [
             {"name": c.name, "estimate": c.interval.estimate, "lo": c.interval.lo, "hi": c.interval.hi,
              "level": c.interval.level, "bound": c.bound, "rule": "at least" if c.at_least else "at most",
              "passed": c.passed} for c in criteria]}, indent=1))
     else:
+        if criteria:
+            print(f"verdict: {verdict_text(v, method, precision=summary.precision)}")
         for c in criteria:
             end, rule = (c.interval.lo, ">=") if c.at_least else (c.interval.hi, "<=")
-            print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {percent(c.interval.estimate, 1)} "
-                  f"({confidence(c.interval)}); needs {percent(end, 1)} {rule} {percent(c.bound, 1)}")
+            if c.points:
+                shown = f"{points(c.interval.estimate)} ({difference_interval(c.interval)})"
+                needs = f"{points(end)} {rule} {points(c.bound)}"
+            else:
+                shown = f"{percent(c.interval.estimate, 1)} ({confidence(c.interval)})"
+                needs = f"{percent(end, 1)} {rule} {percent(c.bound, 1)}"
+            print(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {shown}; needs {needs}")
     return 0 if passed else 1
 
 

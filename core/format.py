@@ -58,3 +58,19 @@ def plus_minus(half_width: float) -> str:
         return NA
     points = round(100 * half_width)
     return f"±{points} point" if points == 1 else f"±{points} points"
+
+
+
+def points(difference: float, *, signed: bool = True) -> str:
+    """An agreement difference in percentage points: '-7 points' (signed) or '7 points'; 'n/a' for nan."""
+    if not np.isfinite(difference):
+        return NA
+    value = round(100 * difference)
+    return f"{value:+d} point{'' if abs(value) == 1 else 's'}" if signed else f"{abs(value)} point{'' if abs(value) == 1 else 's'}"
+
+
+def difference_interval(interval) -> str:
+    """The interval of an agreement difference in points, '95% CI -9 to -5'; 'no interval' when it has none."""
+    if not (np.isfinite(interval.lo) and np.isfinite(interval.hi)):
+        return "no interval"
+    return f"{interval.level:.0%} CI {round(100 * interval.lo):+d} to {round(100 * interval.hi):+d}"

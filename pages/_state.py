@@ -226,6 +226,9 @@ def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_con
     machine (timed from your runs here)'; on a Ray cluster, the 2-core figure and that its workers share it."""
     speed = None if on_cluster else st.session_state.get(SPEED)
     seconds = core.format.duration(core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0))
+    most = core.most_seconds(dataset, run_config, explain_config, speed=speed or 1.0)
+    if core.format.duration(most) != seconds:  # precision "auto" may draw more
+        seconds += f" (up to {core.format.duration(most).removeprefix('about ')} if the explainers must draw more to decide)"
     if on_cluster:
         return f"{seconds} on one 2-core machine, shared out among the cluster's workers"
     return f"{seconds} on this machine (timed from your runs here)" if speed else f"{seconds} on a 2-core machine"

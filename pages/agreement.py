@@ -29,10 +29,13 @@ if comp is not None:
     c1.metric("Between models", fmt.number(result.between[metric], 2), help="Mean over all pairs of models and rows.")
     floor = result.noise_floor[metric]
     c2.metric("Explainer noise floor", fmt.number(floor, 2) if np.isfinite(floor) else "deterministic",
-              help="Model 0 explained twice with different explainer seeds. Between-model agreement far below "
-                   "this is real disagreement, not sampling noise.")
+              help="Each model explained on two independent halves of the explainer's samples, against itself, "
+                   "averaged over models: how far one explanation of one model can be trusted. Between models, "
+                   "the same samples are shared, so compare models with the test below, not with this number.")
     c3.metric("Random rankings", fmt.number(summary.null[metric], 2),
               help="What two unrelated random rankings would score.")
+    st.markdown(f"**Do the models differ?** ({labels[core.HEADLINE_METRIC]}) "
+                + _state.escape_md(core.verdict_text(result.verdict, method, precision=summary.precision)))
     _state.show_chart(charts.heatmap(result.matrices[metric], title=f"{labels[metric]}, {core.METHODS[method].label}"))
 
     if len(summary.by_method) > 1:

@@ -6,25 +6,36 @@ from core.export import charts
 from core import format as fmt
 from pages import _state
 
+PAIR_READING = {  # what the pair means, from the test the headline reads
+    "differ": "Like the models overall, they weigh their features differently, beyond the explainer's own noise.",
+    "same": ("Across all models, though, explanations differ no more than one model's from itself: this pair is "
+             "no evidence of different logic."),
+    "inconclusive": "Whether the models differ beyond the explainer's own noise is not decided (see the headline).",
+    None: "Whether that is beyond the explainer's own noise was not tested.",
+}
+
 st.title("Overview")
 comp = _state.require_comparison()
 if comp is not None:
     summary = _state.current_summary()
     ev, head = comp.evaluation, summary.by_method[summary.headline_method]
-    st.markdown(f"### {summary.headline}")
-    st.caption(summary.grouping)
+    st.markdown(f"### {_state.escape_md(summary.headline)}")
+    st.caption(_state.escape_md(summary.grouping))
     for note in comp.run.dataset.notes:
         st.caption(f"Data note: {_state.escape_md(note)}")
-    metric = core.HEADLINE_METRIC
-    floor = head.noise_floor[metric]
+    metric, verdict = core.HEADLINE_METRIC, head.verdict
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Models", comp.run.n_models)
     c2.metric("Accuracy", summary.accuracy_spread, help="Mean ± standard deviation of test accuracy across models.")
     c3.metric(f"Top-{summary.k} agreement", fmt.percent(head.between[metric]),
               help="Feature agreement@k (Krishna et al. 2022), averaged over rows and pairs of models.")
-    c4.metric("Explainer noise floor", fmt.percent(floor),
-              help="The same model explained twice with different explainer seeds: agreement below this "
-                   "cannot be told apart from explainer noise.")
+    c4.metric("Do they differ?", core.VERDICT_LABELS[verdict.outcome] if verdict else "not tested",
+              delta=f"{fmt.points(verdict.difference.estimate)} like with like" if verdict else None,
+              delta_color="off",
+              help="Each model is explained on two independent halves of the explainer's samples: two models "
+                   "across the halves against one model across them, so the explainer's noise is on both sides. "
+                   f"Differ: the 95% interval of the difference lies below -{fmt.points(core.MARGIN, signed=False)}; "
+                   "no detectable difference: above it.")
     c5.metric("Prediction ambiguity", fmt.percent(ev.multiplicity.ambiguity),
               help="Share of test rows on which at least one model predicts differently from model 0 "
                    "(Marx, Calmon & Ustun 2020). " + ev.multiplicity.note)
@@ -39,8 +50,7 @@ if comp is not None:
             f"**Model {a}** ({fmt.percent(pair.accuracy_a, 1)} accurate) and **model {b}** "
             f"({fmt.percent(pair.accuracy_b, 1)}) are equally accurate, yet their top-{summary.k} "
             f"{core.METHODS[summary.headline_method].label} features agree on only "
-            f"**{fmt.percent(pair.agreement)}** of them on average"
-            + (f" (explainer noise floor: {fmt.percent(floor)})." if floor == floor else ".")
+            f"**{fmt.percent(pair.agreement)}** of them on average. " + PAIR_READING[verdict.outcome if verdict else None]
         )
         _state.show_chart(charts.pair_importance(head.importance, a, b, list(comp.run.dataset.feature_names)))
         st.caption(f"{len(summary.pairs)} pairs of models are within {fmt.percent(summary.tolerance)} accuracy; "

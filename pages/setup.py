@@ -183,11 +183,17 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
     with st.expander("Explainer settings"):
         e1, e2, e3 = st.columns(3)
         kernel = e1.number_input("KernelSHAP coalitions", 10, 20000, defaults.kernel_samples, key="kernel_samples",
-                                 help="Shared by all rows and models; more means a lower noise floor, slower.")
+                                 help="Shared by all models; more means a lower noise floor, slower.")
         lime_samples = e2.number_input("LIME samples per row", 100, 20000, defaults.lime_samples, key="lime_samples")
         ig_steps = e3.number_input("Integrated-gradient nodes per piece", 2, 256, defaults.ig_steps, key="ig_steps",
                                    help="The path is cut where a ReLU switches; each smooth piece is integrated "
                                         "with this many Gauss-Legendre nodes (32: exact to float64 precision).")
+        precision = st.radio("Precision", core.PRECISIONS, horizontal=True, key="precision",
+                             format_func={"auto": "auto: draw more until the test decides",
+                                          "fixed": "fixed: exactly the samples above"}.get,
+                             help="Whether the models differ is tested on two independent halves of each sampling "
+                                  f"explainer's samples. At auto, an undecided test doubles them, up to "
+                                  f"{2 ** core.MAX_DOUBLINGS} times, reusing what was drawn.")
     target = None
     if dataset is not None and dataset.n_classes > 2:
         options = [None, *range(dataset.n_classes)]
@@ -196,7 +202,8 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
                               else dataset.class_names[c])
     config = core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
                                 target_class=target, kernel_samples=int(kernel), lime_samples=int(lime_samples),
-                                ig_steps=int(ig_steps))
+                                ig_steps=int(ig_steps), precision=precision,
+                                k=None if int(k) == core.default_k(n_features) else int(k))  # None: one cache key
     return config, min(int(k), n_features)
 
 

@@ -138,7 +138,7 @@ def test_train_a_preset_in_a_real_browser_and_visit_every_page_offline(page, out
     page.get_by_role("option", name="Quick check: 3 small nets on iris").click()
     page.get_by_role("button", name="Run this demo").click()
     page.get_by_text("Equal accuracy, different logic").wait_for(timeout=120_000)
-    page.get_by_text("Explainer noise floor").first.wait_for(timeout=30_000)
+    page.get_by_text("Do they differ?").first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)  # let the charts draw
     assert page.get_by_text("3 models, accuracy").count() >= 1
     assert page.get_by_test_id("stException").count() == 0

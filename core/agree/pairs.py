@@ -119,6 +119,20 @@ def pair_summary(values: np.ndarray, *, metric: str, k: int) -> tuple[np.ndarray
     return matrix, per_row
 
 
+def group_matrices(values: np.ndarray, groups: np.ndarray, *, metric: str, k: int) -> np.ndarray:
+    """(group, model, model): `metric` for every pair of models, averaged over the rows of each group.
+
+    values: (model, row, feature); groups: (row,) group numbers 0..G-1, each used at least once.
+    Rows are encoded a chunk at a time, as in pair_summary."""
+    n_groups = int(groups.max()) + 1
+    total = np.zeros((n_groups, len(values), len(values)))
+    for start, scores in _chunks(values, metric, k):
+        chunk = groups[start:start + len(scores)]
+        for g in np.unique(chunk):
+            total[g] += scores[chunk == g].sum(axis=0)
+    return total / np.bincount(groups, minlength=n_groups)[:, None, None]
+
+
 def agreement_matrix(values: np.ndarray, *, metric: str, k: int) -> np.ndarray:
     """Mean over rows of `metric` for each model pair: (model, row, feature) -> symmetric (model, model)."""
     return pair_summary(values, metric=metric, k=k)[0]

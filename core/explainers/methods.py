@@ -3,8 +3,10 @@
 Common random numbers: each stochastic explainer draws its perturbation samples
 once and evaluates all N models on them in one batched call, so differences
 between models are never explainer sampling noise. How much noise the
-explainer itself adds is measured separately (the noise floor): model 0 is
-explained a second time with another explainer seed.
+explainer itself adds is measured on two independent halves of its budget: every
+model is explained on half A and on half B (each half shared by all models), the
+reported values are their mean, and core.agree.verdict compares models across the
+halves with each model against itself across the halves, like with like.
 
 The two sampling explainers, KernelSHAP and LIME, live in core.explainers.shap_lime.
 """
@@ -20,13 +22,17 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from . import gradients
+from ..agree.agreement import HEADLINE_METRIC, default_k
+from ..agree.verdict import like_with_like
 from ..errors import ConfigError
 from ..training.models import MLPBank
-from .shap_lime import Normals, draw_ahead, kernel_shap_values, lime_values, lime_values_and_repeat
+from .shap_lime import Normals, draw_ahead, kernel_samples, kernel_shap_values, lime_blocks, lime_samples, lime_values
 from ..runtime import Progress, deterministic, stage
 from ..seeding import int_seed, numpy_generator
 from ..training.fit import FAMILIES, Run
 
+PRECISIONS = ("auto", "fixed")
+MAX_DOUBLINGS = 3  # precision "auto" draws at most 2**3 = 8 times the configured samples
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
 _KMEANS_ROWS = 5000  # training rows the background summary is computed from, at most
 
@@ -46,7 +52,9 @@ class ExplainConfig:
     ig_steps: int = 32  # Gauss-Legendre nodes per smooth piece of the path, see gradients.integrated_gradients
     target_class: int | None = None  # None: binary -> positive class; multiclass -> most models' prediction
     seed: int = 0
-    noise_floor: bool = True
+    noise_floor: bool = True  # explain on two halves of the budget (the like-with-like test); False: one run
+    precision: str = "auto"  # "auto": draw more while the like-with-like test is inconclusive; "fixed": never
+    k: int | None = None  # top-k at which precision "auto" decides (None: default_k of the features)
 
     def __post_init__(self):
         object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))  # each method once, in order
@@ -65,6 +73,10 @@ class ExplainConfig:
             raise ConfigError("KernelSHAP needs at least 10 samples per row.")
         if self.lime_samples < 100 or self.ig_steps < 2:
             raise ConfigError("LIME needs at least 100 samples and integrated gradients at least 2 nodes per piece.")
+        if self.k is not None and self.k < 1:
+            raise ConfigError(f"k counts the top features compared: at least 1; got {self.k}.")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"Precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +85,11 @@ class Attributions:
     values: np.ndarray  # (model, row, feature)
     rows: np.ndarray  # (row,) dataset row ids explained
     target_class: np.ndarray  # (row,) the class whose probability is explained
-    repeat: np.ndarray | None = None  # (row, feature) model 0 again with another explainer seed; None if deterministic
+    # (half, model, row, feature): every model on two independent halves of the samples (A, then B), each
+    # half shared by all models; values is their mean. None for a deterministic method, or one explained
+    # without a noise floor.
+    halves: np.ndarray | None = None
+    samples: int | None = None  # coalitions (KernelSHAP) or samples per row (LIME) behind values; None if deterministic
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +120,8 @@ class _Context:
     train_X: np.ndarray  # (row, feature) model 0's training rows, for LIME's statistics and the IG baseline
     config: ExplainConfig
     progress: Callable[[float], None] | None = None  # fraction of the current method done
-    repeat: bool = False  # the noise-floor repeat: model 0 alone, under another seed
+    samples: int | None = None  # a sampling method's budget for this run of it (None: the config's)
+    groups: np.ndarray | None = None  # (row,) KernelSHAP's row group of each row (None: verdict.row_groups of X's)
     normals: dict[int, Normals] | None = None  # LIME's normals by seed, drawn ahead (draw_lime_ahead)
 
     @property
@@ -202,31 +219,37 @@ def _integrated_gradients_values(bank: MLPBank, ctx: _Context, seed: int) -> np.
 class Method:
     """An attribution method: fn(bank, ctx, seed) -> (model, row, feature) for every model of the bank.
 
-    stochastic: its values depend on the seed (sampling), so `explain` measures its noise floor by
-    running it again on model 0 with another seed.
-    with_repeat: fn(bank, ctx, seed, repeat_seed) -> (values, model 0's repeat), both at once, where
+    samples: for a sampling method, samples(config, n_features) -> the samples an explanation draws
+    (ctx.samples overrides it for one run); its values depend on the seed, so `explain` runs it on
+    two halves of that budget, each on seeds of its own (the like-with-like test, core.agree.verdict).
+    blocks: blocks(bank, ctx, seeds) -> (seed, model, row, feature), fn under each seed at once, where
     that is faster than one after the other.
     """
 
     label: str
     families: frozenset[str]
-    stochastic: bool
     fn: Callable[..., np.ndarray] = field(repr=False)
+    samples: Callable[[ExplainConfig, int], int] | None = field(default=None, repr=False)
+    unit: str = ""  # what a sampling method's samples are, for people: "coalitions", "samples per row"
     background: bool = True  # whether it reads the k-means background
-    with_repeat: Callable[..., tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
+    blocks: Callable[..., np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.samples is not None
 
 
 _ALL = frozenset(FAMILIES)
 _TORCH = frozenset({"mlp"})
 METHODS: dict[str, Method] = {
-    "kernel_shap": Method("KernelSHAP", _ALL, True, kernel_shap_values),
-    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), False, _tree_shap_values),
-    "deep_shap": Method("DeepSHAP", _TORCH, False, _deep_shap_values),
-    "lime": Method("LIME", _ALL, True, lime_values, background=False, with_repeat=lime_values_and_repeat),
-    "gradient": Method("Gradient", _TORCH, False, _gradient_values, background=False),
-    "gradient_x_input": Method("Gradient x input", _TORCH, False, _gradient_x_input_values, background=False),
-    "integrated_gradients": Method("Integrated gradients", _TORCH, False, _integrated_gradients_values,
-                                   background=False),
+    "kernel_shap": Method("KernelSHAP", _ALL, kernel_shap_values, samples=kernel_samples, unit="coalitions"),
+    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), _tree_shap_values),
+    "deep_shap": Method("DeepSHAP", _TORCH, _deep_shap_values),
+    "lime": Method("LIME", _ALL, lime_values, samples=lime_samples, unit="samples per row", background=False,
+                   blocks=lime_blocks),
+    "gradient": Method("Gradient", _TORCH, _gradient_values, background=False),
+    "gradient_x_input": Method("Gradient x input", _TORCH, _gradient_x_input_values, background=False),
+    "integrated_gradients": Method("Integrated gradients", _TORCH, _integrated_gradients_values, background=False),
 }
 
 
@@ -302,9 +325,15 @@ def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
     return counts.argmax(axis=-1)  # ties go to the lower class, as np.bincount(...).argmax() did
 
 
-def method_seeds(config: ExplainConfig, name: str) -> tuple[int, int]:
-    """The seeds of method `name`'s explanation and of its noise-floor repeat."""
-    return int_seed(config.seed, name), int_seed(config.seed, name, 1)
+def block_seed(config: ExplainConfig, name: str, block: int) -> int:
+    """The seed of block `block` of sampling method `name`: blocks 0, 2, 4, ... make half A, 1, 3, 5, ... half B."""
+    return int_seed(config.seed, name, block)
+
+
+def block_samples(config: ExplainConfig, name: str, n_features: int) -> int:
+    """The samples of one block: half the configured budget, or all of it without a noise floor (one block)."""
+    full = METHODS[name].samples(config, n_features)
+    return max(1, full // 2) if config.noise_floor else full
 
 
 _AHEAD_NUMBERS = 20_000_000  # LIME normals drawn ahead at most (160 MB; those of 143 rows x 5000 samples x 30 features: 21.5M)
@@ -312,7 +341,7 @@ _AHEAD_NUMBERS = 20_000_000  # LIME normals drawn ahead at most (160 MB; those o
 
 def draw_lime_ahead(config: ExplainConfig, n_rows: int, n_features: int) -> dict[int, Normals]:
     """Start drawing ahead, in a thread of their own, the normals LIME will draw to explain n_rows rows
-    (its explanation's first, then its repeat's), at most _AHEAD_NUMBERS: for `explain(..., normals=)`.
+    (its first half's, then its second's), at most _AHEAD_NUMBERS: for `explain(..., normals=)`.
 
     Meant to run while the models train: training computes on one core, and the draws, which release
     the GIL, on the other (on breast_cancer about 0.5 s of LIME's 1.7 s is lime's generator). None
@@ -320,31 +349,54 @@ def draw_lime_ahead(config: ExplainConfig, n_rows: int, n_features: int) -> dict
     """
     if "lime" not in config.methods:
         return {}
-    seed, repeat_seed = method_seeds(config, "lime")
-    needed = n_rows * config.lime_samples * n_features
-    counts = {seed: min(needed, _AHEAD_NUMBERS)}
-    if config.noise_floor:
-        counts[repeat_seed] = min(needed, _AHEAD_NUMBERS - counts[seed])
+    needed, counts = n_rows * block_samples(config, "lime", n_features) * n_features, {}
+    for block in range(2 if config.noise_floor else 1):
+        counts[block_seed(config, "lime", block)] = min(needed, _AHEAD_NUMBERS - sum(counts.values()))
     streams = {s: Normals(s) for s, count in counts.items() if count > 0}
     draw_ahead([(normals, counts[s]) for s, normals in streams.items()])
     return streams
 
 
+def _blocks(name: str, ctx: _Context, blocks: range) -> np.ndarray:
+    """(block, model, row, feature): sampling method `name` on every model, once per block, each block on
+    its own seed and block_samples samples (shared by all models: common random numbers)."""
+    method, bank, config = METHODS[name], ctx.run.bank, ctx.config
+    seeds = [block_seed(config, name, b) for b in blocks]
+    ctx = replace(ctx, samples=block_samples(config, name, ctx.X.shape[1]))
+    if method.blocks:
+        return method.blocks(bank, ctx, seeds)
+    report, out = ctx.progress, []
+    for i, seed in enumerate(seeds):  # each block is one batched pass over all models already
+        step = report and (lambda f, i=i: report((i + f) / len(seeds)))
+        out.append(method.fn(bank, replace(ctx, progress=step), seed))
+    return np.stack(out)
+
+
+def halves_of(blocks: np.ndarray) -> np.ndarray:
+    """(half, model, row, feature): the mean of each half's blocks (block, model, row, feature), A even, B odd."""
+    return np.stack([blocks[0::2].mean(axis=0), blocks[1::2].mean(axis=0)])
+
+
 def _attribute(name: str, ctx: _Context) -> Attributions:
-    """One method on all models; a stochastic one again on model 0 with another seed (the noise floor)."""
-    method, bank, report = METHODS[name], ctx.run.bank, ctx.progress
-    seed, repeat_seed = method_seeds(ctx.config, name)
-    repeat = method.stochastic and ctx.config.noise_floor
-    if repeat and method.with_repeat:
-        values, again = method.with_repeat(bank, ctx, seed, repeat_seed)
-        return Attributions(name, values, ctx.rows, ctx.target, again)
-    # Progress: the N-model run takes the first N/(N+1) of the stage, the one-model repeat the rest.
-    split = bank.n_models / (bank.n_models + 1) if repeat else 1.0
-    values = method.fn(bank, replace(ctx, progress=report and (lambda f: report(split * f))), seed)
-    again = (method.fn(bank.subset([0]), replace(ctx, progress=report and (lambda f: report(split + (1 - split) * f)),
-                                                 repeat=True),
-                       repeat_seed)[0] if repeat else None)
-    return Attributions(name, values, ctx.rows, ctx.target, again)
+    """One method on all models; a sampling one on two halves of its budget (or, without a noise floor, once)."""
+    method = METHODS[name]
+    if not method.stochastic:
+        return Attributions(name, method.fn(ctx.run.bank, ctx, block_seed(ctx.config, name, 0)), ctx.rows, ctx.target)
+    samples = block_samples(ctx.config, name, ctx.X.shape[1])
+    if not ctx.config.noise_floor:
+        return Attributions(name, _blocks(name, ctx, range(1))[0], ctx.rows, ctx.target, samples=samples)
+    halves = halves_of(_blocks(name, ctx, range(2)))
+    return Attributions(name, halves.mean(axis=0), ctx.rows, ctx.target, halves, 2 * samples)
+
+
+def more_blocks(attr: Attributions, blocks: np.ndarray, block_size: int) -> Attributions:
+    """attr with `blocks` (block, model, row, feature), the next ones after those it holds, joined to its
+    halves (each half is the mean of its blocks, A the even ones): the precision raised without
+    redrawing anything."""
+    held = attr.samples // block_size // 2  # blocks per half so far
+    added = halves_of(blocks) * (len(blocks) // 2)
+    halves = (attr.halves * held + added) / (held + len(blocks) // 2)
+    return replace(attr, values=halves.mean(axis=0), halves=halves, samples=attr.samples + len(blocks) * block_size)
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,11 +427,17 @@ def explain_basis(run: Run, rows: np.ndarray, config: ExplainConfig) -> Basis:
 
 def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(), *,
             progress: Progress | None = None, normals: dict[int, Normals] | None = None) -> Explanation:
-    """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method.
-    normals: LIME's, drawn ahead for this explanation alone (draw_lime_ahead); the values are the same
-    without them."""
+    """Explain every model of `run` on dataset rows `rows` (capped at config.max_rows) with each method,
+    then, at precision "auto", raise the samples of a sampling method whose like-with-like test is
+    inconclusive (refine). normals: LIME's, drawn ahead for this explanation alone (draw_lime_ahead);
+    the values are the same without them."""
     split_methods(config.methods, run.config.family, run.dataset.n_classes)  # before the background, not after
-    return explain_on(run, explain_basis(run, rows, config), config, progress=progress, normals=normals)
+    basis = explain_basis(run, rows, config)
+    explanation = explain_on(run, basis, config, progress=stage(progress, 0.0, 0.9), normals=normals)
+    explanation = refine(run, basis, explanation, progress=stage(progress, 0.9, 1.0))
+    if progress:
+        progress(1.0, "Explanations done")
+    return explanation
 
 
 def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progress | None = None,
@@ -397,26 +455,85 @@ def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progr
             if report:
                 report(0.0)
             by_method[name] = _attribute(name, replace(ctx, progress=report))
-    if progress:
-        progress(1.0, "Explanations done")
     return Explanation(config, basis.rows, basis.target, by_method, skipped)
 
 
-def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig) -> np.ndarray:
+def blocks_on(run: Run, basis: Basis, config: ExplainConfig, name: str, blocks: range, *,
+              progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """(block, model, row, feature): blocks `blocks` of sampling method `name` for every model of `run`
+    (a whole run, or a part of one) on `basis`."""
+    ctx = _Context(run, basis.rows, run.dataset.X[basis.rows], basis.target, basis.background, basis.weights,
+                   basis.train_X, config, progress=progress)
+    with deterministic():
+        return _blocks(name, ctx, blocks)
+
+
+def refine(run: Run, basis: Basis, explanation: Explanation, *,
+           explain_blocks: Callable[[str, range], np.ndarray] | None = None,
+           progress: Progress | None = None) -> Explanation:
+    """Precision "auto": while a sampling method's like-with-like test (core.agree.verdict, headline
+    metric, config.k) is inconclusive, double its samples, at most MAX_DOUBLINGS times. The blocks
+    drawn so far are kept and new ones, on seeds of their own, join them: nothing is redrawn.
+
+    explain_blocks(name, blocks) -> (block, model, row, feature) for every model (default: blocks_on
+    in this process; the Ray engine passes its own). Needs 3 models: with 2 the test has no interval."""
+    config = explanation.config
+    if config.precision != "auto" or not config.noise_floor or run.n_models < 3:
+        return explanation
+    explain_blocks = explain_blocks or (lambda name, blocks: blocks_on(run, basis, config, name, blocks))
+    n_features, by_method = run.dataset.n_features, dict(explanation.by_method)
+    k = config.k or default_k(n_features)
+    for name, attr in by_method.items():
+        method = METHODS[name]
+        if not method.stochastic:
+            continue
+        size = block_samples(config, name, n_features)
+        for doubling in range(MAX_DOUBLINGS):
+            v = like_with_like(attr.values, attr.halves, metric=HEADLINE_METRIC, k=k)
+            # Decided, or undecided because of the models' own spread, or with no sampling noise left (every
+            # coalition enumerated): more samples would not narrow it.
+            if v.decided or v.se_models >= v.se_rows or np.array_equal(attr.halves[0], attr.halves[1]):
+                break
+            if progress:
+                progress(doubling / MAX_DOUBLINGS, f"{method.label}: the test is inconclusive at {attr.samples:,} "
+                         f"{method.unit}; drawing {2 * attr.samples:,}")
+            held = attr.samples // size
+            attr = more_blocks(attr, explain_blocks(name, range(held, 2 * held)), size)
+        by_method[name] = attr
+    return replace(explanation, by_method=by_method)
+
+
+def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str, config: ExplainConfig,
+                  samples: int | None = None, group: int = 0) -> np.ndarray:
     """(model, feature) values of `method` for one row x (feature,) that the explanation did not hold (a
     what-if edit of dataset row `row`), computed as `explain` computes its rows: with model 0's training
-    rows, the same k-means background and the same seed. An unedited row gets its stored values back
-    from the deterministic methods and from KernelSHAP, whose coalitions every row shares; not from LIME,
-    whose neighbourhoods are drawn row after row from one generator (so LIME is not offered here)."""
+    rows, the same k-means background, the same seeds and, for KernelSHAP, the `samples` its stored
+    attributions hold (precision "auto" may have raised them) and the coalitions of the row's group
+    (`group`: verdict.row_groups of the explained rows, at the row's position). An unedited row gets its stored values
+    back from the deterministic methods and from KernelSHAP, whose coalitions every row shares; not
+    from LIME, whose neighbourhoods are drawn row after row from one generator (so LIME is not offered here)."""
     assert method != "lime", "LIME draws each row's neighbourhood after the rows before it"
     train_X = model0_training_rows(run)
     if METHODS[method].background:
         background, weights = kmeans_background(train_X, config.background_size)
     else:  # k-means would only cost time
         background, weights = np.empty((0, len(x))), np.empty(0)
-    ctx = _Context(run, np.array([row]), x[None], np.array([target]), background, weights, train_X, config)
+    ctx = _Context(run, np.array([row]), x[None], np.array([target]), background, weights, train_X, config,
+                   groups=np.array([group]))
     with deterministic():
-        return METHODS[method].fn(run.bank, ctx, method_seeds(config, method)[0])[:, 0]
+        if not METHODS[method].stochastic:
+            return METHODS[method].fn(run.bank, ctx, block_seed(config, method, 0))[:, 0]
+        size = block_samples(config, method, len(x))
+        if not config.noise_floor:
+            return _blocks(method, ctx, range(1))[0, :, 0]
+        blocks = _blocks(method, ctx, range((samples or 2 * size) // size))
+        # Joined as explain and refine joined them, round by round, so the values are the same bit for bit.
+        halves = halves_of(blocks[:2])
+        attr = Attributions(method, halves.mean(axis=0), ctx.rows, ctx.target, halves, 2 * size)
+        while attr.samples < len(blocks) * size:
+            held = attr.samples // size
+            attr = more_blocks(attr, blocks[held:2 * held], size)
+        return attr.values[:, 0]
 
 
 def as_images(values: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:

@@ -3,9 +3,10 @@
 Common random numbers: each draws its perturbation samples once and evaluates all N models on
 them in batched passes, so differences between models are never explainer sampling noise.
 
-KernelSHAP runs for all rows and models in one shap.KernelExplainer call: the coalition masks z
-are the "instance" being explained (background all-zeros, instance all-ones), and the value
-function maps each mask to E_b[f_m(z*x_r + (1-z)*b)] for every (row r, model m) at once. shap
+KernelSHAP runs for all models and a group of rows in one shap.KernelExplainer call (a few groups,
+each on coalitions of its own: see kernel_shap_values): the coalition masks z are the "instance"
+being explained (background all-zeros, instance all-ones), and the value function maps each mask
+to E_b[f_m(z*x_r + (1-z)*b)] for every (row r, model m) of the group at once. shap
 draws its masks (paired, with full enumeration of small coalitions) exactly as it would for a
 single row and model, and the weighted regression is solved for all outputs at once.
 
@@ -25,8 +26,9 @@ import shap
 from lime.lime_tabular import LimeTabularExplainer
 from sklearn.metrics import pairwise_distances
 
+from ..agree.verdict import row_groups
 from ..runtime import spread
-from ..seeding import random_state
+from ..seeding import int_seed, random_state
 
 _LIME_NUMBERS = 1 << 21  # numbers per batched pass of LIME samples (16 MB of float64; several such arrays live at once)
 
@@ -182,7 +184,8 @@ def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, bas
     masks (coalition, feature) 0/1; weights (coalition,); ey (coalition, output), each coalition's
     expected output; base (output,), the background's; fx (output,), the explained instance's. As
     shap does, the regression is of ey - base on the masks, the last feature is eliminated through
-    the constraint, the rest solved by normal equations, and values under 1e-10 set to 0. The
+    the constraint, the rest solved by normal equations (least squares where they are singular, as shap
+    falls back to), and values under 1e-10 set to 0. The
     right-hand sides are formed term by term, never as a (coalition, output) array of differences:
     with 200 models that is 117 MB, and there were three such.
     """
@@ -194,26 +197,61 @@ def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, bas
     # multi-column BLAS kernel may round columns differently by position, and identical models
     # must get identical values.
     rhs = (ey.T[:, None, :] @ WX)[:, 0] - base[:, None] * WX.sum(axis=0) - total[:, None] * (last[:, 0] @ WX)
-    rest = np.linalg.solve(X.T @ WX, rhs[..., None])[..., 0].T  # (feature - 1, output)
+    gram = X.T @ WX
+    try:
+        rest = np.linalg.solve(gram, rhs[..., None])[..., 0].T  # (feature - 1, output)
+    except np.linalg.LinAlgError:
+        # Too few coalitions to pin every feature (say half of a small budget): shap then falls back to the
+        # minimum-norm least-squares solution, which is this one, still one small product per output.
+        rest = (np.linalg.pinv(gram) @ rhs[..., None])[..., 0].T
     phi = np.vstack([rest, total - rest.sum(axis=0)])
     phi[np.abs(phi) < 1e-10] = 0
     return phi
 
 
+def kernel_samples(config, n_features: int) -> int:
+    """Coalitions per KernelSHAP explanation: the configured number, or shap's default of 2 * features + 2048."""
+    return config.kernel_samples or 2 * n_features + 2048
+
+
+def lime_samples(config, n_features: int) -> int:
+    """Samples per row of a LIME explanation."""
+    return config.lime_samples
+
+
 def kernel_shap_values(bank, ctx, seed: int) -> np.ndarray:
-    """(model, row, feature) KernelSHAP values for every model and row, on one shared set of coalitions."""
-    X, bg, w = ctx.X, ctx.background, ctx.weights
+    """(model, row, feature) KernelSHAP values for every model and row.
+
+    Every model is explained on the same coalitions (common random numbers). The rows are explained in
+    groups (ctx.groups, else core.agree.verdict.row_groups), each group on coalitions of its own drawn
+    from a seed of its own: the groups are independent draws of the explainer, which is what lets the
+    like-with-like test measure how much of its result is the explainer's noise. Each group's values
+    are those of shap's KernelExplainer on its seed.
+    """
+    groups = ctx.groups if ctx.groups is not None else row_groups(len(ctx.X))
+    out = np.empty((bank.n_models, *ctx.X.shape))
+    numbers = np.unique(groups)
+    for i, g in enumerate(numbers):  # one batched pass over all models and the group's rows each
+        rows = groups == g
+        report = ctx.progress and (lambda f, i=i: ctx.progress((i + f) / len(numbers)))
+        out[:, rows] = _kernel_shap(bank, ctx, ctx.X[rows], ctx.target[rows], int_seed(seed, "row_group", int(g)), report)
+    return out
+
+
+def _kernel_shap(bank, ctx, X: np.ndarray, target: np.ndarray, seed: int, progress) -> np.ndarray:
+    """(model, row, feature) KernelSHAP values of rows X (row, feature), all on one set of coalitions."""
+    bg, w = ctx.background, ctx.weights
     n_rows, n_features = X.shape
 
     def value(masks: np.ndarray) -> np.ndarray:
         # masks (coalition, feature) -> (coalition, row * model): expected output over the background
-        report = ctx.progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
+        report = progress if len(masks) > 2 else None  # shap also asks for f(x) and E[f]: not progress
         # (model, coalition, row)
-        proba = bank.coalition_proba(masks, X, bg, w, ctx.target, progress=report, lone=ctx.repeat)
+        proba = bank.coalition_proba(masks, X, bg, w, target, progress=report)
         return proba.transpose(1, 2, 0).reshape(len(masks), n_rows * bank.n_models)
 
     explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
-    nsamples = ctx.config.kernel_samples or 2 * n_features + 2048
+    nsamples = ctx.samples or kernel_samples(ctx.config, n_features)
     phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
     return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
 
@@ -230,14 +268,13 @@ def lime_values(bank, ctx, seed: int) -> np.ndarray:
     return _lime([(bank, seed)], ctx)[0]
 
 
-def lime_values_and_repeat(bank, ctx, seed: int, repeat_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """lime_values of every model, and of model 0 alone under repeat_seed (the noise floor), computed side by side.
+def lime_blocks(bank, ctx, seeds: list[int]) -> np.ndarray:
+    """(seed, model, row, feature): lime_values of every model under each of `seeds`, computed side by side.
 
     Most of LIME's time is single-threaded numpy (lime's sampler, the kernel, the ridge), so the
-    two explanations draw and fit on two cores at once; each gets exactly the values it gets alone.
+    explanations draw and fit on two cores at once; each gets exactly the values it gets alone.
     """
-    values, again = _lime([(bank, seed), (bank.subset([0]), repeat_seed)], ctx)
-    return values, again[0]
+    return np.stack(_lime([(bank, seed) for seed in seeds], ctx))
 
 
 def _lime(jobs: list, ctx) -> list[np.ndarray]:
@@ -249,7 +286,7 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
     its explainer's one generator, so the draws of one job follow each other from step to step.
     """
     ds = ctx.run.dataset
-    n_samples, n_rows, n_features = ctx.config.lime_samples, len(ctx.X), ds.n_features
+    n_samples, n_rows, n_features = ctx.samples or ctx.config.lime_samples, len(ctx.X), ds.n_features
     # Continuous features sampled around the row, not LIME's quartile bins: the weights are then local
     # slopes per training standard deviation, signed like SHAP and gradients, so the methods can be
     # compared feature by feature (a bin-indicator weight means something else).

@@ -90,8 +90,8 @@ def _arrays(c: Comparison) -> dict[str, np.ndarray]:
                    "history.best_epoch": run.history.best_epoch}
     for name, attr in ex.by_method.items():
         arrays[f"attributions.{name}.values"] = attr.values
-        if attr.repeat is not None:
-            arrays[f"attributions.{name}.repeat"] = attr.repeat
+        if attr.halves is not None:
+            arrays[f"attributions.{name}.halves"] = attr.halves
     return arrays
 
 
@@ -106,6 +106,7 @@ def _agreement_json(summary: Summary) -> dict:
         "null_baseline": {m: _finite(v) for m, v in summary.null.items()},
         "methods": {name: {"between_models": {m: _finite(v) for m, v in a.between.items()},
                            "noise_floor": {m: _finite(v) for m, v in a.noise_floor.items()},
+                           "verdict": a.verdict and _verdict_json(a.verdict),
                            # (model, model) lists: 36 of 1,000 models would be a gigabyte of JSON text
                            "matrices": ({m: matrix.tolist() for m, matrix in a.matrices.items()}
                                         if len(summary.accuracy) <= _JSON_MATRIX_MODELS else None)}
@@ -118,12 +119,22 @@ def _agreement_json(summary: Summary) -> dict:
                                       for name, a in summary.group_by_method.items()},
                    "noise_floor": {name: {m: _finite(v) for m, v in a.noise_floor.items()}
                                    for name, a in summary.group_by_method.items()},
+                   "verdict": {name: a.verdict and _verdict_json(a.verdict)
+                               for name, a in summary.group_by_method.items()},
                    "null_baseline": {m: _finite(v) for m, v in summary.group_null.items()}},
         "seed_budget": summary.budget and {
             "agreement_interval": dataclasses.asdict(summary.budget.agreement),
             "settled_at": summary.budget.settled_at,
             "curve": json.loads(summary.budget.curve.to_json(orient="records"))},
     }
+
+
+def _verdict_json(v) -> dict:
+    """The like-with-like test (core.agree.verdict.Verdict) as JSON, NaN as null."""
+    d = v.difference
+    return {"outcome": v.outcome, "between_halves": v.between, "within_halves": v.within,
+            "difference": {"estimate": _finite(d.estimate), "lo": _finite(d.lo), "hi": _finite(d.hi), "level": d.level},
+            "margin": v.margin, "samples": v.samples, "seed_spread": v.seed_spread}
 
 
 def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, cohort: Cohort | None = None) -> bytes:
@@ -141,6 +152,7 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, coho
                     "notes": list(ds.notes), "content_hash": ds.content_hash},
         "run_config": _config_json(run.config), "explain_config": _config_json(ex.config),
         "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(SCORES),
+        "samples": {name: a.samples for name, a in ex.by_method.items()},
         "fingerprints": list(run.fingerprints), "libraries": library_versions(comparison),
     }
     manifest_json, arrays = json.dumps(manifest, indent=2), _arrays(comparison)
@@ -181,7 +193,7 @@ def expected_bytes(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     test = math.ceil(n_rows * run_config.test_fraction)  # shared test rows at most
     explained = min(explain_config.max_rows, test)
     methods = len(explain_config.methods)
-    attributions = (n_models + 1) * explained * n_features * 8 * methods  # + model 0's noise-floor repeat
+    attributions = 3 * n_models * explained * n_features * 8 * methods  # values, and a sampling method's two halves
     rows = n_models * n_rows * 8 * 2  # train/val/test ids: bootstraps repeat rows, up to twice the dataset
     evaluation = n_models * test * (8 * n_classes + 8 + 1) + n_models * n_models * 8
     evaluation += test * 8 + n_models * len(SCORES) * 8 + explained * 16  # rows scored, scores, rows explained
@@ -308,6 +320,25 @@ def _config(cls, value, what: str):
     return cls(**{name: _typed(value[name], hint, f"{what}.{name}") for name, hint in hints.items()})
 
 
+def _samples(value, methods: tuple[str, ...], arrays: dict[str, np.ndarray]) -> dict[str, int | None]:
+    """{method: samples behind its values} from the manifest: a whole number for every method stored
+    with halves, a whole number or null for the others."""
+    if not isinstance(value, dict) or not set(value) <= set(methods):
+        raise _bad("its samples must be an object keyed by the methods it explained")
+    for name in methods:
+        n = value.get(name)
+        if (n is not None and (type(n) is not int or n < 1)) or (n is None and f"attributions.{name}.halves" in arrays):
+            raise _bad(f"the samples of {name} must be a whole number of at least 1, not {reprlib.repr(n)}")
+    return {name: value.get(name) for name in methods}
+
+
+def _explain_defaults(explain_config):
+    """explain_config with the fields added since: bundles from before precision "auto" drew a fixed budget."""
+    if isinstance(explain_config, dict) and "precision" not in explain_config:
+        return explain_config | {"precision": "fixed", "k": None}
+    return explain_config
+
+
 def _renamed(run_config):
     """run_config with the field names of this version: bundles from before SklearnConfig call it "trees"."""
     if isinstance(run_config, dict) and "trees" in run_config and "sklearn" not in run_config:
@@ -339,7 +370,9 @@ def _spec(methods: tuple[str, ...], arrays: dict, history: bool) -> list[tuple[s
                  ("history.best_epoch", ("models",), "i", "epochs")]
     for name in methods:
         spec.append((f"attributions.{name}.values", ("models", "explained", "features"), "f", None))
-        if f"attributions.{name}.repeat" in arrays:
+        if f"attributions.{name}.halves" in arrays:
+            spec.append((f"attributions.{name}.halves", ("halves", "models", "explained", "features"), "f", None))
+        if f"attributions.{name}.repeat" in arrays:  # bundles from before the halves: read, never used
             spec.append((f"attributions.{name}.repeat", ("explained", "features"), "f", None))
     return spec
 
@@ -403,7 +436,7 @@ def _load(raw: bytes) -> tuple[Comparison, Cohort | None]:
     npz = member(zf, "arrays.npz", _MAX_UNZIPPED - len(manifest_json))
     arrays = read_npz(npz, _MAX_UNZIPPED - len(manifest_json) - len(npz))
     run_config = _config(RunConfig, _renamed(manifest["run_config"]), "run_config")
-    explain_config = _config(ExplainConfig, manifest["explain_config"], "explain_config")
+    explain_config = _config(ExplainConfig, _explain_defaults(manifest["explain_config"]), "explain_config")
     methods, skipped = _texts(manifest["methods"], "methods"), _texts(manifest["skipped"], "skipped")
     fingerprints = _texts(manifest["fingerprints"], "fingerprints")
     listed = methods + skipped
@@ -419,20 +452,21 @@ def _load(raw: bytes) -> tuple[Comparison, Cohort | None]:
         raise _bad("its dataset description is not an object")
     names, classes = _texts(meta["feature_names"], "feature_names"), _texts(meta["class_names"], "class_names")
     sizes = {"models": run_config.n_models, "features": len(names), "classes": len(classes),
-             "metrics": len(SCORES), "stats": 4}
+             "metrics": len(SCORES), "stats": 4, "halves": 2}
     _check_arrays(arrays, _spec(methods, arrays, run_config.family == "mlp"), sizes)
     if np.any(np.diff(arrays["evaluation.rows"]) <= 0):  # Comparison.predictions binary-searches them
         raise _bad("its evaluation rows are not sorted and distinct")
     explained = arrays["explanation.rows"]
     if not explained.size or not np.isin(explained, arrays["evaluation.rows"]).all():
         raise _bad("its explained rows are not one or more test rows shared by all models")
+    samples = _samples(manifest.get("samples", {}), methods, arrays)  # bundles before the halves have none
     dataset = _dataset(meta, names, classes, arrays)
     libraries = manifest["libraries"]
     if not isinstance(libraries, dict):
         raise _bad("its library versions are not an object")
     libraries = {_text(name, "a library name"): _text(version, f"the version of {name}")
                  for name, version in libraries.items() if name != "seedscope-format"}
-    return (replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints),
+    return (replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints, samples),
                     libraries=libraries), _cohort(zf, dataset))
 
 
@@ -465,7 +499,8 @@ def load_bundle_and_cohort(source: str | os.PathLike | bytes | BinaryIO) -> tupl
 
 
 def _comparison(methods: tuple[str, ...], skipped: tuple[str, ...], a: dict[str, np.ndarray], run_config: RunConfig,
-                explain_config: ExplainConfig, dataset: Dataset, fingerprints: tuple[str, ...]) -> Comparison:
+                explain_config: ExplainConfig, dataset: Dataset, fingerprints: tuple[str, ...],
+                samples: dict[str, int | None]) -> Comparison:
     history = (History(a["history.train_loss"], a["history.val_accuracy"], a["history.best_epoch"])
                if run_config.family == "mlp" else None)
     run = Run(config=run_config, dataset=dataset, bank=None, train_rows=a["run.train_rows"],
@@ -483,5 +518,5 @@ def _comparison(methods: tuple[str, ...], skipped: tuple[str, ...], a: dict[str,
     )
     rows, target = a["explanation.rows"], a["explanation.target_class"]
     by_method = {name: Attributions(name, a[f"attributions.{name}.values"], rows, target,
-                                    a.get(f"attributions.{name}.repeat")) for name in methods}
+                                    a.get(f"attributions.{name}.halves"), samples.get(name)) for name in methods}
     return Comparison(run, evaluation, Explanation(explain_config, rows, target, by_method, skipped))

@@ -20,7 +20,8 @@ from .. import format as fmt
 from .bundle import atomic_write_bytes, bundle_bytes, library_versions
 from ..views.cohort import Cohort
 from ..views.cohort_figures import cohort_figures, side_by_side
-from ..run.compare import HEADLINE_METRIC, Comparison, Summary
+from ..agree.verdict import MARGIN
+from ..run.compare import HEADLINE_METRIC, VERDICT_LABELS, Comparison, Summary, verdict_text
 from ..views.diff import RunDiff
 from ..explainers.methods import METHODS
 from ..agree.scores import SCORES
@@ -128,7 +129,9 @@ def _finding(c: Comparison, s: Summary) -> str:
         (str(c.run.n_models), "models, differing only in seed"),
         (s.accuracy_spread, "test accuracy, mean ± std"),
         (_pct(head.between[HEADLINE_METRIC]), f"top-{s.k} {label} agreement between models"),
-        (_pct(head.noise_floor[HEADLINE_METRIC]), "explainer noise floor (same model, new explainer seed)"),
+        (_pct(head.noise_floor[HEADLINE_METRIC]), "explainer noise floor (same model, independent samples)"),
+        (VERDICT_LABELS[head.verdict.outcome] if head.verdict else "not tested",
+         "do the models differ? (like with like, see below)"),
         (_pct(s.null[HEADLINE_METRIC]), "random baseline (two random rankings)"),
         (_pct(c.evaluation.multiplicity.ambiguity), "prediction ambiguity (rows some model predicts differently)"),
     ]
@@ -137,9 +140,12 @@ def _finding(c: Comparison, s: Summary) -> str:
         f'<p class="headline">{_e(s.headline)}</p><div class="stats">{cards}</div>'
         f'<p class="note">Agreement is the share of the {s.k} most important features (largest |attribution|) '
         f"that two models have in common on a row, averaged over {len(s.rows)} explained rows and "
-        "every pair of models (feature agreement, Krishna et al. 2022). Agreement near the random baseline means "
-        "the models rely on unrelated features; agreement far below the noise floor cannot be blamed on the "
-        "explainer's own sampling.</p>"
+        "every pair of models (feature agreement, Krishna et al. 2022), each model explained on the same samples. "
+        "Agreement near the random baseline means the models rely on unrelated features. Whether they differ is "
+        "tested like with like: every model is explained on two independent halves of the explainer's samples, "
+        "and two models across the halves are compared with one model across them, so that the explainer's noise "
+        "weighs on both sides (95% interval over models and groups of rows; a difference within "
+        f"{_e(fmt.points(MARGIN, signed=False))} is none).</p>"
         + f'<p class="note">{_e(s.grouping)}</p>'
         + (f'<p class="note">{_e(fmt.planner(s.budget))}</p>' + _svg(charts.seed_budget(s.budget.curve), "budget")
            if s.budget is not None else "")
@@ -228,7 +234,8 @@ def _agreement(s: Summary) -> str:
         table = _table(["metric", "between models", "noise floor", "random baseline"],
                        [[s.metric_labels[m], fmt.number(ma.between[m]), fmt.number(ma.noise_floor[m]),
                          fmt.number(s.null[m])] for m in s.metric_labels], align="lrrr")
-        parts.append(f'<h3>{_e(label)}</h3><div class="side">{_svg(chart, "agree-" + name)}{table}</div>')
+        test = f'<p class="note">{_e(verdict_text(ma.verdict, name, precision=s.precision))}</p>'
+        parts.append(f'<h3>{_e(label)}</h3>{test}<div class="side">{_svg(chart, "agree-" + name)}{table}</div>')
     parts.append(f"<h3>At the level of {len(s.groups)} correlated groups (|Spearman rho| ≥ {s.group_threshold:.2f}, "
                  f"k = {s.group_k})</h3><p class=\"note\">{_e(s.grouping)}</p>")
     for name, ma in s.group_by_method.items():

@@ -31,10 +31,11 @@ import torch
 from .compare import Comparison
 from ..training.data import Dataset
 from ..errors import ConfigError
-from ..explainers.methods import Attributions, Basis, ExplainConfig, Explanation, explain_basis, explain_on, split_methods
+from ..explainers.methods import (Attributions, Basis, ExplainConfig, Explanation, blocks_on, explain_basis, explain_on,
+                                  refine, split_methods)
 from ..agree.scores import evaluate
 from ..training.models import BatchedMLP, MLPBank, SklearnBank
-from ..runtime import WORKERS, Progress, deterministic, library_versions
+from ..runtime import WORKERS, Progress, deterministic, library_versions, stage
 from ..training.fit import MODEL_BLOCK, History, Run, RunConfig, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
@@ -222,23 +223,31 @@ def _bank(parts: list[_Trained], run_config: RunConfig, n_classes: int) -> MLPBa
                               dropout=run_config.mlp.dropout))
 
 
-def _explain_chunk(shared: _Shared, run_config: RunConfig, explain_config: ExplainConfig, trained: _Trained,
-                   basis: Basis) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """{method: ((model, row, feature) values, noise-floor repeat or None)} for the chunk's models.
-
-    A chunk of one model of a larger run is explained as two copies of it: torch computes a batch of
-    one by other kernels (matrix-vector products) that round the last bits differently, and a model
-    must get the values it gets in the whole run's bank.
-    """
+def _part(shared: _Shared, run_config: RunConfig, trained: _Trained) -> Run:
+    """The chunk's models as a Run. A chunk of one model of a larger run holds two copies of it: torch
+    computes a batch of one by other kernels (matrix-vector products) that round the last bits
+    differently, and a model must get the values it gets in the whole run's bank."""
     n = len(trained.models)
     members = [0, 0] if n == 1 and run_config.n_models > 1 else list(range(n))  # positions in the chunk
     ids = slice(trained.models.start, trained.models.stop)
     bank = _bank([trained], run_config, shared.n_classes).subset(members)
-    part = Run(run_config, shared.dataset(), bank, shared.train_rows[ids][members], shared.val_rows[ids][members],
+    return Run(run_config, shared.dataset(), bank, shared.train_rows[ids][members], shared.val_rows[ids][members],
                shared.test_rows[ids][members], tuple(trained.fingerprints[i] for i in members), trained.history)
-    config = replace(explain_config, noise_floor=explain_config.noise_floor and trained.models.start == 0)
-    explanation = explain_on(part, basis, config)
-    return {name: (a.values[:n], a.repeat) for name, a in explanation.by_method.items()}
+
+
+def _explain_chunk(shared: _Shared, run_config: RunConfig, explain_config: ExplainConfig, trained: _Trained,
+                   basis: Basis) -> dict[str, Attributions]:
+    """{method: its attributions} of the chunk's models (explain_on: halves of a sampling method included)."""
+    n = len(trained.models)
+    explanation = explain_on(_part(shared, run_config, trained), basis, explain_config)
+    return {name: replace(a, values=a.values[:n], halves=None if a.halves is None else a.halves[:, :n])
+            for name, a in explanation.by_method.items()}
+
+
+def _blocks_chunk(shared: _Shared, run_config: RunConfig, explain_config: ExplainConfig, trained: _Trained,
+                  basis: Basis, name: str, blocks: range) -> np.ndarray:
+    """(block, model, row, feature): more blocks of sampling method `name` for the chunk's models (refine)."""
+    return blocks_on(_part(shared, run_config, trained), basis, explain_config, name, blocks)[:, :len(trained.models)]
 
 
 def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
@@ -275,6 +284,18 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
         explain, basis_ref = ray.remote(**task)(_explain_chunk), ray.put(basis)
         explained_refs = [explain.remote(shared, run_config, explain_config, ref, basis_ref) for ref in trained_refs]
         explained = _gather(ray, head, explained_refs, ranges, progress, 0.4, 1.0, f"Ray: explained {{}}/{n} models")
+        by_method = {name: replace(explained[0][name], values=np.concatenate([part[name].values for part in explained]),
+                                   halves=_stacked_halves([part[name].halves for part in explained]))
+                     for name in usable}
+        explanation = Explanation(explain_config, basis.rows, basis.target, by_method, skipped)
+
+        def more(name: str, blocks: range) -> np.ndarray:  # refine's blocks, explained chunk by chunk on the cluster
+            remote = ray.remote(**task)(_blocks_chunk)
+            refs = [remote.remote(shared, run_config, explain_config, ref, basis_ref, name, blocks) for ref in trained_refs]
+            return np.concatenate(_gather(ray, head, refs, ranges, None, 0.0, 1.0, ""), axis=1)
+        with deterministic():
+            # Its reports (only when it draws more) come at the end of the bar, which the explained models filled.
+            explanation = refine(run, basis, explanation, explain_blocks=more, progress=stage(progress, 1.0, 1.0))
     except ray.exceptions.RayTaskError:
         raise  # an error inside a task (raised as the task's own exception type): not the cluster's
     except (ray.exceptions.RayError, ConnectionError) as exc:
@@ -282,10 +303,12 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
         raise ConfigError(f"The Ray cluster at {cluster.address} failed during the run ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); check it with `ray status` "
                           "and start the run again.") from None
-    by_method = {name: Attributions(name, np.concatenate([part[name][0] for part in explained]), basis.rows,
-                                    basis.target, explained[0][name][1]) for name in usable}
-    return Comparison(run, evaluation, Explanation(explain_config, basis.rows, basis.target, by_method, skipped),
-                      libraries)
+    return Comparison(run, evaluation, explanation, libraries)
+
+
+def _stacked_halves(halves: list[np.ndarray | None]) -> np.ndarray | None:
+    """The chunks' halves (half, model, row, feature), joined along the models; None for a method without."""
+    return None if halves[0] is None else np.concatenate(halves, axis=1)
 
 
 _COMPUTE = ("python", "numpy", "pandas", "scikit-learn", "torch", "shap", "lime")  # what workers compute with

@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 
 from ..agree import agreement as agr
+from ..agree.agreement import HEADLINE_METRIC, default_k
+from ..agree.verdict import Verdict, like_with_like, noise_floor
 from .. import format as fmt
 from ..agree.intervals import Interval, SeedBudget, ambiguity_interval, seed_budget
 from ..training.data import Dataset, load_builtin
 from ..errors import ConfigError
-from ..explainers.methods import (METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, explain_rows,
-                      model0_training_rows, split_methods)
+from ..explainers.methods import (MAX_DOUBLINGS, METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, explain_rows,
+                                  model0_training_rows, split_methods)
 from ..agree.groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from ..agree.scores import Evaluation, common_rows, evaluate
 from ..agree.pairs import agreement_matrix, method_matrices, pair_summary
@@ -26,8 +28,6 @@ from ..runtime import Progress, deterministic, library_versions, spread, stage, 
 from ..seeding import SOURCES, numpy_generator
 from ..training.fit import MLPConfig, Run, RunConfig, split_rows, train
 
-HEADLINE_METRIC = "feature_agreement"
-NOISE_MARGIN = 0.05  # between-model agreement this far below the noise floor counts as real disagreement
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,10 +70,14 @@ class MethodAgreement:
     """Agreement of one explanation method's attributions at one k, each number derived once.
 
     For each agreement metric (agreement.METRICS), from every pair's score on every row (core.agree.pairs):
-    matrices (model, model) of the row means; between, their mean over pairs; per_row (row,), the
-    mean over pairs; noise_floor, model 0 against itself under another explainer seed (nan for
-    deterministic methods, which have no sampling noise).
+    matrices (model, model) of the row means; between, their mean over pairs (every model explained on
+    the same samples: the most precise estimate); per_row (row,), the mean over pairs; noise_floor, how
+    far one explanation of one model can be trusted: each model explained on two independent halves of
+    the samples against itself, averaged over models (nan for deterministic methods, which have no
+    sampling noise, and for explanations without halves).
     importance: (model, feature) mean |attribution| over the explained rows.
+    verdict: the like-with-like test at the headline metric (core.agree.verdict); None for one model, or
+    for a sampling method explained once, without halves (noise_floor off, or a bundle from before the test).
     """
 
     method: str
@@ -82,6 +86,7 @@ class MethodAgreement:
     per_row: dict[str, np.ndarray]
     noise_floor: dict[str, float]
     importance: np.ndarray
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +125,7 @@ class Summary:
     ambiguity: Interval  # prediction ambiguity with its interval over rows
     headline_method: str
     headline: str
+    precision: str  # the explanation's precision setting ("auto" or "fixed"), which the verdict's advice reads
 
     @property
     def accuracy_spread(self) -> str:
@@ -129,13 +135,14 @@ class Summary:
 def method_agreement(attr, *, k: int) -> MethodAgreement:
     summaries = {m: pair_summary(attr.values, metric=m, k=k) for m in agr.METRICS}
     matrices = {m: matrix for m, (matrix, _) in summaries.items()}
-    floor = {m: (float(agr.METRICS[m].fn(attr.values[0], attr.repeat, k=k).mean())
-                 if attr.repeat is not None else float("nan")) for m in agr.METRICS}
     return MethodAgreement(
         attr.method, matrices,
         between={m: agr.mean_off_diagonal(matrix) for m, matrix in matrices.items()},
         per_row={m: per_row for m, (_, per_row) in summaries.items()},
-        noise_floor=floor, importance=agr.global_importance(attr.values),
+        noise_floor={m: noise_floor(attr.halves, metric=m, k=k) for m in agr.METRICS},
+        importance=agr.global_importance(attr.values),
+        verdict=(None if METHODS[attr.method].stochastic and attr.halves is None else  # sampled once: untested
+                 like_with_like(attr.values, attr.halves, metric=HEADLINE_METRIC, k=k, samples=attr.samples)),
     )
 
 
@@ -145,11 +152,6 @@ def headline_method(methods: tuple[str, ...]) -> str:
         if name in methods:
             return name
     return methods[0]
-
-
-def default_k(n_features: int) -> int:
-    """5, or half the features when there are fewer than 10 (k = all features would agree trivially)."""
-    return max(1, min(5, n_features // 2))
 
 
 def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float = 0.01,
@@ -201,7 +203,7 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
         budget=(seed_budget(head_agreement.matrices[HEADLINE_METRIC], ev.accuracy, ev.predictions,
                             rng=numpy_generator(seed, "seed_budget")) if multi else None),
         ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity")),
-        headline_method=head, headline="",
+        headline_method=head, headline="", precision=ex.config.precision,
     )
     return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
 
@@ -211,9 +213,12 @@ def _group_agreement(attr, groups, *, k: int) -> MethodAgreement:
 
 
 def _grouped(attr, groups):
-    """The attributions (and their noise-floor repeat) summed within each group of features."""
-    repeat = None if attr.repeat is None else group_values(attr.repeat, groups)
-    return replace(attr, values=group_values(attr.values, groups), repeat=repeat)
+    """The attributions (and their halves) summed within each group of features."""
+    halves = None if attr.halves is None else group_values(attr.halves, groups)
+    return replace(attr, values=group_values(attr.values, groups), halves=halves)
+
+
+VERDICT_LABELS = {"differ": "Yes", "same": "No", "inconclusive": "Undecided"}  # do the models differ?
 
 
 def grouping_explains(before: float, after: float) -> bool:
@@ -222,8 +227,42 @@ def grouping_explains(before: float, after: float) -> bool:
     return after - before > 0.5 * (1 - before)
 
 
+def verdict_text(v: Verdict | None, method: str, *, precision: str = "auto") -> str:
+    """The like-with-like test in one sentence, with its reason: what the headline, the story, the
+    report and the CLI say about whether the models differ."""
+    if v is None:
+        return "Train at least two models to test whether they differ."
+    m = METHODS[method]
+    d = v.difference
+    margin = f"{100 * v.margin:.0f}-point margin"
+    if not m.stochastic:
+        gap = (f"{m.label} has no sampling noise, so the models' agreement below 100% is their own "
+               f"({fmt.points(d.estimate)}, {fmt.difference_interval(d)})")
+    else:
+        gap = (f"on independent halves of the samples, two models agree on "
+               f"{fmt.percent(v.between)} where one model agrees with itself on {fmt.percent(v.within)} "
+               f"({fmt.points(d.estimate)}, {fmt.difference_interval(d)})")
+    if v.outcome == "differ":
+        return f"The models weigh their features differently: {gap}."
+    if v.outcome == "same":
+        return f"No detectable difference between the models: {gap}, within the {margin}."
+    if not np.isfinite(d.lo):
+        why = "two models on one explained row give no interval: explain more rows or train more models"
+    elif not m.stochastic or v.se_models >= v.se_rows:
+        why = "more models would decide"  # most of the interval is the models' own spread
+    elif v.within == 1.0:
+        why = f"more models or rows would decide ({m.label} has no sampling noise left here)"
+    elif precision == "fixed":
+        why = f"more {m.unit} would decide (precision auto draws them until the test decides)"
+    else:
+        why = f"more {m.unit} than the {2 ** MAX_DOUBLINGS}-fold cap of precision auto, or more rows, would decide"
+    at = f" at {v.samples:,} {m.unit}" if m.stochastic else ""
+    return f"Inconclusive{at}: {gap}; {why}."
+
+
 def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names, group_k: int, multi: bool) -> str:
-    """How much of the disagreement goes away when correlated features count as one."""
+    """How much of the disagreement goes away when correlated features count as one, read with the
+    like-with-like test at both levels so that it never contradicts the headline."""
     merged = [(len(g), name) for g, name in zip(groups, names) if len(g) > 1]
     if not merged:
         return "No two features are correlated enough to group; the feature-level agreement stands as it is."
@@ -231,35 +270,50 @@ def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names
     if not multi:
         return f"{len(groups)} groups of correlated features; the largest: {largest}."
     before, after = features.between[HEADLINE_METRIC], grouped.between[HEADLINE_METRIC]
-    floor = grouped.noise_floor[HEADLINE_METRIC]
-    reading = ("most of the difference is which of correlated features a model leans on"
-               if grouping_explains(before, after) else
-               "the models differ beyond picking among correlated features")
-    noise = f" (noise floor {fmt.percent(floor)})" if np.isfinite(floor) else ""
-    return (f"At the level of {len(groups)} correlated groups, top-{group_k} agreement is {fmt.percent(after)}"
-            f"{noise}, against {fmt.percent(before)} feature by feature: {reading}. Largest groups: {largest}.")
+    level, there = (v.outcome if v else "untested" for v in (features.verdict, grouped.verdict))
+    if level == "untested":
+        reading = "whether the models differ was not tested (explained without a noise floor)"
+    elif level != "differ":
+        reading = ("as feature by feature, no detectable difference between the models" if level == "same" else
+                   "whether the models differ is, as feature by feature, not decided")
+    elif there == "same":
+        reading = ("the difference is which of correlated features a model leans on: counted as groups, no "
+                   "detectable difference remains")
+    elif there == "differ":
+        reading = ("grouping removes most of the disagreement, but the models still differ beyond picking among "
+                   "correlated features" if grouping_explains(before, after) else
+                   "the models differ beyond picking among correlated features")
+    elif grouping_explains(before, after):
+        reading = ("most of the difference is which of correlated features a model leans on (whether any remains "
+                   "beyond that is not decided at the group level)")
+    else:
+        reading = "whether they differ beyond picking among correlated features is not decided at the group level"
+    d = grouped.verdict.difference if grouped.verdict else None
+    test = f"; like with like, {fmt.points(d.estimate)} ({fmt.difference_interval(d)})" if d else ""
+    return (f"At the level of {len(groups)} correlated groups, top-{group_k} agreement is {fmt.percent(after)} "
+            f"against {fmt.percent(before)} feature by feature{test}: {reading}. Largest groups: {largest}.")
 
 
 def _headline(s: Summary, null: float) -> str:
-    """The finding in one sentence, read against the explainer's own noise floor when it has one."""
+    """The finding in one sentence: how much the models agree (the same-samples estimate, with its
+    interval over models and how far it moves with the explainer's seed), then the like-with-like test."""
     n, k, agreement = len(s.accuracy), s.k, s.by_method[s.headline_method]
     label = METHODS[s.headline_method].label
     if n < 2:
         return f"1 model, accuracy {fmt.percent(s.accuracy_mean, 1)}; train at least two models to compare their explanations."
     spread = f"accuracy {s.accuracy_spread}"
-    between, floor = agreement.between[HEADLINE_METRIC], agreement.noise_floor[HEADLINE_METRIC]
+    between, v = agreement.between[HEADLINE_METRIC], agreement.verdict
     if between >= 0.999:
         return f"{n} models, {spread}; their top-{k} {label} features agree completely."
+    seed = (f", ±{fmt.points(v.seed_spread, signed=False)} with the explainer's seed"
+            if v is not None and v.samples is not None and round(100 * v.seed_spread) >= 1 else "")
     agree = (f"their top-{k} {label} features agree on {fmt.percent(between)} on average "
-             f"({fmt.confidence(s.budget.agreement)})")
-    chance = f"random rankings {fmt.percent(null)}"
-    if not np.isfinite(floor):
-        return f"{n} models, {spread}; yet {agree} ({chance})."
-    if between < floor - NOISE_MARGIN:
-        return (f"{n} models, {spread}; yet {agree}, well below the explainer's noise floor of "
-                f"{fmt.percent(floor)} ({chance}): the models weigh their features differently.")
-    return (f"{n} models, {spread}; {agree}, within the explainer's noise floor of {fmt.percent(floor)} "
-            f"({chance}): no sign of different logic beyond the explainer's own noise.")
+             f"({fmt.confidence(s.budget.agreement)}{seed}; random rankings {fmt.percent(null)})")
+    if v is None:
+        return (f"{n} models, {spread}; {agree}. Explained once, without two halves of the samples (noise floor "
+                "off, or by a SeedScope before the test), so whether the models differ beyond the explainer's noise "
+                "is not tested.")
+    return f"{n} models, {spread}; {agree}. {verdict_text(v, s.headline_method, precision=s.precision)}"
 
 
 def warm_up() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from ..training.data import Dataset
-from ..explainers.methods import METHODS, ExplainConfig, split_methods
+from ..explainers.methods import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
 from ..training.fit import RunConfig
 
 # Seconds per multiply-add of an MLP in training (forward and backward, per epoch and training row),
@@ -41,8 +41,17 @@ _TELLING_RUN = 2.0  # estimated seconds below which a run is mostly fixed costs 
 
 def estimate_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig, *, speed: float = 1.0) -> float:
     """Expected seconds for compare(dataset, run, explain) plus summarize: on the reference machine,
-    times `speed`, this machine's seconds per reference second (see machine_speed)."""
-    return speed * _reference_seconds(dataset, run, explain)
+    times `speed`, this machine's seconds per reference second (see machine_speed). Precision "auto"
+    draws more only when the like-with-like test is undecided: see most_seconds."""
+    return speed * sum(_reference_seconds(dataset, run, explain))
+
+
+def most_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig, *, speed: float = 1.0) -> float:
+    """estimate_seconds when precision "auto" must double every sampling explainer's samples up to its
+    cap (2 ** MAX_DOUBLINGS times the configured ones); estimate_seconds itself at precision "fixed"."""
+    rest, sampling = _reference_seconds(dataset, run, explain)
+    doublings = MAX_DOUBLINGS if explain.precision == "auto" and explain.noise_floor and run.n_models >= 3 else 0
+    return speed * (rest + sampling * 2 ** doublings)
 
 
 def machine_speed(estimated: float, measured: float, *, previous: float | None = None) -> float | None:
@@ -56,7 +65,8 @@ def machine_speed(estimated: float, measured: float, *, previous: float | None =
     return ratio if previous is None else math.sqrt(ratio * previous)
 
 
-def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> float:
+def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> tuple[float, float]:
+    """(everything else, the sampling explainers) seconds on the reference machine."""
     n_models, n_rows = run.n_models, len(dataset.y)
     train_rows = n_rows * (1 - run.test_fraction)
     rows = min(explain.max_rows, max(1, round(n_rows * run.test_fraction)))
@@ -76,13 +86,17 @@ def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig)
     kernel_samples = explain.kernel_samples or 2 * dataset.n_features + 2048
     points = {"kernel_shap": kernel_samples * explain.background_size, "lime": explain.lime_samples}
     usable, _ = split_methods(explain.methods, run.family, dataset.n_classes)
+    sampling = 0.0
     for name in usable:
-        # A stochastic method runs once more on model 0 for the noise floor.
-        runs = 2 if METHODS[name].stochastic and explain.noise_floor else 1
+        # A sampling method's two halves share its samples: every model is evaluated on each once.
         per_model_row = points[name] * point[name] if name in points else _PER_ROW[name]
-        seconds += (n_models + runs - 1) * rows * per_model_row
-        if name == "lime":  # the noise floor's sampler runs beside the main one, on the other core
-            seconds += rows * explain.lime_samples * dataset.n_features * _LIME_NUMBER
+        cost = n_models * rows * per_model_row
+        if name == "lime":  # lime's sampler, its two halves side by side on the two cores
+            cost += rows * explain.lime_samples * dataset.n_features * _LIME_NUMBER
+        if METHODS[name].stochastic:
+            sampling += cost
+        else:
+            seconds += cost
     seconds += n_models * (n_models - 1) / 2 * rows * len(usable) * _PAIR_ROW
-    return seconds + _FIXED
+    return seconds + _FIXED, sampling
 

@@ -281,8 +281,7 @@ class MLPBank:
         return MLPBank(self.module.subset(models))
 
     def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
-                        target: np.ndarray, progress: Callable[[float], None] | None = None, *,
-                        lone: bool = False) -> np.ndarray:
+                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Expected p_target of every model at z*x + (1-z)*b over the weighted background b.
 
         masks (coalition, feature) of 0/1, X (row, feature), background (bg, feature), weights (bg,)
@@ -293,11 +292,8 @@ class MLPBank:
 
         How the work is cut depends on the data and the background, never on the number of models, so
         a model gets the same values in a bank of any size (core.run.cluster explains a run in chunks).
-        lone: this one-model bank is always explained alone (the noise-floor repeat): passes eight times
-        as large, since a lone model's passes are mostly fixed cost (the demo's repeat: 1.23 s at 2048
-        points, 0.41 s at 4096, 0.29 s at 16,384; values identical).
         """
-        points = 8 * _POINTS if lone else _POINTS
+        points = _POINTS
         groups, passes = _grouped(self.module, points)
         w1, b1 = (t.detach() for t in self.module.folded_first_layer())  # (model, feature, hidden), (model, hidden)
         z = torch.as_tensor(masks, dtype=torch.float32)
@@ -394,11 +390,9 @@ class SklearnBank:
         return SklearnBank(tuple(self.pipelines[m] for m in models), self.n_classes)
 
     def coalition_proba(self, masks: np.ndarray, X: np.ndarray, background: np.ndarray, weights: np.ndarray,
-                        target: np.ndarray, progress: Callable[[float], None] | None = None, *,
-                        lone: bool = False) -> np.ndarray:
+                        target: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Same contract as MLPBank.coalition_proba: (model, coalition, row) expected p_target over the
-        weighted background. The points are built explicitly, a bounded number of coalitions at a time
-        (lone changes nothing: each model's call has a fixed cost anyway).
+        weighted background. The points are built explicitly, a bounded number of coalitions at a time.
         """
         per_chunk = max(1, _SKLEARN_POINTS // (len(X) * len(background)))
         out = []

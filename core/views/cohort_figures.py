@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..agree import agreement as agr
 from .. import format as fmt
+from ..agree.verdict import noise_floor
 from ..agree.intervals import Interval, ambiguity_interval
 from .cohort import Cohort, cohort_mask
 from ..run.compare import HEADLINE_METRIC, Comparison, Summary
@@ -33,8 +34,8 @@ class Figures:
     ambiguity: prediction ambiguity on `rows` with its bootstrap interval over rows; None without rows.
     discrepancy: nan without rows.
     agreement: one line per (method, metric): agreement, the mean over the cohort's explained rows of
-      the per-row mean over pairs of models (Summary.by_method[method].per_row); noise_floor, model 0
-      against its explainer repeat on the same rows (nan for deterministic methods). Empty without
+      the per-row mean over pairs of models (Summary.by_method[method].per_row); noise_floor, each model
+      on half A against itself on half B, on the same rows (nan for deterministic methods). Empty without
       explained rows or with a single model.
     contested: Summary.contested restricted to the cohort's rows.
     notes: what could not be measured, or needs care, in plain words.
@@ -109,10 +110,10 @@ def _agreement(comparison: Comparison, summary: Summary, in_explained: np.ndarra
     lines = []
     for name, ma in summary.by_method.items():
         attr = comparison.explanation.by_method[name]
-        for metric, spec in agr.METRICS.items():
-            floor = (float(spec.fn(attr.values[0][in_explained], attr.repeat[in_explained], k=summary.k).mean())
-                     if attr.repeat is not None else float("nan"))
-            lines.append((name, metric, float(ma.per_row[metric][in_explained].mean()), floor))
+        halves = None if attr.halves is None else attr.halves[:, :, in_explained]
+        for metric in agr.METRICS:
+            lines.append((name, metric, float(ma.per_row[metric][in_explained].mean()),
+                          noise_floor(halves, metric=metric, k=summary.k)))
     return pd.DataFrame(lines, columns=["method", "metric", "agreement", "noise_floor"])
 
 

@@ -3,7 +3,9 @@
 Each criterion is judged on the pessimistic end of its 95% interval, so a gate passes only when
 the data support it: the lower end of between-model agreement (interval over models) must reach
 the minimum, and the upper end of prediction ambiguity (interval over rows) must stay under the
-maximum.
+maximum. "Same logic" reads the like-with-like test (core.agree.verdict), the one the headline reads:
+it passes when the lower end of the difference between models and each model against itself stays
+above the test's margin, that is when the test says "no detectable difference".
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ class Criterion:
     interval: Interval
     bound: float
     at_least: bool  # True: the interval's lower end must reach the bound; False: the upper end stay under it
+    points: bool = False  # a difference of agreements, read in percentage points (else a share, in percent)
 
     @property
     def passed(self) -> bool:
@@ -31,7 +34,7 @@ class Criterion:
 
 def release_gate(summary: Summary, *, seed: int, min_agreement: float | None = None,
                  max_ambiguity: float | None = None, method: str | None = None,
-                 metric: str = HEADLINE_METRIC) -> list[Criterion]:
+                 metric: str = HEADLINE_METRIC, same_logic: bool = False) -> list[Criterion]:
     """The criteria asked for (none given: none judged), each with its interval and verdict.
 
     seed: the comparison's explainer seed, so the headline method and metric get the interval the
@@ -55,4 +58,12 @@ def release_gate(summary: Summary, *, seed: int, min_agreement: float | None = N
         criteria.append(Criterion(name, interval, min_agreement, at_least=True))
     if max_ambiguity is not None:
         criteria.append(Criterion("prediction ambiguity", summary.ambiguity, max_ambiguity, at_least=False))
+    if same_logic:
+        v = summary.by_method[method].verdict
+        if v is None:
+            raise ConfigError(f"This comparison holds no test of whether its models differ ({METHODS[method].label} "
+                              "was explained once, without a noise floor, or there is one model); run it again with "
+                              "the noise floor on and at least two models.")
+        name = f"same logic ({METHODS[method].label}, like with like, {METRICS[HEADLINE_METRIC].label}, k={summary.k})"
+        criteria.append(Criterion(name, v.difference, -v.margin, at_least=True, points=True))
     return criteria

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import format as fmt
-from ..run.compare import HEADLINE_METRIC, NOISE_MARGIN, Comparison, Summary, grouping_explains
+from ..run.compare import HEADLINE_METRIC, Comparison, Summary, grouping_explains, verdict_text
 from ..explainers.methods import METHODS
 from ..seeding import SOURCES
 
@@ -22,6 +22,7 @@ STORY_DOTS = 40  # the accuracy strip draws a dot per model (equal ones stacked)
 WIDE = 0.05  # an agreement interval wider than +-5 points is not yet a number to quote
 PINNED = 0.02  # the half-width more seeds should bring it down to
 SAME = 0.999  # agreement this high is complete (float means of 1.0 over pairs)
+CHANCE = 0.05  # agreement this close to random rankings' is no better than chance
 CASE_RANKS = 5  # the case chart shows at most this many of each model's top features
 CASE_MODELS = 10  # ... for at most this many models, so that a name still fits a cell
 
@@ -34,7 +35,6 @@ SOURCE_PHRASES = {  # what differs between the models when a source of randomnes
     "split": "which cases they were trained and tested on",
     "bootstrap": "which training cases each one drew at random",
 }
-SAMPLES = {"kernel_shap": "kernel_samples", "lime": "lime_samples"}  # a sampling explainer's setting
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,18 +60,16 @@ def story(comparison: Comparison, summary: Summary) -> tuple[Step, ...]:
 
 
 def reading(s: Summary) -> str:
-    """What the headline agreement says: 'same' (complete agreement), 'real' (the models differ beyond the
-    explainer's own noise, or the explainer has none), 'noise' (within its noise) or 'unknown' (its noise
-    was not measured)."""
+    """What the headline says, from the like-with-like test (Summary's verdict of the headline method):
+    'same' (complete agreement), 'real' (the models differ), 'noise' (no detectable difference beyond
+    the explainer's own noise), 'inconclusive', or 'unknown' (sampled without halves: not tested)."""
     head = s.by_method[s.headline_method]
-    between, floor = head.between[HEADLINE_METRIC], head.noise_floor[HEADLINE_METRIC]
-    if between >= SAME:
+    if head.between[HEADLINE_METRIC] >= SAME:
         return "same"
-    if not METHODS[s.headline_method].stochastic:
-        return "real"
-    if not np.isfinite(floor):
+    v = head.verdict
+    if v is None or (v.samples is None and METHODS[s.headline_method].stochastic):
         return "unknown"
-    return "real" if between < floor - NOISE_MARGIN else "noise"
+    return {"differ": "real", "same": "noise", "inconclusive": "inconclusive"}[v.outcome]
 
 
 def _listed(items: list[str], last: str = "and") -> str:
@@ -171,31 +169,35 @@ def _real(s: Summary) -> Step:
     if len(s.accuracy) < 2:
         return Step("Is it real?", ("Train at least two models to measure how much their reasons agree.",))
     head, k = s.by_method[s.headline_method], s.k
-    between, floor, null = head.between[HEADLINE_METRIC], head.noise_floor[HEADLINE_METRIC], s.null[HEADLINE_METRIC]
+    between, null = head.between[HEADLINE_METRIC], s.null[HEADLINE_METRIC]
     interval = s.budget.agreement
     label = METHODS[s.headline_method].label
     first = (f"Across all {len(s.all_pairs)} pairs of models, the {k} most important features overlap by "
              f"{fmt.percent(between)} on a typical case (with 95% confidence between {fmt.percent(interval.lo)} and "
              f"{fmt.percent(interval.hi)}).")
     chance = f"random lists of features would overlap by {fmt.percent(null)}"
-    twice = (f"{label} gives the same answer every time it explains the same model" if not np.isfinite(floor) else
-             f"Explaining the same model twice (the method samples at random) overlaps by {fmt.percent(floor)}")
+    v = head.verdict
+    fair = ("" if not METHODS[s.headline_method].stochastic or v is None or v.samples is None else
+            f" Compared fairly, each explained on independent samples, two models overlap by {fmt.percent(v.between)} "
+            f"and one model with itself by {fmt.percent(v.within)}")
     second = {
         "same": f"That is complete agreement; {chance}.",
-        "real": (f"{twice}, and {chance}: the models agree no more than chance would, and it is not the explainer's "
-                 "doing." if between <= null + NOISE_MARGIN else
-                 f"{twice}, and {chance}: the difference is real, it comes from the models, not from how we measure "
-                 "them."),
-        "noise": (f"But explaining the same model twice (the method samples at random) overlaps by only "
-                  f"{fmt.percent(floor)}: the differences are "
-                  "no larger than the explainer's own noise, so they do not show that the models reason differently."),
+        "real": ((f"{label} gives the same answer every time it explains the same model, and {chance}: "
+                  if not fair else f"{fair.strip()}, and {chance}: ")
+                 + ("the models agree no more than chance would, and it is not the explainer's doing."
+                    if between <= null + CHANCE else
+                    "the difference is real, it comes from the models, not from how we measure them.")),
+        "noise": (f"{fair.strip() or 'The models agree as one model agrees with itself'}: the differences are no "
+                  "larger than the explainer's own noise, so they do not show that the models reason differently."),
+        "inconclusive": verdict_text(v, s.headline_method, precision=s.precision),
         "unknown": f"The explainer's own noise was not measured; {chance}.",
     }[reading(s)]
     span = f"95% confidence: {fmt.percent(interval.lo)} to {fmt.percent(interval.hi)}"
     rows = [("Random lists of features", null, np.nan, np.nan, ""),
             ("Between the models", between, interval.lo, interval.hi, span)]
-    if np.isfinite(floor):
-        rows.append(("Same model, explained twice", floor, np.nan, np.nan, ""))
+    if fair:
+        rows.append(("Two models, independent samples", v.between, np.nan, np.nan, ""))
+        rows.append(("Same model, independent samples", v.within, np.nan, np.nan, ""))
     elif not METHODS[s.headline_method].stochastic:
         rows.append(("Same model, explained twice", 1.0, np.nan, np.nan, "no sampling: always the same"))
     data = pd.DataFrame(rows, columns=["what", "agreement", "lo", "hi", "note"])
@@ -250,21 +252,24 @@ def _actions(c: Comparison, s: Summary) -> Step:
     head, k, label = s.by_method[s.headline_method], s.k, METHODS[s.headline_method].label
     between, floor = head.between[HEADLINE_METRIC], head.noise_floor[HEADLINE_METRIC]
     found = reading(s)
-    samples = getattr(c.explanation.config, SAMPLES.get(s.headline_method, ""), None)  # None: not sampled, or default
+    samples = head.verdict.samples if head.verdict is not None else None
+    unit = METHODS[s.headline_method].unit
     points = [{
         "real": ("Do not present one model's explanation as \"the\" reasons: models trained the same way "
                  f"overlap by only {fmt.percent(between)} on their top {k} features. Report explanations from "
                  "several models, with their spread."),
-        "noise": (f"Reduce the explainer's noise before judging the models: the same model explained twice overlaps "
-                  f"by only {fmt.percent(floor)}. Run {label} with more samples"
-                  + (f" (now {samples})." if samples is not None else ".")),
+        "noise": (f"One model's explanation speaks for all of them here, within {label}'s own noise: the same "
+                  f"model explained on independent samples overlaps by {fmt.percent(floor)}, and two models no less."),
+        "inconclusive": (f"Decide before judging the models: the test is inconclusive at {samples:,} {unit}. Run "
+                         f"{label} with more {unit}, or train more models." if samples is not None else
+                         "Train more models before judging them: the test is inconclusive."),
         "same": f"One model's explanation speaks for all of them here: every model names the same top {k} features.",
         "unknown": ("Measure the explainer's own noise (the noise floor option on Setup) before reading the "
                     "differences as differences between the models."),
     }[found]]
     grouped = s.group_by_method[s.headline_method].between[HEADLINE_METRIC]
     largest = max(s.groups, key=len)
-    if len(largest) > 1 and found != "same" and grouping_explains(between, grouped):
+    if len(largest) > 1 and found == "real" and grouping_explains(between, grouped):
         points.append(f"Talk about groups of related features rather than single ones, for example "
                       f"{s.group_names[s.groups.index(largest)]}: counted as groups, the models agree "
                       f"{fmt.percent(grouped)} instead of {fmt.percent(between)}.")

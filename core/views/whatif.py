@@ -16,6 +16,7 @@ import pandas as pd
 from .. import format as fmt
 from ..run.compare import Comparison
 from ..errors import ConfigError
+from ..agree.verdict import row_groups
 from ..explainers.methods import attribute_row, supports, target_classes
 from ..training.features import Feature, category_of
 from ..runtime import deterministic
@@ -136,8 +137,11 @@ def kernel_shap_row(comparison: Comparison, x: np.ndarray, *, row: int, target: 
     and seed: the coalitions are those drawn for the stored explanation, so an unedited row gets its
     stored values back. x must have passed check_row (what_if's WhatIf.x)."""
     _bank(comparison)  # a ConfigError without trained models
+    ex = comparison.explanation
+    stored = np.flatnonzero(ex.rows == row)  # an explained row's coalitions are its group's (else the first group's)
+    group = int(row_groups(len(ex.rows))[stored[0]]) if len(stored) else 0
     return attribute_row(comparison.run, np.asarray(x, dtype=np.float64), row=row, target=target, method="kernel_shap",
-                       config=comparison.explanation.config)
+                         config=ex.config, samples=ex.by_method["kernel_shap"].samples, group=group)
 
 
 def reasons(values: np.ndarray, feature_names: tuple[str, ...], *, top: int = TOP_REASONS) -> list[str]:

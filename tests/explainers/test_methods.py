@@ -16,6 +16,11 @@ from core.training.data import load_builtin
 from core.errors import ConfigError
 from core.explainers.methods import (
     METHODS,
+    attribute_row,
+    block_seed,
+    blocks_on,
+    explain_basis,
+    more_blocks,
     ExplainConfig,
     _Context,
     as_images,
@@ -25,6 +30,7 @@ from core.explainers.methods import (
     target_classes,
 )
 from core.agree.scores import evaluate
+from core.agree.verdict import like_with_like
 from core.explainers.shap_lime import kernel_shap_values, weighted_ridge
 from core.training.models import SklearnBank
 from core.training.fit import MLPConfig, RunConfig, SklearnConfig, train
@@ -349,9 +355,9 @@ def test_explaining_an_mlp_run_twice_gives_bit_identical_attributions(syn_run, s
     for name in MLP_METHODS:
         first, second = syn_explanation.by_method[name], again.by_method[name]
         assert np.array_equal(first.values, second.values), name
-        assert (first.repeat is None) == (second.repeat is None)
-        if first.repeat is not None:
-            assert np.array_equal(first.repeat, second.repeat), name
+        assert (first.halves is None) == (second.halves is None) and first.samples == second.samples
+        if first.halves is not None:
+            assert np.array_equal(first.halves, second.halves), name
 
 
 def test_explaining_on_one_thread_gives_the_attributions_shared_out_work_gives(monkeypatch, syn_run, syn_rows,
@@ -362,8 +368,8 @@ def test_explaining_on_one_thread_gives_the_attributions_shared_out_work_gives(m
     alone = explain(syn_run, syn_rows, SYN_CONFIG)
     for name in MLP_METHODS:
         assert np.array_equal(alone.by_method[name].values, syn_explanation.by_method[name].values), name
-        if alone.by_method[name].repeat is not None:
-            assert np.array_equal(alone.by_method[name].repeat, syn_explanation.by_method[name].repeat), name
+        if alone.by_method[name].halves is not None:
+            assert np.array_equal(alone.by_method[name].halves, syn_explanation.by_method[name].halves), name
 
 
 def test_a_large_bank_computes_group_by_group_what_each_group_computes_alone(iris):
@@ -390,50 +396,132 @@ def test_explaining_a_forest_run_twice_gives_bit_identical_attributions(rf_run):
     first, second = (explain(rf_run, evaluate(rf_run).rows, config) for _ in range(2))
     for name, attr in first.by_method.items():
         assert np.array_equal(attr.values, second.by_method[name].values), name
-        if attr.repeat is not None:
-            assert np.array_equal(attr.repeat, second.by_method[name].repeat), name
+        if attr.halves is not None:
+            assert np.array_equal(attr.halves, second.by_method[name].halves), name
 
 
 # --- noise floor -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["kernel_shap", "lime"])
-def test_stochastic_methods_repeat_model_zero_with_another_explainer_seed(method, syn_explanation):
-    attr = syn_explanation.by_method[method]
+def test_sampling_methods_explain_every_model_on_two_independent_halves_whose_mean_is_the_values(method, syn_run,
+                                                                                              syn_rows):
+    rows = syn_rows[:6]
+    config = ExplainConfig(methods=(method,), max_rows=6, background_size=5, kernel_samples=200, lime_samples=400,
+                           precision="fixed")
+    attr = explain(syn_run, rows, config).by_method[method]
     assert METHODS[method].stochastic
-    assert attr.repeat.shape == attr.values.shape[1:]
-    assert not np.array_equal(attr.repeat, attr.values[0])
-    assert np.corrcoef(attr.repeat.ravel(), attr.values[0].ravel())[0, 1] > 0.8
+    assert attr.halves.shape == (2, *attr.values.shape) and attr.samples == (200 if method == "kernel_shap" else 400)
+    assert np.array_equal(attr.values, attr.halves.mean(axis=0))
+    assert not np.array_equal(attr.halves[0], attr.halves[1])  # seeds of their own: other samples
+    assert np.corrcoef(attr.halves[0].ravel(), attr.halves[1].ravel())[0, 1] > 0.8
+    # Each half is the method itself on half the samples, under its block's seed, for all models at once.
+    ctx = replace(context(syn_run, rows, background_size=5, kernel_samples=200), config=config, samples=attr.samples // 2)
+    for half in (0, 1):
+        alone = METHODS[method].fn(syn_run.bank, ctx, block_seed(config, method, half))
+        assert np.array_equal(attr.halves[half], alone), half
 
 
-def test_lime_and_its_repeat_computed_side_by_side_equal_each_explained_alone(monkeypatch, iris_run):
+def test_lime_halves_computed_side_by_side_equal_each_explained_alone(monkeypatch, iris_run):
     from core.explainers import shap_lime
-    from core.seeding import int_seed
 
-    # Passes of two rows when 3 models x 3 classes set their size, of four for model 0 alone: the
-    # repeat, computed beside all models, must not depend on how the rows were cut.
-    monkeypatch.setattr(shap_lime, "_LIME_NUMBERS", 400 * 9 * 2)
+    # Passes of two rows when 3 models x 3 classes set their size: each half, computed beside the
+    # other, must not depend on how the rows were cut.
+    monkeypatch.setattr(shap_lime, "_LIME_NUMBERS", 200 * 9 * 2)
     rows = evaluate(iris_run).rows[:7]
-    config = ExplainConfig(methods=("lime",), max_rows=7, lime_samples=400)
+    config = ExplainConfig(methods=("lime",), max_rows=7, lime_samples=400, precision="fixed")
     attr = explain(iris_run, rows, config).by_method["lime"]
-    ctx = replace(context(iris_run, rows, background_size=20, kernel_samples=None), config=config)
-    alone = shap_lime.lime_values(iris_run.bank, ctx, int_seed(0, "lime"))
-    repeat_alone = shap_lime.lime_values(iris_run.bank.subset([0]), ctx, int_seed(0, "lime", 1))[0]
-    assert np.array_equal(attr.values, alone)
-    assert np.array_equal(attr.repeat, repeat_alone)
-    assert not np.allclose(attr.repeat, attr.values[0])  # another seed: other samples
+    ctx = replace(context(iris_run, rows, background_size=20, kernel_samples=None), config=config, samples=200)
+    for half in (0, 1):
+        assert np.array_equal(attr.halves[half], shap_lime.lime_values(iris_run.bank, ctx, block_seed(config, "lime", half)))
 
 
-def test_deterministic_methods_have_no_repeat(syn_explanation, rf_explanation):
+def test_kernel_shap_explains_each_group_of_rows_on_coalitions_of_its_own(syn_run, syn_rows):
+    """Rows in groups of their own draws (what the verdict's interval needs): a group's values are those of
+    the group explained alone, and rows of one group share coalitions whatever else is explained."""
+    from core.agree.verdict import row_groups
+
+    rows = syn_rows[:16]
+    ctx = context(syn_run, rows, background_size=5, kernel_samples=60)
+    groups = row_groups(len(rows))
+    assert len(np.unique(groups)) == 8
+    values = kernel_shap_values(syn_run.bank, ctx, 7)
+    second = groups == 1
+    alone = kernel_shap_values(syn_run.bank, replace(ctx, X=ctx.X[second], target=ctx.target[second],
+                                                     groups=groups[second]), 7)
+    assert np.array_equal(values[:, second], alone)
+    one_group = kernel_shap_values(syn_run.bank, replace(ctx, groups=np.zeros(len(rows), dtype=int)), 7)
+    assert np.allclose(one_group[:, groups == 0], values[:, groups == 0], rtol=0, atol=1e-6)  # float32 passes cut otherwise
+    assert not np.allclose(one_group[:, second], values[:, second])  # other coalitions
+
+
+INCONCLUSIVE = RunConfig(n_models=4, vary=frozenset({"bootstrap"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=20))
+# Undecided at 100 LIME samples per row, where the explainer's noise outweighs the models' spread.
+INCONCLUSIVE_LIME = ExplainConfig(methods=("lime",), max_rows=16, lime_samples=100)
+
+
+def test_precision_auto_doubles_an_undecided_explainer_reusing_what_it_drew_up_to_the_cap(monkeypatch, iris):
+    from core.explainers import methods
+
+    run = train(iris, INCONCLUSIVE)
+    rows = evaluate(run).rows
+    fixed = explain(run, rows, replace(INCONCLUSIVE_LIME, precision="fixed")).by_method["lime"]
+    seen = []
+    auto = explain(run, rows, INCONCLUSIVE_LIME, progress=lambda f, m: seen.append(m)).by_method["lime"]
+    assert fixed.samples == 100 and auto.samples == 200
+    assert [m for m in seen if "inconclusive" in m] == ["LIME: the test is inconclusive at 100 samples per row; drawing 200"]
+    # The first two blocks are the fixed explanation's; the doubling joins two more on seeds of their own.
+    basis = explain_basis(run, rows, INCONCLUSIVE_LIME)
+    joined = more_blocks(fixed, blocks_on(run, basis, INCONCLUSIVE_LIME, "lime", range(2, 4)), 50)
+    assert np.array_equal(joined.halves, auto.halves) and np.array_equal(joined.values, auto.values)
+    # Still undecided at 200, now because of the models' spread: no more samples are drawn for that.
+    v = like_with_like(auto.values, auto.halves, metric="feature_agreement", k=2)
+    assert v.outcome == "inconclusive" and v.se_models >= v.se_rows
+    monkeypatch.setattr(methods, "MAX_DOUBLINGS", 0)  # the cap: no doubling at all
+    assert explain(run, rows, INCONCLUSIVE_LIME).by_method["lime"].samples == 100
+
+
+def test_precision_auto_leaves_a_decided_test_alone(synthetic_data):
+    identical = train(synthetic_data, RunConfig(n_models=3, vary=frozenset(), mlp=TINY_MLP))  # decided: "same"
+    config = ExplainConfig(methods=("kernel_shap", "lime"), max_rows=8, kernel_samples=100, lime_samples=200)
+    ex = explain(identical, evaluate(identical).rows, config)
+    assert ex.by_method["kernel_shap"].samples == 100 and ex.by_method["lime"].samples == 200
+
+
+def test_a_what_if_row_left_unedited_gets_its_kernel_shap_values_back_after_precision_doubled(iris):
+    run = train(iris, INCONCLUSIVE)
+    config = ExplainConfig(methods=("kernel_shap",), max_rows=6, kernel_samples=10)
+    ex = explain(run, evaluate(run).rows, config)
+    attr = ex.by_method["kernel_shap"]
+    position = 4
+    row = int(ex.rows[position])
+    from core.agree.verdict import row_groups
+    again = attribute_row(run, iris.X[row], row=row, target=int(ex.target_class[position]), method="kernel_shap",
+                          config=config, samples=attr.samples, group=int(row_groups(len(ex.rows))[position]))
+    assert np.allclose(again, attr.values[:, position], rtol=0, atol=1e-6)
+
+
+def test_kernel_shap_halves_agree_exactly_when_every_coalition_is_enumerated(iris_run):
+    """Iris has 4 features, 14 coalitions: shap enumerates them all, so the halves carry no sampling noise."""
+    attr = explain(iris_run, evaluate(iris_run).rows, ExplainConfig(methods=("kernel_shap",), max_rows=5,
+                                                                    background_size=5, kernel_samples=100)).by_method["kernel_shap"]
+    assert np.allclose(attr.halves[0], attr.halves[1], atol=1e-12)
+
+
+def test_deterministic_methods_have_no_halves(syn_explanation, rf_explanation):
     deterministic = {**syn_explanation.by_method, **rf_explanation.by_method}
     deterministic = {n: a for n, a in deterministic.items() if not METHODS[n].stochastic}
     assert set(deterministic) == {"deep_shap", "gradient", "gradient_x_input", "integrated_gradients", "tree_shap"}
-    assert all(a.repeat is None for a in deterministic.values())
+    assert all(a.halves is None and a.samples is None for a in deterministic.values())
 
 
-def test_noise_floor_off_leaves_repeat_empty(iris_run):
-    ex = explain(iris_run, evaluate(iris_run).rows, ExplainConfig(methods=("kernel_shap",), max_rows=3,
-                                                                  background_size=3, noise_floor=False))
-    assert ex.by_method["kernel_shap"].repeat is None
+def test_noise_floor_off_explains_once_on_the_whole_budget(iris_run):
+    config = ExplainConfig(methods=("kernel_shap",), max_rows=3, background_size=3, kernel_samples=100,
+                           noise_floor=False)
+    rows = evaluate(iris_run).rows
+    attr = explain(iris_run, rows, config).by_method["kernel_shap"]
+    assert attr.halves is None and attr.samples == 100
+    ctx = replace(context(iris_run, attr.rows, background_size=3, kernel_samples=100), config=config)
+    assert np.array_equal(attr.values, METHODS["kernel_shap"].fn(iris_run.bank, ctx, block_seed(config, "kernel_shap", 0)))
 
 
 # --- shapes, rows, target classes, skipped methods -------------------------------------------------

@@ -116,10 +116,11 @@ def test_bundle_round_trip_gives_identical_numbers(comparison, summary, bundle):
     assert loaded.explanation.methods == comparison.explanation.methods
     for name, attr in comparison.explanation.by_method.items():
         np.testing.assert_array_equal(loaded.explanation.by_method[name].values, attr.values)
-        if attr.repeat is None:
-            assert loaded.explanation.by_method[name].repeat is None
+        assert loaded.explanation.by_method[name].samples == attr.samples
+        if attr.halves is None:
+            assert loaded.explanation.by_method[name].halves is None
         else:
-            np.testing.assert_array_equal(loaded.explanation.by_method[name].repeat, attr.repeat)
+            np.testing.assert_array_equal(loaded.explanation.by_method[name].halves, attr.halves)
 
     again = core.summarize(loaded, k=summary.k, tolerance=summary.tolerance)
     assert again.headline == summary.headline
@@ -294,3 +295,24 @@ def test_a_bundle_too_large_to_load_back_is_refused_and_the_estimate_bounds_it(c
     monkeypatch.setattr(bundle_module, "_MAX_UNZIPPED", 20_000)  # this bundle's arrays alone are larger
     with pytest.raises(core.ConfigError, match="more than a bundle may hold .0 MB., so it could not be loaded back"):
         bundle_bytes(comparison, summary)
+
+
+def test_every_output_tells_the_one_verdict_of_the_like_with_like_test(comparison, tmp_path, capsys):
+    """The headline, the report, the bundle's agreement.json and `check` all read one test."""
+    import json
+    import zipfile
+
+    from core.cli import main
+
+    summary = core.summarize(comparison)
+    head = summary.by_method[summary.headline_method]
+    sentence = core.verdict_text(head.verdict, summary.headline_method, precision=summary.precision)
+    assert sentence in summary.headline
+    assert html.escape(sentence, quote=True) in render_html(comparison, summary)
+    bundle = tmp_path / "run.zip"
+    bundle.write_bytes(core.bundle_bytes(comparison, summary))
+    with zipfile.ZipFile(bundle) as zf:
+        stored = json.loads(zf.read("agreement.json"))["methods"][summary.headline_method]["verdict"]
+    assert stored["outcome"] == head.verdict.outcome and stored["samples"] == head.verdict.samples
+    assert main(["check", str(bundle), "--min-agreement", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"verdict: {sentence}"

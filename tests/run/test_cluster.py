@@ -26,8 +26,8 @@ from core import (
     load_builtin,
 )
 from core.cli import main
-from core.run.cluster import _explain_chunk, _Shared, _train_chunk, same_libraries
-from core.explainers.methods import explain_basis
+from core.run.cluster import _blocks_chunk, _explain_chunk, _Shared, _train_chunk, same_libraries
+from core.explainers.methods import blocks_on, explain_basis
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = RunConfig(n_models=6, mlp=MLPConfig(hidden=(8,), epochs=5))
@@ -65,9 +65,9 @@ def assert_same(a, b):
     for name, attr in a.explanation.by_method.items():
         other = b.explanation.by_method[name]
         np.testing.assert_array_equal(attr.values, other.values, err_msg=name)
-        assert (attr.repeat is None) == (other.repeat is None)
-        if attr.repeat is not None:
-            np.testing.assert_array_equal(attr.repeat, other.repeat, err_msg=name)
+        assert (attr.halves is None) == (other.halves is None) and attr.samples == other.samples
+        if attr.halves is not None:
+            np.testing.assert_array_equal(attr.halves, other.halves, err_msg=name)
 
 
 def test_an_unreachable_cluster_fails_at_once_with_what_to_do(iris, tmp_path, capsys):
@@ -221,6 +221,16 @@ def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):
 
 
 
+def test_precision_raised_on_the_cluster_gives_the_in_process_comparison(iris, local_ray):
+    """LIME undecided at 100 samples (see test_methods' INCONCLUSIVE): the driver asks the chunks for more
+    blocks, and the comparison is the in-process one bit for bit."""
+    run_config = RunConfig(n_models=4, vary=frozenset({"bootstrap"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=20))
+    config = ExplainConfig(methods=("lime",), max_rows=16, lime_samples=100)
+    on_ray = compare_on_ray(iris, run_config, config, chunk=2)
+    assert on_ray.explanation.by_method["lime"].samples == 200
+    assert_same(on_ray, compare(iris, run_config, config))
+
+
 def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
     """In-process, what the Ray tasks do: 5 binary models trained and explained in chunks of 1 (as two
     copies: torch computes a batch of one by other kernels), 2 or 3 get the fingerprints and
@@ -228,8 +238,9 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
     to its last bits, its matmuls being shaped by the chunk's number of models and kinks."""
     dataset = load_builtin("breast_cancer")
     run_config = RunConfig(n_models=5, mlp=MLPConfig(hidden=(16,), epochs=3))
-    config = replace(EXPLAIN, kernel_samples=128, lime_samples=500, max_rows=5)
+    config = replace(EXPLAIN, kernel_samples=128, lime_samples=500, max_rows=5, precision="fixed")
     whole = compare(dataset, run_config, config)
+    more = blocks_on(whole.run, explain_basis(whole.run, whole.evaluation.rows, config), config, "kernel_shap", range(2, 4))
     shared = _Shared(dataset.X, dataset.y, dataset.n_classes, whole.run.train_rows, whole.run.val_rows,
                      whole.run.test_rows)
     basis = explain_basis(whole.run, whole.evaluation.rows, config)
@@ -240,14 +251,16 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
             assert trained.fingerprints == whole.run.fingerprints[start:models.stop]
             part = _explain_chunk(shared, run_config, config, trained, basis)
             for name, attributions in whole.explanation.by_method.items():
-                values, repeat = part[name]
+                values, halves = part[name].values, part[name].halves
                 expected = attributions.values[start:models.stop]
                 if name == "integrated_gradients":
                     np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
                     continue
                 np.testing.assert_array_equal(values, expected, err_msg=f"{name}, models {models}")
-                if start == 0:
-                    np.testing.assert_array_equal(repeat, attributions.repeat, err_msg=name)
+                np.testing.assert_array_equal(halves, attributions.halves[:, start:models.stop], err_msg=name)
+            # What refine asks a chunk for when it draws more: the whole run's blocks of its models.
+            np.testing.assert_array_equal(_blocks_chunk(shared, run_config, config, trained, basis, "kernel_shap",
+                                                        range(2, 4)), more[:, start:models.stop])
 
 
 def test_workers_with_other_library_versions_are_refused_by_name():

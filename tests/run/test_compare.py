@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import core
 from core.agree import agreement as agr
 from core.run.compare import compare, summarize, warm_up
 from core.training.data import load_builtin
@@ -56,11 +57,13 @@ def test_comparison_explains_every_model_on_common_test_rows(comparison):
     assert np.array_equal(comparison.predictions, expected)
 
 
-def test_headline_names_the_model_count_and_the_noise_floor(summary):
+def test_headline_names_the_model_count_and_the_like_with_like_verdict(summary):
     assert summary.headline_method == "kernel_shap"
     assert summary.by_method["kernel_shap"].between["feature_agreement"] < 0.999  # the models do disagree
     assert summary.headline.startswith("3 models")
-    assert "noise floor" in summary.headline
+    v = summary.by_method["kernel_shap"].verdict
+    assert core.verdict_text(v, "kernel_shap", precision=summary.precision) in summary.headline
+    assert "with the explainer's seed" in summary.headline
 
 
 def test_summary_has_every_metric_per_method_as_model_by_model_matrices(summary):
@@ -265,13 +268,13 @@ def test_lime_normals_drawn_ahead_while_the_models_train_give_the_values_drawn_a
     from core.explainers import methods as explain_module
 
     config = ExplainConfig(methods=("lime",), max_rows=6, lime_samples=300)
-    # All of the explanation's normals drawn ahead and half of its repeat's: both ways of taking them.
-    monkeypatch.setattr(explain_module, "_AHEAD_NUMBERS", 6 * 300 * iris.n_features * 3 // 2)
+    # All of half A's normals drawn ahead and half of half B's: both ways of taking them.
+    monkeypatch.setattr(explain_module, "_AHEAD_NUMBERS", 6 * 150 * iris.n_features * 3 // 2)
     result = compare(iris, RunConfig(n_models=3, mlp=MLPConfig(hidden=(8,), epochs=3)), config)
     again = explain_module.explain(result.run, result.evaluation.rows, config)  # nothing drawn ahead
     ahead, drawn_after = result.explanation.by_method["lime"], again.by_method["lime"]
     assert np.array_equal(ahead.values, drawn_after.values)
-    assert np.array_equal(ahead.repeat, drawn_after.repeat)
+    assert np.array_equal(ahead.halves, drawn_after.halves)
 
 
 def test_identical_models_agree_exactly_where_the_last_group_would_hold_one_model(iris):
@@ -288,3 +291,29 @@ def test_identical_models_agree_exactly_where_the_last_group_would_hold_one_mode
     for name, attr in result.explanation.by_method.items():
         for m in range(1, config.n_models):
             assert np.array_equal(attr.values[m], attr.values[0]), (name, m)
+
+
+def test_the_group_line_never_contradicts_the_headline(summary):
+    """The headline and the group line read the same test: a group line may say the models differ beyond
+    correlated features, or that correlated features explain the difference, only when the headline
+    says the models differ."""
+    from dataclasses import replace
+
+    from core.agree.verdict import OUTCOMES
+    from core.run.compare import _grouping
+
+    head, grouped = summary.by_method["kernel_shap"], summary.group_by_method["kernel_shap"]
+    for level in OUTCOMES:
+        for there in OUTCOMES:
+            line = _grouping(replace(head, verdict=replace(head.verdict, outcome=level)),
+                             replace(grouped, verdict=replace(grouped.verdict, outcome=there)),
+                             summary.groups, summary.group_names, summary.group_k, True)
+            if len(summary.groups) == len(summary.group_names) and max(map(len, summary.groups)) == 1:
+                continue  # nothing grouped: the line says so whatever the test
+            claims = "differ beyond picking" in line or "which of correlated features" in line
+            if level != "differ":
+                assert not claims, (level, there, line)
+            elif there != "inconclusive":
+                assert claims, (level, there, line)
+            if level == "same":
+                assert "no detectable difference" in line

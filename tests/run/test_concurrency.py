@@ -22,7 +22,7 @@ SETTINGS = [  # four different comparisons: another base seed and explainer seed
 def attributions(comparison) -> dict[str, np.ndarray]:
     ex = comparison.explanation
     return {**{name: a.values for name, a in ex.by_method.items()},
-            **{f"{name} repeat": a.repeat for name, a in ex.by_method.items()}}
+            **{f"{name} halves": a.halves for name, a in ex.by_method.items()}}
 
 
 @pytest.fixture(scope="module")

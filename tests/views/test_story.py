@@ -63,10 +63,12 @@ def test_the_sentences_carry_the_summarys_numbers(comparison, summary):
     head, interval = headline(summary), summary.budget.agreement
     real = text(steps[3])
     for number in (head.between[core.HEADLINE_METRIC], interval.lo, interval.hi,
-                   head.noise_floor[core.HEADLINE_METRIC], summary.null[core.HEADLINE_METRIC]):
+                   head.verdict.between, head.verdict.within, summary.null[core.HEADLINE_METRIC]):
         assert fmt.percent(number) in real
     drawn = steps[3].data.set_index("what")["agreement"]
     assert drawn["Between the models"] == head.between[core.HEADLINE_METRIC]
+    assert drawn["Two models, independent samples"] == head.verdict.between
+    assert drawn["Same model, independent samples"] == head.verdict.within
     assert drawn["Random lists of features"] == summary.null[core.HEADLINE_METRIC]
 
 
@@ -95,24 +97,35 @@ def test_a_wide_interval_asks_for_more_seeds_and_a_narrow_one_does_not(compariso
     assert any("4 models are enough" in p and "±1 point." in p for p in narrow)
 
 
-def test_agreement_within_the_noise_floor_blames_the_explainer_not_the_models(comparison, summary):
-    between = headline(summary).between[core.HEADLINE_METRIC]
-    noisy = with_headline(summary, noise_floor={**headline(summary).noise_floor, core.HEADLINE_METRIC: between + 0.02})
+def with_outcome(summary, outcome: str):
+    """The summary as if the like-with-like test had said `outcome`."""
+    return with_headline(summary, verdict=replace(headline(summary).verdict, outcome=outcome))
+
+
+def test_the_story_follows_the_like_with_like_test_and_never_the_noise_floor_alone(comparison, summary):
+    noisy = with_outcome(summary, "same")
     steps = core.story(comparison, noisy)
     assert reading(noisy) == "noise"
     assert "no larger than the explainer's own noise" in text(steps[3])
-    assert steps[-1].points[0].startswith("Reduce the explainer's noise") and "(now 100)" in steps[-1].points[0]
-    real = with_headline(summary, noise_floor={**headline(summary).noise_floor, core.HEADLINE_METRIC: 1.0})
+    assert steps[-1].points[0].startswith("One model's explanation speaks for all of them here, within KernelSHAP")
+    undecided = with_outcome(summary, "inconclusive")
+    assert reading(undecided) == "inconclusive"
+    assert core.story(comparison, undecided)[3].text[1].startswith("Inconclusive at 100 coalitions")
+    assert core.story(comparison, undecided)[-1].points[0].startswith(
+        "Decide before judging the models: the test is inconclusive at 100 coalitions")
+    real = with_outcome(summary, "differ")
     assert reading(real) == "real"
     assert core.story(comparison, real)[-1].points[0].startswith("Do not present one model's explanation")
+    # The floor moved, the test did not: the story does not move either.
+    floor_only = with_headline(real, noise_floor={**headline(real).noise_floor, core.HEADLINE_METRIC: 0.0})
+    assert [s.text for s in core.story(comparison, floor_only)] == [s.text for s in core.story(comparison, real)]
 
 
 def test_agreement_near_random_rankings_is_called_chance(comparison, summary):
     null = summary.null[core.HEADLINE_METRIC]
 
     def verdict(between):
-        changed = with_headline(summary, between={core.HEADLINE_METRIC: between},
-                                noise_floor={core.HEADLINE_METRIC: 1.0})
+        changed = with_headline(with_outcome(summary, "differ"), between={core.HEADLINE_METRIC: between})
         return core.story(comparison, changed)[3].text[1]
 
     assert "no more than chance" in verdict(null + 0.01)
