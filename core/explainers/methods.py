@@ -13,6 +13,8 @@ The two sampling explainers, KernelSHAP and LIME, live in core.explainers.shap_l
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -26,7 +28,8 @@ from ..agree.agreement import HEADLINE_METRIC, default_k
 from ..agree.verdict import like_with_like
 from ..errors import ConfigError
 from ..training.models import MLPBank
-from .shap_lime import Normals, draw_ahead, kernel_samples, kernel_shap_values, lime_blocks, lime_samples, lime_values
+from .shap_lime import (Normal, Normals, draw_ahead, kernel_samples, kernel_shap_run, kernel_shap_values, lime_halved,
+                        lime_samples, lime_values)
 from ..runtime import Progress, deterministic, stage
 from ..seeding import int_seed, numpy_generator
 from ..training.fit import FAMILIES, Run
@@ -86,10 +89,12 @@ class Attributions:
     rows: np.ndarray  # (row,) dataset row ids explained
     target_class: np.ndarray  # (row,) the class whose probability is explained
     # (half, model, row, feature): every model on two independent halves of the samples (A, then B), each
-    # half shared by all models; values is their mean. None for a deterministic method, or one explained
-    # without a noise floor.
+    # half shared by all models. None for a deterministic method, or one explained without a noise floor.
     halves: np.ndarray | None = None
     samples: int | None = None  # coalitions (KernelSHAP) or samples per row (LIME) behind values; None if deterministic
+    # KernelSHAP's normal equations (all runs, half A, half B), pooled over its runs: what more runs join
+    # (refine). Not kept in bundles: a loaded comparison draws no more.
+    normals: tuple[Normal, Normal, Normal] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,19 +225,22 @@ class Method:
     """An attribution method: fn(bank, ctx, seed) -> (model, row, feature) for every model of the bank.
 
     samples: for a sampling method, samples(config, n_features) -> the samples an explanation draws
-    (ctx.samples overrides it for one run); its values depend on the seed, so `explain` runs it on
-    two halves of that budget, each on seeds of its own (the like-with-like test, core.agree.verdict).
-    blocks: blocks(bank, ctx, seeds) -> (seed, model, row, feature), fn under each seed at once, where
-    that is faster than one after the other.
+    (ctx.samples overrides it for one run). Its values depend on the seed, so `explain` also takes two
+    independent estimates from each run, on two halves of its samples (the like-with-like test,
+    core.agree.verdict), through one of:
+    pooled(bank, ctx, seed) -> (values, (run, half A, half B) normal equations), which add up over runs:
+    values pooled over several runs are one regression on all their samples (KernelSHAP);
+    halved(bank, ctx, seeds) -> (seed, 3, model, row, feature): each run's values and its halves' (LIME).
     """
 
     label: str
     families: frozenset[str]
     fn: Callable[..., np.ndarray] = field(repr=False)
     samples: Callable[[ExplainConfig, int], int] | None = field(default=None, repr=False)
+    pooled: Callable[..., tuple[np.ndarray, tuple[Normal, Normal, Normal]]] | None = field(default=None, repr=False)
+    halved: Callable[..., np.ndarray] | None = field(default=None, repr=False)
     unit: str = ""  # what a sampling method's samples are, for people: "coalitions", "samples per row"
     background: bool = True  # whether it reads the k-means background
-    blocks: Callable[..., np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def stochastic(self) -> bool:
@@ -242,11 +250,12 @@ class Method:
 _ALL = frozenset(FAMILIES)
 _TORCH = frozenset({"mlp"})
 METHODS: dict[str, Method] = {
-    "kernel_shap": Method("KernelSHAP", _ALL, kernel_shap_values, samples=kernel_samples, unit="coalitions"),
+    "kernel_shap": Method("KernelSHAP", _ALL, kernel_shap_values, samples=kernel_samples, pooled=kernel_shap_run,
+                          unit="coalitions"),
     "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), _tree_shap_values),
     "deep_shap": Method("DeepSHAP", _TORCH, _deep_shap_values),
-    "lime": Method("LIME", _ALL, lime_values, samples=lime_samples, unit="samples per row", background=False,
-                   blocks=lime_blocks),
+    "lime": Method("LIME", _ALL, lime_values, samples=lime_samples, halved=lime_halved, unit="samples per row",
+                   background=False),
     "gradient": Method("Gradient", _TORCH, _gradient_values, background=False),
     "gradient_x_input": Method("Gradient x input", _TORCH, _gradient_x_input_values, background=False),
     "integrated_gradients": Method("Integrated gradients", _TORCH, _integrated_gradients_values, background=False),
@@ -326,22 +335,22 @@ def majority_vote(predictions: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def block_seed(config: ExplainConfig, name: str, block: int) -> int:
-    """The seed of block `block` of sampling method `name`: blocks 0, 2, 4, ... make half A, 1, 3, 5, ... half B."""
+    """The seed of run `block` of sampling method `name`: run 0 is the explanation, the others what
+    precision "auto" adds (refine)."""
     return int_seed(config.seed, name, block)
 
 
 def block_samples(config: ExplainConfig, name: str, n_features: int) -> int:
-    """The samples of one block: half the configured budget, or all of it without a noise floor (one block)."""
-    full = METHODS[name].samples(config, n_features)
-    return max(1, full // 2) if config.noise_floor else full
+    """The samples of one run of sampling method `name`: the configured budget."""
+    return METHODS[name].samples(config, n_features)
 
 
 _AHEAD_NUMBERS = 20_000_000  # LIME normals drawn ahead at most (160 MB; those of 143 rows x 5000 samples x 30 features: 21.5M)
 
 
 def draw_lime_ahead(config: ExplainConfig, n_rows: int, n_features: int) -> dict[int, Normals]:
-    """Start drawing ahead, in a thread of their own, the normals LIME will draw to explain n_rows rows
-    (its first half's, then its second's), at most _AHEAD_NUMBERS: for `explain(..., normals=)`.
+    """Start drawing ahead, in a thread of their own, the normals LIME will draw to explain n_rows rows,
+    at most _AHEAD_NUMBERS: for `explain(..., normals=)`.
 
     Meant to run while the models train: training computes on one core, and the draws, which release
     the GIL, on the other (on breast_cancer about 0.5 s of LIME's 1.7 s is lime's generator). None
@@ -349,54 +358,84 @@ def draw_lime_ahead(config: ExplainConfig, n_rows: int, n_features: int) -> dict
     """
     if "lime" not in config.methods:
         return {}
-    needed, counts = n_rows * block_samples(config, "lime", n_features) * n_features, {}
-    for block in range(2 if config.noise_floor else 1):
-        counts[block_seed(config, "lime", block)] = min(needed, _AHEAD_NUMBERS - sum(counts.values()))
-    streams = {s: Normals(s) for s, count in counts.items() if count > 0}
-    draw_ahead([(normals, counts[s]) for s, normals in streams.items()])
+    seed = block_seed(config, "lime", 0)
+    streams = {seed: Normals(seed)}
+    draw_ahead([(streams[seed], min(n_rows * block_samples(config, "lime", n_features) * n_features, _AHEAD_NUMBERS))])
     return streams
 
 
-def _blocks(name: str, ctx: _Context, blocks: range) -> np.ndarray:
-    """(block, model, row, feature): sampling method `name` on every model, once per block, each block on
-    its own seed and block_samples samples (shared by all models: common random numbers)."""
+@dataclass(frozen=True, eq=False)
+class Blocks:
+    """Runs of a sampling method on every model, each on a seed of its own: values (run, model, row,
+    feature); halves (run, half, model, row, feature), each run's two halves; or for a method whose runs
+    pool (Method.pooled), each run's normal equations (run, half A, half B) instead of halves."""
+
+    values: np.ndarray
+    halves: np.ndarray | None = None
+    normals: tuple[tuple[Normal, Normal, Normal], ...] | None = None
+
+    def __getitem__(self, which: slice) -> "Blocks":
+        """Some of the runs."""
+        return Blocks(self.values[which], None if self.halves is None else self.halves[which],
+                      self.normals and self.normals[which])
+
+    def models(self, which: slice) -> "Blocks":
+        return Blocks(self.values[:, which], None if self.halves is None else self.halves[:, :, which],
+                      self.normals and tuple(tuple(n.models(which) for n in run) for run in self.normals))
+
+    @staticmethod
+    def joined(parts: list["Blocks"]) -> "Blocks":
+        """The parts' models, in order: chunks of one run's models, explained apart on the same seeds."""
+        first = parts[0]
+        halves = None if first.halves is None else np.concatenate([p.halves for p in parts], axis=2)
+        normals = first.normals and tuple(tuple(Normal.joined(list(n)) for n in zip(*runs))
+                                          for runs in zip(*(p.normals for p in parts)))
+        return Blocks(np.concatenate([p.values for p in parts], axis=1), halves, normals)
+
+
+def _blocks(name: str, ctx: _Context, blocks: range) -> Blocks:
+    """Sampling method `name` on every model, once per block, each block on its own seed and block_samples
+    samples (shared by all models: common random numbers), with each run's two halves."""
     method, bank, config = METHODS[name], ctx.run.bank, ctx.config
     seeds = [block_seed(config, name, b) for b in blocks]
     ctx = replace(ctx, samples=block_samples(config, name, ctx.X.shape[1]))
-    if method.blocks:
-        return method.blocks(bank, ctx, seeds)
+    if method.halved:
+        runs = method.halved(bank, ctx, seeds)  # (run, 3, model, row, feature)
+        return Blocks(runs[:, 0], runs[:, 1:])
     report, out = ctx.progress, []
     for i, seed in enumerate(seeds):  # each block is one batched pass over all models already
         step = report and (lambda f, i=i: report((i + f) / len(seeds)))
-        out.append(method.fn(bank, replace(ctx, progress=step), seed))
-    return np.stack(out)
-
-
-def halves_of(blocks: np.ndarray) -> np.ndarray:
-    """(half, model, row, feature): the mean of each half's blocks (block, model, row, feature), A even, B odd."""
-    return np.stack([blocks[0::2].mean(axis=0), blocks[1::2].mean(axis=0)])
+        out.append(method.pooled(bank, replace(ctx, progress=step), seed))
+    return Blocks(np.stack([values for values, _ in out]), normals=tuple(normals for _, normals in out))
 
 
 def _attribute(name: str, ctx: _Context) -> Attributions:
-    """One method on all models; a sampling one on two halves of its budget (or, without a noise floor, once)."""
-    method = METHODS[name]
+    """One method on all models; a sampling one with the two halves of its samples (not without a noise floor)."""
+    method, seed = METHODS[name], block_seed(ctx.config, name, 0)
     if not method.stochastic:
-        return Attributions(name, method.fn(ctx.run.bank, ctx, block_seed(ctx.config, name, 0)), ctx.rows, ctx.target)
+        return Attributions(name, method.fn(ctx.run.bank, ctx, seed), ctx.rows, ctx.target)
     samples = block_samples(ctx.config, name, ctx.X.shape[1])
     if not ctx.config.noise_floor:
-        return Attributions(name, _blocks(name, ctx, range(1))[0], ctx.rows, ctx.target, samples=samples)
-    halves = halves_of(_blocks(name, ctx, range(2)))
-    return Attributions(name, halves.mean(axis=0), ctx.rows, ctx.target, halves, 2 * samples)
+        return Attributions(name, method.fn(ctx.run.bank, ctx, seed), ctx.rows, ctx.target, samples=samples)
+    return with_blocks(Attributions(name, None, ctx.rows, ctx.target, samples=0), _blocks(name, ctx, range(1)), samples)
 
 
-def more_blocks(attr: Attributions, blocks: np.ndarray, block_size: int) -> Attributions:
-    """attr with `blocks` (block, model, row, feature), the next ones after those it holds, joined to its
-    halves (each half is the mean of its blocks, A the even ones): the precision raised without
-    redrawing anything."""
-    held = attr.samples // block_size // 2  # blocks per half so far
-    added = halves_of(blocks) * (len(blocks) // 2)
-    halves = (attr.halves * held + added) / (held + len(blocks) // 2)
-    return replace(attr, values=halves.mean(axis=0), halves=halves, samples=attr.samples + len(blocks) * block_size)
+def with_blocks(attr: Attributions, blocks: Blocks, block_size: int) -> Attributions:
+    """attr with `blocks`, the next runs after those it holds (none: samples 0), joined to it: precision
+    raised without redrawing anything. Values and halves are the mean over runs, or for a method whose
+    runs pool, each the regression on all the runs' samples at once (one run: its own values, exactly)."""
+    held, added = attr.samples // block_size, len(blocks.values)
+    if blocks.normals is not None:
+        sums = [functools.reduce(operator.add, parts) for parts in zip(*blocks.normals)]  # run, half A, half B
+        if attr.normals is not None:
+            sums = [before + new for before, new in zip(attr.normals, sums)]
+        values, halves, normals = sums[0].solve(), np.stack([sums[1].solve(), sums[2].solve()]), tuple(sums)
+    else:
+        values, halves, normals = blocks.values.mean(axis=0), blocks.halves.mean(axis=0), None
+        if held:
+            values = (attr.values * held + values * added) / (held + added)
+            halves = (attr.halves * held + halves * added) / (held + added)
+    return replace(attr, values=values, halves=halves, samples=attr.samples + added * block_size, normals=normals)
 
 
 @dataclass(frozen=True, eq=False)
@@ -459,9 +498,9 @@ def explain_on(run: Run, basis: Basis, config: ExplainConfig, *, progress: Progr
 
 
 def blocks_on(run: Run, basis: Basis, config: ExplainConfig, name: str, blocks: range, *,
-              progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """(block, model, row, feature): blocks `blocks` of sampling method `name` for every model of `run`
-    (a whole run, or a part of one) on `basis`."""
+              progress: Callable[[float], None] | None = None) -> Blocks:
+    """Blocks `blocks` of sampling method `name` for every model of `run` (a whole run, or a part of one)
+    on `basis`."""
     ctx = _Context(run, basis.rows, run.dataset.X[basis.rows], basis.target, basis.background, basis.weights,
                    basis.train_X, config, progress=progress)
     with deterministic():
@@ -469,14 +508,14 @@ def blocks_on(run: Run, basis: Basis, config: ExplainConfig, name: str, blocks: 
 
 
 def refine(run: Run, basis: Basis, explanation: Explanation, *,
-           explain_blocks: Callable[[str, range], np.ndarray] | None = None,
+           explain_blocks: Callable[[str, range], Blocks] | None = None,
            progress: Progress | None = None) -> Explanation:
     """Precision "auto": while a sampling method's like-with-like test (core.agree.verdict, headline
     metric, config.k) is inconclusive, double its samples, at most MAX_DOUBLINGS times. The blocks
     drawn so far are kept and new ones, on seeds of their own, join them: nothing is redrawn.
 
-    explain_blocks(name, blocks) -> (block, model, row, feature) for every model (default: blocks_on
-    in this process; the Ray engine passes its own). Needs 3 models: with 2 the test has no interval."""
+    explain_blocks(name, blocks) -> Blocks of every model (default: blocks_on in this process; the Ray
+    engine passes its own). Needs 3 models: with 2 the test has no interval."""
     config = explanation.config
     if config.precision != "auto" or not config.noise_floor or run.n_models < 3:
         return explanation
@@ -498,7 +537,7 @@ def refine(run: Run, basis: Basis, explanation: Explanation, *,
                 progress(doubling / MAX_DOUBLINGS, f"{method.label}: the test is inconclusive at {attr.samples:,} "
                          f"{method.unit}; drawing {2 * attr.samples:,}")
             held = attr.samples // size
-            attr = more_blocks(attr, explain_blocks(name, range(held, 2 * held)), size)
+            attr = with_blocks(attr, explain_blocks(name, range(held, 2 * held)), size)
         by_method[name] = attr
     return replace(explanation, by_method=by_method)
 
@@ -523,16 +562,15 @@ def attribute_row(run: Run, x: np.ndarray, *, row: int, target: int, method: str
     with deterministic():
         if not METHODS[method].stochastic:
             return METHODS[method].fn(run.bank, ctx, block_seed(config, method, 0))[:, 0]
-        size = block_samples(config, method, len(x))
-        if not config.noise_floor:
-            return _blocks(method, ctx, range(1))[0, :, 0]
-        blocks = _blocks(method, ctx, range((samples or 2 * size) // size))
+        size, seed = block_samples(config, method, len(x)), block_seed(config, method, 0)
+        if not config.noise_floor or (samples or size) == size:  # one run: its own values
+            return METHODS[method].fn(run.bank, ctx, seed)[:, 0]
+        blocks = _blocks(method, ctx, range((samples or size) // size))
         # Joined as explain and refine joined them, round by round, so the values are the same bit for bit.
-        halves = halves_of(blocks[:2])
-        attr = Attributions(method, halves.mean(axis=0), ctx.rows, ctx.target, halves, 2 * size)
-        while attr.samples < len(blocks) * size:
+        attr = Attributions(method, None, ctx.rows, ctx.target, samples=0)
+        while attr.samples < len(blocks.values) * size:
             held = attr.samples // size
-            attr = more_blocks(attr, blocks[held:2 * held], size)
+            attr = with_blocks(attr, blocks[held:max(1, 2 * held)], size)
         return attr.values[:, 0]
 
 

@@ -21,6 +21,8 @@ import importlib
 import queue
 import threading
 
+from dataclasses import dataclass
+
 import numpy as np
 import shap
 from lime.lime_tabular import LimeTabularExplainer
@@ -139,16 +141,28 @@ importlib.import_module("shap.explainers._kernel").np = _SHAP_NUMPY  # that modu
 
 
 class _SeededKernelExplainer(shap.KernelExplainer):
-    """shap's KernelExplainer, its coalitions drawn from a generator of this explanation's own seed."""
+    """shap's KernelExplainer, its coalitions drawn from a generator of this explanation's own seed.
+
+    Besides shap's regression on all its coalitions (`pieces`), it keeps those of two halves of its draws
+    (`halves`): the coalitions shap enumerates (small and large ones, which carry no sampling noise) in
+    both, the ones it draws at random dealt out alternately, a coalition and its complement together,
+    each half's random weights scaled to the share shap gives them all. Two independent estimates of
+    the same values from one run's model evaluations: what the like-with-like test compares.
+    """
 
     def __init__(self, model, data, *, seed: int):
         super().__init__(model, data)
         self._seed = seed
 
     def explain(self, incoming_instance, **kwargs):
-        self._phi = None
-        with _SHAP_NUMPY.drawing_from(random_state(self._seed)):
-            return super().explain(incoming_instance, **kwargs)
+        self._phi, self.pieces, self.halves, self._enumerated = None, None, None, None
+        with _SHAP_NUMPY.drawing_from(_FirstDraw(random_state(self._seed), self)):
+            phi = super().explain(incoming_instance, **kwargs)
+        if self.pieces is None:  # one feature: shap's values are fx - E[f] without a regression
+            total = np.asarray(self.link.f(self.fx)) - np.asarray(self.link.f(self.fnull))
+            self.pieces = np.zeros((0, 0)), np.zeros((len(total), 0)), total
+            self.halves = (self.pieces, self.pieces)
+        return phi
 
     def addsample(self, x, m, w):
         """shap's addsample where the explained instance is all ones and the background one row of
@@ -172,9 +186,47 @@ class _SeededKernelExplainer(shap.KernelExplainer):
         if self._phi is None:
             # link.f on the whole array: shap's links are numpy expressions, and its np.vectorize'd
             # linkfv calls Python once per (coalition, output), longer than the regression.
-            self._phi = _constrained_wls(self.maskMatrix, self.kernelWeights, *(np.asarray(self.link.f(v)) for v in (
-                self.ey, self.fnull, self.fx)))  # shap may hold them as Cython memoryviews
+            ey, fnull, fx = (np.asarray(self.link.f(v)) for v in (self.ey, self.fnull, self.fx))  # may be memoryviews
+            self.pieces = _wls_pieces(self.maskMatrix, self.kernelWeights, ey, fnull, fx)
+            self.halves = tuple(_wls_pieces(self.maskMatrix, w, ey, fnull, fx) for w in self._half_weights())
+            self._phi = _wls_solve(*self.pieces)
         return self._phi[:, dim], np.ones(self.M)
+
+    def _half_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each half's kernel weights over all coalitions: 0 for the other half's random ones (a zero
+        weight drops a coalition from the regression without copying the outputs)."""
+        n, enumerated = self.nsamplesAdded, self.nsamplesAdded if self._enumerated is None else self._enumerated
+        masks, weights = self.maskMatrix[:n], self.kernelWeights[:n]
+        half = np.zeros(n, dtype=int)
+        i, unit = enumerated, 0
+        while i < n:  # shap adds a drawn coalition's complement right after it: the two go to one half
+            paired = i + 1 < n and np.array_equal(masks[i + 1], 1 - masks[i])
+            half[i:i + 1 + paired] = unit % 2
+            i, unit = i + 1 + paired, unit + 1
+        out = []
+        for h in (0, 1):
+            w = np.zeros(len(self.kernelWeights))
+            w[:enumerated] = weights[:enumerated]
+            mine = np.flatnonzero(half[enumerated:] == h) + enumerated
+            if len(mine):
+                w[mine] = weights[mine] * (weights[enumerated:].sum() / weights[mine].sum())
+            out.append(w)
+        return out[0], out[1]
+
+
+class _FirstDraw:
+    """An explanation's generator, noting how many coalitions shap had enumerated when it first drew at random."""
+
+    def __init__(self, generator: np.random.RandomState, explainer: _SeededKernelExplainer):
+        self._generator, self._explainer = generator, explainer
+
+    def choice(self, *args, **kwargs):
+        if self._explainer._enumerated is None:
+            self._explainer._enumerated = self._explainer.nsamplesAdded
+        return self._generator.choice(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._generator, name)
 
 
 def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, base: np.ndarray,
@@ -185,19 +237,36 @@ def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, bas
     expected output; base (output,), the background's; fx (output,), the explained instance's. As
     shap does, the regression is of ey - base on the masks, the last feature is eliminated through
     the constraint, the rest solved by normal equations (least squares where they are singular, as shap
-    falls back to), and values under 1e-10 set to 0. The
-    right-hand sides are formed term by term, never as a (coalition, output) array of differences:
+    falls back to), and values under 1e-10 set to 0.
+    """
+    return _wls_solve(*_wls_pieces(masks, weights, ey, base, fx))
+
+
+def _wls_pieces(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, base: np.ndarray,
+                fx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normal equations of _constrained_wls: gram (feature - 1, feature - 1), shared by every output;
+    rhs (output, feature - 1); total (output,), fx - base. Both add up over runs on other coalitions whose
+    weights each sum to 1 (shap's do): the pooled regression.
+
+    The right-hand sides are formed term by term, never as a (coalition, output) array of differences:
     with 200 models that is 117 MB, and there were three such.
     """
     total = fx - base
     last = masks[:, -1:]
     X = masks[:, :-1] - last
     WX = weights[:, None] * X
+    rhs = (ey.T[:, None, :] @ WX)[:, 0] - base[:, None] * WX.sum(axis=0) - total[:, None] * (last[:, 0] @ WX)
+    return X.T @ WX, rhs, total
+
+
+def _wls_solve(gram: np.ndarray, rhs: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """(feature, output) values from normal equations: gram (feature - 1, feature - 1), or one per output
+    (output, feature - 1, feature - 1); rhs (output, feature - 1); total (output,)."""
     # One small system per output, stacked, rather than one system with many right-hand sides: a
     # multi-column BLAS kernel may round columns differently by position, and identical models
     # must get identical values.
-    rhs = (ey.T[:, None, :] @ WX)[:, 0] - base[:, None] * WX.sum(axis=0) - total[:, None] * (last[:, 0] @ WX)
-    gram = X.T @ WX
+    if not rhs.shape[-1]:  # a single feature: its value is the whole total
+        return total[None].copy()
     try:
         rest = np.linalg.solve(gram, rhs[..., None])[..., 0].T  # (feature - 1, output)
     except np.linalg.LinAlgError:
@@ -207,6 +276,42 @@ def _constrained_wls(masks: np.ndarray, weights: np.ndarray, ey: np.ndarray, bas
     phi = np.vstack([rest, total - rest.sum(axis=0)])
     phi[np.abs(phi) < 1e-10] = 0
     return phi
+
+
+@dataclass(frozen=True, eq=False)
+class Normal:
+    """KernelSHAP's normal equations for every model and row: the values of several runs pooled (as one run
+    on all their coalitions would weigh them) are (a + b).solve(). gram (group, feature - 1, feature - 1):
+    each group of rows has its coalitions; groups (row,): each row's group; rhs (model, row, feature - 1);
+    total (model, row), what a row's values add up to."""
+
+    gram: np.ndarray
+    groups: np.ndarray
+    rhs: np.ndarray
+    total: np.ndarray
+
+    def __add__(self, other: "Normal") -> "Normal":
+        return Normal(self.gram + other.gram, self.groups, self.rhs + other.rhs, self.total)
+
+    def solve(self) -> np.ndarray:
+        """(model, row, feature) values, each group's rows solved as shap's regression solves them."""
+        n_models, n_rows, rest = self.rhs.shape
+        out = np.empty((n_models, n_rows, rest + 1))
+        for g in range(len(self.gram)):
+            rows = self.groups == g
+            outputs = self.rhs[:, rows].transpose(1, 0, 2).reshape(-1, rest)  # (row * model, ...), as shap orders them
+            phi = _wls_solve(self.gram[g], outputs, self.total[:, rows].T.reshape(-1))
+            out[:, rows] = phi.reshape(rest + 1, int(rows.sum()), n_models).transpose(2, 1, 0)
+        return out
+
+    def models(self, which: slice) -> "Normal":
+        return Normal(self.gram, self.groups, self.rhs[which], self.total[which])
+
+    @staticmethod
+    def joined(parts: list["Normal"]) -> "Normal":
+        """The parts' models, in order (each part a chunk of models on the same coalitions)."""
+        return Normal(parts[0].gram, parts[0].groups, np.concatenate([p.rhs for p in parts]),
+                      np.concatenate([p.total for p in parts]))
 
 
 def kernel_samples(config, n_features: int) -> int:
@@ -228,18 +333,33 @@ def kernel_shap_values(bank, ctx, seed: int) -> np.ndarray:
     like-with-like test measure how much of its result is the explainer's noise. Each group's values
     are those of shap's KernelExplainer on its seed.
     """
+    return kernel_shap_run(bank, ctx, seed)[0]
+
+
+def kernel_shap_run(bank, ctx, seed: int) -> tuple[np.ndarray, tuple[Normal, Normal, Normal]]:
+    """kernel_shap_values, and the normal equations behind them, which pool with other runs' (Normal): the
+    run's own, and those of its two halves of draws (see _SeededKernelExplainer)."""
     groups = ctx.groups if ctx.groups is not None else row_groups(len(ctx.X))
-    out = np.empty((bank.n_models, *ctx.X.shape))
-    numbers = np.unique(groups)
+    numbers, index = np.unique(groups, return_inverse=True)
+    n_models, (n_rows, n_features) = bank.n_models, ctx.X.shape
+    out = np.empty((n_models, n_rows, n_features))
+    gram = np.empty((3, len(numbers), n_features - 1, n_features - 1))
+    rhs, total = np.empty((3, n_models, n_rows, n_features - 1)), np.empty((n_models, n_rows))
     for i, g in enumerate(numbers):  # one batched pass over all models and the group's rows each
-        rows = groups == g
+        rows, count = index == i, int((index == i).sum())
         report = ctx.progress and (lambda f, i=i: ctx.progress((i + f) / len(numbers)))
-        out[:, rows] = _kernel_shap(bank, ctx, ctx.X[rows], ctx.target[rows], int_seed(seed, "row_group", int(g)), report)
-    return out
+        out[:, rows], pieces = _kernel_shap(bank, ctx, ctx.X[rows], ctx.target[rows],
+                                            int_seed(seed, "row_group", int(g)), report)
+        for j, (group_gram, group_rhs, group_total) in enumerate(pieces):
+            gram[j, i] = group_gram
+            rhs[j][:, rows] = group_rhs.reshape(count, n_models, -1).transpose(1, 0, 2)
+        total[:, rows] = group_total.reshape(count, n_models).T
+    return out, tuple(Normal(gram[j], index, rhs[j], total) for j in range(3))
 
 
-def _kernel_shap(bank, ctx, X: np.ndarray, target: np.ndarray, seed: int, progress) -> np.ndarray:
-    """(model, row, feature) KernelSHAP values of rows X (row, feature), all on one set of coalitions."""
+def _kernel_shap(bank, ctx, X: np.ndarray, target: np.ndarray, seed: int, progress):
+    """(model, row, feature) KernelSHAP values of rows X (row, feature), all on one set of coalitions, and
+    the regression's pieces (_wls_pieces, outputs in shap's order, row * model) of the run and its halves."""
     bg, w = ctx.background, ctx.weights
     n_rows, n_features = X.shape
 
@@ -253,7 +373,8 @@ def _kernel_shap(bank, ctx, X: np.ndarray, target: np.ndarray, seed: int, progre
     explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
     nsamples = ctx.samples or kernel_samples(ctx.config, n_features)
     phi = explainer.shap_values(np.ones((1, n_features)), nsamples=nsamples, l1_reg=False, silent=True)
-    return np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
+    values = np.asarray(phi).reshape(n_features, n_rows, bank.n_models).transpose(2, 1, 0)
+    return values, (explainer.pieces, *explainer.halves)
 
 
 def lime_values(bank, ctx, seed: int) -> np.ndarray:
@@ -265,20 +386,23 @@ def lime_values(bank, ctx, seed: int) -> np.ndarray:
     through all models in one pass, and one weighted ridge per row serves every model, which share
     its design matrix and weights.
     """
-    return _lime([(bank, seed)], ctx)[0]
+    return _lime([(bank, seed)], ctx)[0][0]
 
 
-def lime_blocks(bank, ctx, seeds: list[int]) -> np.ndarray:
-    """(seed, model, row, feature): lime_values of every model under each of `seeds`, computed side by side.
-
-    Most of LIME's time is single-threaded numpy (lime's sampler, the kernel, the ridge), so the
-    explanations draw and fit on two cores at once; each gets exactly the values it gets alone.
+def lime_halved(bank, ctx, seeds: list[int]) -> np.ndarray:
+    """(seed, 3, model, row, feature): under each of `seeds`, lime_values of every model, then the same
+    ridge on each half of every row's samples (the row itself, then the first half of the rest; the row,
+    then the second half): two independent estimates from one run, for the like-with-like test. The
+    seeds' explanations are computed side by side: most of LIME's time is single-threaded numpy (lime's
+    sampler, the kernel, the ridge), which then draws and fits on two cores at once; each gets exactly
+    the values it gets alone.
     """
-    return np.stack(_lime([(bank, seed) for seed in seeds], ctx))
+    return np.stack(_lime([(bank, seed) for seed in seeds], ctx, halves=True))
 
 
-def _lime(jobs: list, ctx) -> list[np.ndarray]:
-    """(model, row, feature) LIME weights for each (bank, seed) of `jobs`, on the rows of ctx.
+def _lime(jobs: list, ctx, *, halves: bool = False) -> list[np.ndarray]:
+    """(model, row, feature) LIME weights for each (bank, seed) of `jobs`, on the rows of ctx; with halves,
+    (3, model, row, feature): those and each half's (see lime_halved).
 
     Pass by pass over the rows, as a pipeline: each step shares out (runtime.spread; numpy and torch
     release the GIL) every job's draw of its next pass's neighbourhoods, its models' forward passes
@@ -298,7 +422,9 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
     widest = max(bank.n_models for bank, _ in jobs)
     per_pass = max(1, _LIME_NUMBERS // (n_samples * max(n_features, widest * ds.n_classes)))
     passes = [slice(start, min(start + per_pass, n_rows)) for start in range(0, n_rows, per_pass)]
-    outs = [np.zeros((bank.n_models, n_rows, n_features)) for bank, _ in jobs]
+    outs = [np.zeros((3 if halves else 1, bank.n_models, n_rows, n_features)) for bank, _ in jobs]
+    parts = [slice(None)] + ([np.r_[0, 1:(n_samples + 1) // 2], np.r_[0, (n_samples + 1) // 2:n_samples]]
+                             if halves else [])
     drawn, targets = {}, {}  # (job, pass) -> its neighbourhoods; -> its models' (model, row, sample) answers
 
     def draw(j: int, p: int) -> None:
@@ -307,7 +433,10 @@ def _lime(jobs: list, ctx) -> list[np.ndarray]:
 
     def fit(j: int, p: int) -> None:
         _, scaled, weights = drawn.pop((j, p))
-        outs[j][:, passes[p]] = weighted_ridge(scaled, weights, targets.pop((j, p)).transpose(1, 2, 0)).transpose(2, 0, 1)
+        answers = targets.pop((j, p)).transpose(1, 2, 0)  # (row, sample, model)
+        for i, part in enumerate(parts):
+            fitted = weighted_ridge(scaled[:, part], weights[:, part], answers[:, part])
+            outs[j][i][:, passes[p]] = fitted.transpose(2, 0, 1)
 
     for step in range(len(passes) + 2):
         work = [functools.partial(draw, j, step) for j in range(len(jobs)) if step < len(passes)]

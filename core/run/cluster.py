@@ -31,8 +31,9 @@ import torch
 from .compare import Comparison
 from ..training.data import Dataset
 from ..errors import ConfigError
-from ..explainers.methods import (Attributions, Basis, ExplainConfig, Explanation, blocks_on, explain_basis, explain_on,
-                                  refine, split_methods)
+from ..explainers.methods import (Attributions, Basis, Blocks, ExplainConfig, Explanation, blocks_on, explain_basis,
+                                  explain_on, refine, split_methods)
+from ..explainers.shap_lime import Normal
 from ..agree.scores import evaluate
 from ..training.models import BatchedMLP, MLPBank, SklearnBank
 from ..runtime import WORKERS, Progress, deterministic, library_versions, stage
@@ -240,14 +241,16 @@ def _explain_chunk(shared: _Shared, run_config: RunConfig, explain_config: Expla
     """{method: its attributions} of the chunk's models (explain_on: halves of a sampling method included)."""
     n = len(trained.models)
     explanation = explain_on(_part(shared, run_config, trained), basis, explain_config)
-    return {name: replace(a, values=a.values[:n], halves=None if a.halves is None else a.halves[:, :n])
+    return {name: replace(a, values=a.values[:n], halves=None if a.halves is None else a.halves[:, :n],
+                          normals=a.normals and tuple(normal.models(slice(n)) for normal in a.normals))
             for name, a in explanation.by_method.items()}
 
 
 def _blocks_chunk(shared: _Shared, run_config: RunConfig, explain_config: ExplainConfig, trained: _Trained,
-                  basis: Basis, name: str, blocks: range) -> np.ndarray:
-    """(block, model, row, feature): more blocks of sampling method `name` for the chunk's models (refine)."""
-    return blocks_on(_part(shared, run_config, trained), basis, explain_config, name, blocks)[:, :len(trained.models)]
+                  basis: Basis, name: str, blocks: range) -> Blocks:
+    """More blocks of sampling method `name` for the chunk's models (refine)."""
+    return blocks_on(_part(shared, run_config, trained), basis, explain_config, name, blocks).models(
+        slice(len(trained.models)))
 
 
 def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
@@ -284,15 +287,13 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
         explain, basis_ref = ray.remote(**task)(_explain_chunk), ray.put(basis)
         explained_refs = [explain.remote(shared, run_config, explain_config, ref, basis_ref) for ref in trained_refs]
         explained = _gather(ray, head, explained_refs, ranges, progress, 0.4, 1.0, f"Ray: explained {{}}/{n} models")
-        by_method = {name: replace(explained[0][name], values=np.concatenate([part[name].values for part in explained]),
-                                   halves=_stacked_halves([part[name].halves for part in explained]))
-                     for name in usable}
+        by_method = {name: _chunks_joined([part[name] for part in explained]) for name in usable}
         explanation = Explanation(explain_config, basis.rows, basis.target, by_method, skipped)
 
         def more(name: str, blocks: range) -> np.ndarray:  # refine's blocks, explained chunk by chunk on the cluster
             remote = ray.remote(**task)(_blocks_chunk)
             refs = [remote.remote(shared, run_config, explain_config, ref, basis_ref, name, blocks) for ref in trained_refs]
-            return np.concatenate(_gather(ray, head, refs, ranges, None, 0.0, 1.0, ""), axis=1)
+            return Blocks.joined(_gather(ray, head, refs, ranges, None, 0.0, 1.0, ""))
         with deterministic():
             # Its reports (only when it draws more) come at the end of the bar, which the explained models filled.
             explanation = refine(run, basis, explanation, explain_blocks=more, progress=stage(progress, 1.0, 1.0))
@@ -306,9 +307,12 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     return Comparison(run, evaluation, explanation, libraries)
 
 
-def _stacked_halves(halves: list[np.ndarray | None]) -> np.ndarray | None:
-    """The chunks' halves (half, model, row, feature), joined along the models; None for a method without."""
-    return None if halves[0] is None else np.concatenate(halves, axis=1)
+def _chunks_joined(parts: list[Attributions]) -> Attributions:
+    """One method's attributions of every model, from the chunks' (explained on the same basis and seeds)."""
+    first = parts[0]
+    return replace(first, values=np.concatenate([a.values for a in parts]),
+                   halves=None if first.halves is None else np.concatenate([a.halves for a in parts], axis=1),
+                   normals=first.normals and tuple(Normal.joined(list(n)) for n in zip(*(a.normals for a in parts))))
 
 
 _COMPUTE = ("python", "numpy", "pandas", "scikit-learn", "torch", "shap", "lime")  # what workers compute with

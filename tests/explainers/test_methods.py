@@ -20,7 +20,7 @@ from core.explainers.methods import (
     block_seed,
     blocks_on,
     explain_basis,
-    more_blocks,
+    with_blocks,
     ExplainConfig,
     _Context,
     as_images,
@@ -403,7 +403,7 @@ def test_explaining_a_forest_run_twice_gives_bit_identical_attributions(rf_run):
 # --- noise floor -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["kernel_shap", "lime"])
-def test_sampling_methods_explain_every_model_on_two_independent_halves_whose_mean_is_the_values(method, syn_run,
+def test_sampling_methods_keep_their_values_and_take_two_independent_halves_from_the_same_run(method, syn_run,
                                                                                               syn_rows):
     rows = syn_rows[:6]
     config = ExplainConfig(methods=(method,), max_rows=6, background_size=5, kernel_samples=200, lime_samples=400,
@@ -411,28 +411,34 @@ def test_sampling_methods_explain_every_model_on_two_independent_halves_whose_me
     attr = explain(syn_run, rows, config).by_method[method]
     assert METHODS[method].stochastic
     assert attr.halves.shape == (2, *attr.values.shape) and attr.samples == (200 if method == "kernel_shap" else 400)
-    assert np.array_equal(attr.values, attr.halves.mean(axis=0))
-    assert not np.array_equal(attr.halves[0], attr.halves[1])  # seeds of their own: other samples
-    assert np.corrcoef(attr.halves[0].ravel(), attr.halves[1].ravel())[0, 1] > 0.8
-    # Each half is the method itself on half the samples, under its block's seed, for all models at once.
-    ctx = replace(context(syn_run, rows, background_size=5, kernel_samples=200), config=config, samples=attr.samples // 2)
-    for half in (0, 1):
-        alone = METHODS[method].fn(syn_run.bank, ctx, block_seed(config, method, half))
-        assert np.array_equal(attr.halves[half], alone), half
+    # The values are the method's own on all its samples, as without the halves (shap's and lime's, exactly).
+    ctx = replace(context(syn_run, rows, background_size=5, kernel_samples=200), config=config)
+    assert np.array_equal(attr.values, METHODS[method].fn(syn_run.bank, ctx, block_seed(config, method, 0)))
+    assert np.array_equal(attr.values, explain(syn_run, rows, replace(config, noise_floor=False)).by_method[method].values)
+    assert not np.array_equal(attr.halves[0], attr.halves[1])  # other samples
+    for half in attr.halves:  # two estimates of the same values, each noisier than both together
+        assert np.corrcoef(half.ravel(), attr.values.ravel())[0, 1] > 0.8
 
 
-def test_lime_halves_computed_side_by_side_equal_each_explained_alone(monkeypatch, iris_run):
+def test_lime_halves_of_runs_side_by_side_equal_each_run_alone(monkeypatch, iris_run):
     from core.explainers import shap_lime
 
-    # Passes of two rows when 3 models x 3 classes set their size: each half, computed beside the
-    # other, must not depend on how the rows were cut.
-    monkeypatch.setattr(shap_lime, "_LIME_NUMBERS", 200 * 9 * 2)
+    # Passes of two rows when 3 models x 3 classes set their size: each run, computed beside the other,
+    # must not depend on how the rows were cut.
+    monkeypatch.setattr(shap_lime, "_LIME_NUMBERS", 400 * 9 * 2)
     rows = evaluate(iris_run).rows[:7]
     config = ExplainConfig(methods=("lime",), max_rows=7, lime_samples=400, precision="fixed")
-    attr = explain(iris_run, rows, config).by_method["lime"]
-    ctx = replace(context(iris_run, rows, background_size=20, kernel_samples=None), config=config, samples=200)
-    for half in (0, 1):
-        assert np.array_equal(attr.halves[half], shap_lime.lime_values(iris_run.bank, ctx, block_seed(config, "lime", half)))
+    ctx = replace(context(iris_run, rows, background_size=20, kernel_samples=None), config=config)
+    seeds = [block_seed(config, "lime", b) for b in (0, 1)]
+    both = shap_lime.lime_halved(iris_run.bank, ctx, seeds)
+    for i, seed in enumerate(seeds):
+        assert np.array_equal(both[i], shap_lime.lime_halved(iris_run.bank, ctx, [seed])[0])
+    assert np.array_equal(both[0, 0], shap_lime.lime_values(iris_run.bank, ctx, seeds[0]))
+    # Half A is the same ridge on the row and its next 199 samples: for the first row, the samples a run of
+    # 200 draws (later rows' neighbourhoods start elsewhere in the generator's stream).
+    shorter = shap_lime._lime([(iris_run.bank, seeds[0])], replace(ctx, samples=200))[0][0]
+    np.testing.assert_allclose(both[0, 1][:, 0], shorter[:, 0], rtol=1e-10, atol=1e-13)
+    assert not np.allclose(both[0, 1], both[0, 2])  # the two halves: other samples
 
 
 def test_kernel_shap_explains_each_group_of_rows_on_coalitions_of_its_own(syn_run, syn_rows):
@@ -454,28 +460,32 @@ def test_kernel_shap_explains_each_group_of_rows_on_coalitions_of_its_own(syn_ru
     assert not np.allclose(one_group[:, second], values[:, second])  # other coalitions
 
 
-INCONCLUSIVE = RunConfig(n_models=4, vary=frozenset({"bootstrap"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=20))
-# Undecided at 100 LIME samples per row, where the explainer's noise outweighs the models' spread.
+INCONCLUSIVE = RunConfig(n_models=6, vary=frozenset({"split"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=5))
+# On breast_cancer, undecided at 100 LIME samples per row, where the explainer's noise outweighs the models'
+# spread; decided ("same") at 200.
 INCONCLUSIVE_LIME = ExplainConfig(methods=("lime",), max_rows=16, lime_samples=100)
 
 
-def test_precision_auto_doubles_an_undecided_explainer_reusing_what_it_drew_up_to_the_cap(monkeypatch, iris):
+@pytest.fixture(scope="module")
+def undecided_run():
+    return train(load_builtin("breast_cancer"), INCONCLUSIVE)
+
+
+def test_precision_auto_doubles_an_undecided_explainer_reusing_what_it_drew_up_to_the_cap(monkeypatch, undecided_run):
     from core.explainers import methods
 
-    run = train(iris, INCONCLUSIVE)
-    rows = evaluate(run).rows
+    run, rows = undecided_run, evaluate(undecided_run).rows
     fixed = explain(run, rows, replace(INCONCLUSIVE_LIME, precision="fixed")).by_method["lime"]
+    assert not like_with_like(fixed.values, fixed.halves, metric="feature_agreement", k=5).decided
     seen = []
     auto = explain(run, rows, INCONCLUSIVE_LIME, progress=lambda f, m: seen.append(m)).by_method["lime"]
     assert fixed.samples == 100 and auto.samples == 200
     assert [m for m in seen if "inconclusive" in m] == ["LIME: the test is inconclusive at 100 samples per row; drawing 200"]
-    # The first two blocks are the fixed explanation's; the doubling joins two more on seeds of their own.
+    assert like_with_like(auto.values, auto.halves, metric="feature_agreement", k=5).decided
+    # The first run is the fixed explanation's; the doubling joins a second, on a seed of its own.
     basis = explain_basis(run, rows, INCONCLUSIVE_LIME)
-    joined = more_blocks(fixed, blocks_on(run, basis, INCONCLUSIVE_LIME, "lime", range(2, 4)), 50)
+    joined = with_blocks(fixed, blocks_on(run, basis, INCONCLUSIVE_LIME, "lime", range(1, 2)), 100)
     assert np.array_equal(joined.halves, auto.halves) and np.array_equal(joined.values, auto.values)
-    # Still undecided at 200, now because of the models' spread: no more samples are drawn for that.
-    v = like_with_like(auto.values, auto.halves, metric="feature_agreement", k=2)
-    assert v.outcome == "inconclusive" and v.se_models >= v.se_rows
     monkeypatch.setattr(methods, "MAX_DOUBLINGS", 0)  # the cap: no doubling at all
     assert explain(run, rows, INCONCLUSIVE_LIME).by_method["lime"].samples == 100
 
@@ -487,17 +497,47 @@ def test_precision_auto_leaves_a_decided_test_alone(synthetic_data):
     assert ex.by_method["kernel_shap"].samples == 100 and ex.by_method["lime"].samples == 200
 
 
-def test_a_what_if_row_left_unedited_gets_its_kernel_shap_values_back_after_precision_doubled(iris):
-    run = train(iris, INCONCLUSIVE)
-    config = ExplainConfig(methods=("kernel_shap",), max_rows=6, kernel_samples=10)
-    ex = explain(run, evaluate(run).rows, config)
-    attr = ex.by_method["kernel_shap"]
-    position = 4
-    row = int(ex.rows[position])
+def test_a_what_if_row_left_unedited_gets_back_its_kernel_shap_values_pooled_over_runs(undecided_run):
     from core.agree.verdict import row_groups
-    again = attribute_row(run, iris.X[row], row=row, target=int(ex.target_class[position]), method="kernel_shap",
-                          config=config, samples=attr.samples, group=int(row_groups(len(ex.rows))[position]))
-    assert np.allclose(again, attr.values[:, position], rtol=0, atol=1e-6)
+
+    run = undecided_run
+    config = ExplainConfig(methods=("kernel_shap",), max_rows=6, kernel_samples=64, precision="fixed")
+    rows = evaluate(run).rows
+    basis = explain_basis(run, rows, config)
+    once = explain(run, rows, config).by_method["kernel_shap"]
+    twice = with_blocks(once, blocks_on(run, basis, config, "kernel_shap", range(1, 2)), 64)  # as refine joins them
+    for attr in (once, twice):
+        for position in (0, 4):
+            row = int(basis.rows[position])
+            again = attribute_row(run, run.dataset.X[row], row=row, target=int(basis.target[position]),
+                                  method="kernel_shap", config=config, samples=attr.samples,
+                                  group=int(row_groups(len(basis.rows))[position]))
+            np.testing.assert_allclose(again, attr.values[:, position], rtol=0, atol=1e-6)
+    assert not np.allclose(once.values, twice.values)
+
+
+def test_kernel_shap_runs_pool_into_one_regression_on_all_their_coalitions(syn_run, syn_rows):
+    """Adding two runs' normal equations (Normal) is the regression shap would solve on both runs'
+    coalitions at once, each run's kernel weights summing to 1 as shap leaves them."""
+    from core.explainers.shap_lime import _SeededKernelExplainer, _constrained_wls, _wls_pieces, _wls_solve
+
+    rows = syn_rows[:4]
+    ctx = context(syn_run, rows, background_size=5, kernel_samples=60)
+    n_features, runs = ctx.X.shape[1], []
+    for seed in (3, 4):
+        def value(masks):
+            proba = syn_run.bank.coalition_proba(masks, ctx.X, ctx.background, ctx.weights, ctx.target)
+            return proba.transpose(1, 2, 0).reshape(len(masks), -1)
+        explainer = _SeededKernelExplainer(value, np.zeros((1, n_features)), seed=seed)
+        explainer.shap_values(np.ones((1, n_features)), nsamples=60, l1_reg=False, silent=True)
+        used = explainer.nsamplesAdded
+        runs.append((explainer.maskMatrix[:used], explainer.kernelWeights[:used], np.asarray(explainer.ey[:used]),
+                     np.asarray(explainer.fnull), np.asarray(explainer.fx)))
+    assert not np.array_equal(runs[0][0], runs[1][0])  # other coalitions
+    pooled = _wls_solve(*[a + b if i < 2 else a for i, (a, b) in
+                          enumerate(zip(_wls_pieces(*runs[0]), _wls_pieces(*runs[1])))])
+    at_once = _constrained_wls(*[np.concatenate([a, b]) for a, b in zip(runs[0][:3], runs[1][:3])], *runs[0][3:])
+    np.testing.assert_allclose(pooled, at_once, rtol=0, atol=1e-12)
 
 
 def test_kernel_shap_halves_agree_exactly_when_every_coalition_is_enumerated(iris_run):

@@ -221,14 +221,15 @@ def test_setup_computes_on_a_ray_cluster_and_shows_its_workers(iris, local_ray):
 
 
 
-def test_precision_raised_on_the_cluster_gives_the_in_process_comparison(iris, local_ray):
-    """LIME undecided at 100 samples (see test_methods' INCONCLUSIVE): the driver asks the chunks for more
-    blocks, and the comparison is the in-process one bit for bit."""
-    run_config = RunConfig(n_models=4, vary=frozenset({"bootstrap"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=20))
-    config = ExplainConfig(methods=("lime",), max_rows=16, lime_samples=100)
-    on_ray = compare_on_ray(iris, run_config, config, chunk=2)
+def test_precision_raised_on_the_cluster_gives_the_in_process_comparison(local_ray):
+    """LIME undecided at 100 samples (test_methods' INCONCLUSIVE): the driver asks the chunks for another
+    run, and the comparison is the in-process one bit for bit."""
+    dataset = load_builtin("breast_cancer")
+    run_config = RunConfig(n_models=6, vary=frozenset({"split"}), seed=1, mlp=MLPConfig(hidden=(8,), epochs=5))
+    config = ExplainConfig(methods=("kernel_shap", "lime"), max_rows=16, kernel_samples=64, lime_samples=100)
+    on_ray = compare_on_ray(dataset, run_config, config, chunk=4)
     assert on_ray.explanation.by_method["lime"].samples == 200
-    assert_same(on_ray, compare(iris, run_config, config))
+    assert_same(on_ray, compare(dataset, run_config, config))
 
 
 def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
@@ -240,7 +241,7 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
     run_config = RunConfig(n_models=5, mlp=MLPConfig(hidden=(16,), epochs=3))
     config = replace(EXPLAIN, kernel_samples=128, lime_samples=500, max_rows=5, precision="fixed")
     whole = compare(dataset, run_config, config)
-    more = blocks_on(whole.run, explain_basis(whole.run, whole.evaluation.rows, config), config, "kernel_shap", range(2, 4))
+    more = blocks_on(whole.run, explain_basis(whole.run, whole.evaluation.rows, config), config, "kernel_shap", range(1, 3))
     shared = _Shared(dataset.X, dataset.y, dataset.n_classes, whole.run.train_rows, whole.run.val_rows,
                      whole.run.test_rows)
     basis = explain_basis(whole.run, whole.evaluation.rows, config)
@@ -258,9 +259,15 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
                     continue
                 np.testing.assert_array_equal(values, expected, err_msg=f"{name}, models {models}")
                 np.testing.assert_array_equal(halves, attributions.halves[:, start:models.stop], err_msg=name)
+                if attributions.normals is not None:  # what the driver pools when it draws more
+                    np.testing.assert_array_equal(part[name].normals[0].rhs, attributions.normals[0].rhs[start:models.stop])
             # What refine asks a chunk for when it draws more: the whole run's blocks of its models.
-            np.testing.assert_array_equal(_blocks_chunk(shared, run_config, config, trained, basis, "kernel_shap",
-                                                        range(2, 4)), more[:, start:models.stop])
+            chunk = _blocks_chunk(shared, run_config, config, trained, basis, "kernel_shap", range(1, 3))
+            np.testing.assert_array_equal(chunk.values, more.values[:, start:models.stop])
+            for run_part, run_whole in zip(chunk.normals, more.normals):
+                for part, whole_normal in zip(run_part, run_whole):
+                    np.testing.assert_array_equal(part.rhs, whole_normal.rhs[start:models.stop])
+                    np.testing.assert_array_equal(part.gram, whole_normal.gram)
 
 
 def test_workers_with_other_library_versions_are_refused_by_name():

@@ -63,7 +63,8 @@ def test_headline_names_the_model_count_and_the_like_with_like_verdict(summary):
     assert summary.headline.startswith("3 models")
     v = summary.by_method["kernel_shap"].verdict
     assert core.verdict_text(v, "kernel_shap", precision=summary.precision) in summary.headline
-    assert "with the explainer's seed" in summary.headline
+    # How far it moves with the explainer's seed, once that is a point or more.
+    assert ("with the explainer's seed" in summary.headline) == (round(100 * v.seed_spread) >= 1)
 
 
 def test_summary_has_every_metric_per_method_as_model_by_model_matrices(summary):
