@@ -29,6 +29,11 @@ from pages import _state  # noqa: E402  (after st.navigation, see above)
 
 _state.keep_setup_widgets()
 _state.warm_up()
+# Work of this session that ended since the last run (a click elsewhere never stops it): its result becomes
+# the page's; a comparison finished while Setup is open opens the overview, as when Setup watched it end.
+if _state.take_finished() == "comparison" and page.title == "Setup":
+    _state.current_summary()
+    st.switch_page("pages/overview.py")
 with st.sidebar:
     st.markdown("### SeedScope")
     st.caption("Same code, same data, same accuracy: same reasons?")
@@ -41,5 +46,7 @@ with st.sidebar:
             f"**{_state.escape_md(name)}** · {run_config.n_models} × {comp.run.config.family} · "
             f"varying {', '.join(sorted(run_config.vary)) or 'nothing'} · seed {run_config.seed}"
         )
+    _state.sidebar_status()
 
+_state.show_news()
 page.run()

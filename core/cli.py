@@ -9,7 +9,9 @@ import argparse
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -217,10 +219,30 @@ def _cohort_line(comparison, summary, cohort: Cohort) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    with warnings.catch_warnings():
-        # Library warnings (scikit-learn on tiny classes, shap, torch) are not the user's to act on here.
-        warnings.simplefilter("ignore")
-        return _main(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if in_main_thread else None
+    try:
+        with warnings.catch_warnings():
+            # Library warnings (scikit-learn on tiny classes, shap, torch) are not the user's to act on here.
+            warnings.simplefilter("ignore")
+            return _main(argv)
+    finally:
+        if in_main_thread:  # a caller's own Ctrl-C handling, as it was (see _files_written)
+            signal.signal(signal.SIGINT, handler)
+
+
+def interrupted_after_writing(signum, frame) -> None:
+    """SIGINT once the files are written: one line and exit code 130, at once. Raised as KeyboardInterrupt
+    it could land in any object's __del__ as the run's objects are freed (tqdm's bar's, say), where Python
+    prints a traceback and carries on."""
+    print("interrupted.", file=sys.stderr)
+    os._exit(130)
+
+
+def _files_written() -> None:
+    """From here a Ctrl-C has nothing left to spare: the report and the bundle are whole on disk."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupted_after_writing)
 
 
 def _gate(args: argparse.Namespace, summary, seed: int) -> int:
@@ -314,6 +336,7 @@ def _main(argv: list[str] | None) -> int:
             write_report,  # the report pulls in vl-convert; only load it once needed
         )
         html_path, bundle_path = write_report(comparison, summary, args.out, cohort=cohort)
+        _files_written()
     except (ConfigError, DatasetError, BundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -174,3 +174,69 @@ def deterministic():
                 del _depth[thread]
             if not _depth:
                 _restore()
+
+
+class Cancelled(Exception):
+    """Raised through a Job's progress callback once the job is cancelled: the computation stops there."""
+
+
+class Job:
+    """A computation run in a thread of its own, so that it outlives whoever started it (a page's script
+    run, which Streamlit stops when the user clicks elsewhere): it keeps its progress, its result or
+    error, and can be cancelled.
+
+    work(progress) -> result, progress being a Progress callback that the computation calls as it goes;
+    once `cancel()` is called, the next report raises Cancelled inside the work, which stops it there.
+    estimate: expected seconds, for the time left (None: unknown). The thread runs nothing but `work`.
+    """
+
+    def __init__(self, work: Callable[[Progress], Value], *, label: str, estimate: float | None = None):
+        self.label, self.estimate = label, estimate
+        self.fraction, self.message = 0.0, "Starting…"
+        self.started = time.perf_counter()
+        self.first_report: float | None = None  # when the work first reported (before: waiting on a lock or a cache)
+        self.ended: float | None = None
+        self.crowded = False  # another computation ran beside it at some report: its timing says little
+        self.result: Value | None = None
+        self.error: BaseException | None = None
+        self._cancel, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(work,), name="seedscope-job", daemon=True)
+        self._thread.start()
+
+    def _progress(self, fraction: float, message: str) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        now = time.perf_counter()
+        self.first_report = self.first_report or now
+        self.crowded = self.crowded or computations() > 1
+        self.fraction, self.message = min(max(fraction, 0.0), 1.0), message
+
+    def _run(self, work) -> None:
+        try:
+            self.result = work(self._progress)
+        except BaseException as exc:  # kept for whoever takes the job; a thread has no one to raise to
+            self.error = exc
+        finally:
+            self.ended = time.perf_counter()
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return isinstance(self.error, Cancelled)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the job to end; whether it has."""
+        return self._done.wait(seconds)
+
+    def seconds_left(self) -> float | None:
+        """Time left by the estimate (at least 0), or None without one."""
+        if self.estimate is None:
+            return None
+        return max(self.estimate - (time.perf_counter() - self.started), 0.0)

@@ -7,7 +7,9 @@ given k is derived from it. Switching pages, k or the row never retrains or re-e
 from __future__ import annotations
 
 import io
+import re
 import threading
+from dataclasses import dataclass
 
 import altair as alt
 import numpy as np
@@ -31,6 +33,9 @@ RAY_ADDRESS = "ray_address"  # the Ray cluster's address typed on Setup
 CLUSTER = "ray_cluster"  # the core.Cluster last connected to from Setup
 UPLOADED = "uploaded_csv"  # (upload id, file name, bytes) of the last CSV uploaded on Setup
 SPEED = "machine_speed"  # this machine's seconds per reference second, from this session's runs (core.machine_speed)
+JOB = "job"  # the Running work of this session (a comparison, or the sources' ranking) until a page takes it
+JOB_NEWS = "job_news"  # how the last work ended, when not with a result: (kind of st message, text), shown once
+QUEUED = "queued_run"  # (label, start) of a comparison asked for while other work ran: started when it ends
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
                  "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
@@ -64,7 +69,7 @@ def csv_dataset(upload_id: str, file_name: str, target: str, _content: bytes) ->
 
 
 class _Slot:
-    """One cached result and the lock its computation holds (see computed_once)."""
+    """One cached result and the lock its computation holds (see _filled)."""
 
     def __init__(self):
         self.lock, self.value = threading.Lock(), None
@@ -75,30 +80,158 @@ def _slot(kind: str, key: str) -> _Slot:
     return _Slot()
 
 
-def computed_once(kind: str, key: str, compute):
-    """compute()'s result, computed once per (kind, key) in this process and then shared.
+def _filled(slot: _Slot, compute):
+    """compute()'s result, computed once per slot and then shared.
 
-    Not an st.cache_resource function itself: Streamlit records the elements a cached function
-    draws and replays them on a hit, and a progress bar created outside it cannot be replayed
-    (the second session to run the same preset got CacheReplayClosureError). The slot is cached
-    instead; its lock also keeps two sessions from computing the same thing at once.
+    Slots, not st.cache_resource functions: Streamlit records the elements a cached function draws
+    and replays them on a hit, and a progress bar created outside it cannot be replayed (the second
+    session to run the same preset got CacheReplayClosureError). A slot's lock also keeps two
+    sessions from computing the same thing at once. Work in a job's thread gets its slot from the
+    page that starts it: that thread calls nothing of Streamlit's.
     """
-    slot = _slot(kind, key)
     with slot.lock:
         if slot.value is None:
             slot.value = compute()
         return slot.value
 
 
-def comparison(dataset: core.Dataset, config_key: str, run_config: core.RunConfig,
-               explain_config: core.ExplainConfig, progress=None, address: str | None = None) -> core.Comparison:
-    """Train and explain once per (data content, configuration): in this process, or on the Ray cluster
-    at address, which gives the same comparison (so where it ran is not part of the key)."""
-    if address is not None:
-        return computed_once("comparison", config_key, lambda: core.compare_on_ray(
-            dataset, run_config, explain_config, address=address, progress=progress))
-    return computed_once("comparison", config_key,
-                         lambda: core.compare(dataset, run_config, explain_config, progress=progress))
+@dataclass(frozen=True, eq=False)
+class Running:
+    """Work of this session in a thread of its own (core.Job): it outlives the page's script run that
+    started it, and every page shows it (app.py's sidebar) until a page takes its result (take_finished)."""
+
+    job: core.Job
+    kind: str  # "comparison" or "spread"
+    key: str  # the comparison's key (config and data hash): what a spread is of
+    k: int | None = None  # top-k to open a comparison at
+    timed: tuple | None = None  # (dataset, run_config, explain_config) of a comparison computed here, to time it
+
+    def status(self) -> str:
+        """'Explaining 10 models with LIME · 64% · about 3 s left'."""
+        left = self.job.seconds_left()
+        eta = "" if left is None else (f" · {core.format.duration(left)} left" if left >= 1 else " · finishing")
+        return f"{self.job.message} · {self.job.fraction:.0%}{eta}"
+
+
+def running() -> Running | None:
+    """This session's work, while it runs."""
+    work = st.session_state.get(JOB)
+    return work if work is not None and not work.job.done else None
+
+
+def start_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
+                     k: int | None = None, address: str | None = None) -> bool:
+    """Train and explain in a job of this session, once per (data content, configuration) in this process:
+    here, or on the Ray cluster at `address`, which gives the same comparison (so where it ran is not part
+    of the key). Work already running queues it instead: False then."""
+    label = f"{dataset.name}: {run_config.n_models} × {core.FAMILIES[run_config.family]}"
+    if running() is not None:
+        st.session_state[QUEUED] = (label, lambda: start_comparison(dataset, run_config, explain_config, k=k,
+                                                                    address=address))
+        return False
+    key = config_key(dataset, run_config, explain_config)
+    slot = _slot("comparison", key)
+
+    def work(progress):
+        if address is not None:
+            return _filled(slot, lambda: core.compare_on_ray(dataset, run_config, explain_config, address=address,
+                                                             progress=progress))
+        return _filled(slot, lambda: core.compare(dataset, run_config, explain_config, progress=progress))
+    speed = None if address is not None else st.session_state.get(SPEED)
+    estimate = core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0)
+    st.session_state[JOB] = Running(core.Job(work, label=label, estimate=estimate), "comparison", key, k,
+                                    None if address is not None else (dataset, run_config, explain_config))
+    return True
+
+
+def start_spread(dataset: core.Dataset, key: str, k: int, run_config: core.RunConfig,
+                 explain_config: core.ExplainConfig) -> bool:
+    """The variance share per randomness source (one extra run per source) in a job of this session,
+    computed once per comparison and k like a comparison. Work already running: False, nothing started."""
+    if running() is not None:
+        return False
+    slot = _slot("source_spread", f"{key}|{k}")
+    job = core.Job(lambda progress: _filled(slot, lambda: core.source_spread(
+        dataset, run_config, explain_config, k=k, progress=progress)), label="Ranking the sources of randomness")
+    st.session_state[JOB] = Running(job, "spread", key)
+    return True
+
+
+def take_finished() -> str | None:
+    """Take this session's work once it has ended: a comparison becomes the current one (and times this
+    machine), a ranking of sources is kept for its comparison, an error or a cancel becomes news for
+    whatever page is drawn (JOB_NEWS); then a queued comparison starts. What was taken: "comparison",
+    "spread", "error", "cancelled", or None when nothing had ended."""
+    work = st.session_state.get(JOB)
+    if work is None or not work.job.done:
+        return None
+    del st.session_state[JOB]
+    job, taken = work.job, work.kind
+    if job.cancelled:
+        st.session_state[JOB_NEWS] = ("info", f"Cancelled: {escape_md(job.label)}.")
+        taken = "cancelled"
+    elif isinstance(job.error, (core.ConfigError, core.DatasetError)):
+        st.session_state[JOB_NEWS] = ("error", escape_md(job.error))
+        taken = "error"
+    elif job.error is not None:  # a failure we did not foresee: say so plainly instead of a traceback
+        st.session_state[JOB_NEWS] = ("error", f"{escape_md(job.label)} failed ({type(job.error).__name__}: "
+                                               f"{escape_md(job.error)}). Try fewer models or rows, or other "
+                                               "settings; if it persists, report it with this message.")
+        taken = "error"
+    elif work.kind == "comparison":
+        if work.timed and job.first_report and not job.crowded:  # alone on the cores: it times this machine
+            st.session_state[SPEED] = core.machine_speed(core.estimate_seconds(*work.timed), job.ended - job.first_report,
+                                                         previous=st.session_state.get(SPEED))
+        adopt(job.result, work.key, k=work.k)
+    elif st.session_state.get(COMPARISON_KEY) == work.key:  # a ranking of the comparison still shown
+        st.session_state[SPREAD] = job.result
+    queued = st.session_state.pop(QUEUED, None)
+    if queued is not None:
+        queued[1]()
+    return taken
+
+
+def follow_here(work: Running, *, cancel_key: str, where=st) -> str | None:
+    """Show `work`'s progress in `where` (a container of this page) until it ends, with a Cancel button,
+    then take it (take_finished). A click elsewhere stops this script run, not the work, which the
+    sidebar then shows."""
+    if where.button("Cancel", key=cancel_key):
+        work.job.cancel()
+    bar = where.progress(work.job.fraction, text=work.status())
+    while not work.job.wait(0.1):
+        bar.progress(work.job.fraction, text=work.status())
+    bar.empty()
+    return take_finished()
+
+
+def show_news() -> None:
+    """How this session's last work ended, when not with a result (an error, a cancel): once, on the page drawn."""
+    news = st.session_state.pop(JOB_NEWS, None)
+    if news is not None:
+        (st.error if news[0] == "error" else st.info)(news[1])
+
+
+def sidebar_status() -> None:
+    """This session's running work, on every page: progress, time left, Cancel, what is queued. It polls
+    twice a second; when the work ends it reruns the app, whose run takes the result."""
+    if running() is None:
+        return
+
+    @st.fragment(run_every=0.5)
+    def poll():
+        work = st.session_state.get(JOB)
+        if work is None or work.job.done:
+            st.rerun()  # the whole app: its run takes the result and draws the page with it
+        st.caption(f"Running: {escape_md(work.job.label)}")
+        st.progress(work.job.fraction, text=work.status())
+        if st.button("Cancel", key="cancel_sidebar"):
+            work.job.cancel()
+        queued = st.session_state.get(QUEUED)
+        if queued is not None:
+            st.caption(f"Next: {escape_md(queued[0])}")
+            if st.button("Drop the next run", key="drop_queued"):
+                st.session_state.pop(QUEUED, None)
+    poll()
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -130,7 +263,10 @@ def current_summary() -> core.Summary:
 def require_comparison() -> core.Comparison | None:
     """The current comparison, or a note saying what to do first (then None)."""
     comp = current()
-    if comp is None:
+    work = running()
+    if comp is None and work is not None and work.kind == "comparison":
+        st.info(f"{escape_md(work.job.label)} is running (see the sidebar): this page shows it once it is done.")
+    elif comp is None:
         st.info("No comparison yet. Open **Setup**, choose a dataset (or a demo preset) and press "
                 "**Train and explain**.")
         st.page_link("pages/setup.py", label="Go to Setup", icon=":material/tune:")
@@ -145,13 +281,6 @@ def method_picker(comp: core.Comparison) -> str:
                           format_func=labels.get, key=f"{METHOD}_select")
     st.session_state[METHOD] = method  # shared by the Attributions and Agreement pages
     return method
-
-
-def source_spread(dataset: core.Dataset, key: str, k: int, run_config: core.RunConfig,
-                  explain_config: core.ExplainConfig, progress=None):
-    """Variance share per randomness source: one extra run per source, computed once like a comparison."""
-    return computed_once("source_spread", f"{key}|{k}", lambda: core.source_spread(
-        dataset, run_config, explain_config, k=k, progress=progress))
 
 
 def show_chart(chart: alt.TopLevelMixin) -> None:
@@ -235,8 +364,18 @@ def time_estimate(dataset: core.Dataset, run_config: core.RunConfig, explain_con
 
 
 def escape_md(text: str) -> str:
-    """A user string (class, feature, file name) safe inside st.markdown: no LaTeX, emphasis or links."""
-    return "".join("\\" + ch if ch in "\\`*_[]<>|$~" else ch for ch in str(text))
+    """A user string (class, feature, file name) shown as itself by st.markdown and every element that renders
+    markdown (captions, messages, help, widget labels, radio options, metric labels and values): no link, image,
+    emphasis, HTML, LaTeX, heading, list, colour, icon or emoji.
+
+    Markdown characters get a backslash, and so do the marks that open a heading or a list at a line's start.
+    Streamlit finds bare links (https://…, www.…, name@host) and :shortcodes: (emoji, :material/…:, :streamlit:)
+    in the text after the backslashes are gone, so those get an invisible word joiner (U+2060) instead."""
+    text = "".join("\\" + ch if ch in "\\`*_[]<>|$~&" else ch for ch in str(text))
+    text = re.sub(r"(?m)^(\s*)([#+=-])", r"\1\\\2", text)  # headings, bullets, setext underlines
+    text = re.sub(r"(?m)^(\s*\d+)([.)])(?=\s|$)", r"\1\\\2", text)  # numbered lists
+    text = re.sub(r"(?i)(:(?=[\w+/-])|www(?=\.)|@)", "\\1\u2060", text)  # :smile:, https://, www., a@b.c
+    return text
 
 
 def file_stem(name: str) -> str:

@@ -111,15 +111,12 @@ if comp is not None:
 
     with st.expander("Which source of randomness causes the disagreement?"):
         st.caption("Trains one extra run per source, varying only that source, and compares their spread.")
-        if st.button("Measure each source's share", key="spread"):
-            run_config, explain_config = comp.run.config, comp.explanation.config
-            bar = st.progress(0.0, text="Training one run per source…")
-            try:
-                st.session_state[_state.SPREAD] = _state.source_spread(
-                    ds, _state.config_key(ds, run_config, explain_config), k, run_config, explain_config,
-                    progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
-            except (core.ConfigError, core.DatasetError) as exc:
-                st.error(_state.escape_md(exc))
-            bar.empty()
+        if st.button("Measure each source's share", key="spread", disabled=_state.running() is not None,
+                     help="Other work of yours is running: see the sidebar." if _state.running() else None):
+            _state.start_spread(ds, st.session_state[_state.COMPARISON_KEY], k, comp.run.config, comp.explanation.config)
+        work = _state.running()
+        if work is not None and work.kind == "spread":
+            _state.follow_here(work, cancel_key="cancel_spread")  # a click elsewhere leaves it running
+            _state.show_news()
         if _state.SPREAD in st.session_state:
             st.dataframe(pd.DataFrame(st.session_state[_state.SPREAD]), width="stretch", hide_index=True)

@@ -131,9 +131,9 @@ if comp is not None:
     )
     st.session_state[_state.ROW] = row
     i = rows.index(row)
-    target = _state.escape_md(ds.class_names[ex.target_class[i]])
+    target = ds.class_names[ex.target_class[i]]
     predicted = [_state.escape_md(ds.class_names[c]) for c in preds[:, i]]
-    st.markdown(f"Explaining the probability of class **{target}**. Predictions: " + ", ".join(
+    st.markdown(f"Explaining the probability of class **{_state.escape_md(target)}**. Predictions: " + ", ".join(
         f"model {m}: **{p}**" for m, p in enumerate(predicted)))
     by_method = {name: attr.values[:, i] for name, attr in ex.by_method.items()}
     columns = st.columns(min(3, len(by_method)))

@@ -38,7 +38,7 @@ if comp is not None:
         c1.metric("Largest gap between models", fmt.percent(dep.gap[widest]),
                   help=f"The most two models differ in their mean probability of {shown_class} at any value shown "
                        "(percentage points).")
-        c2.metric(f"Gap largest at {name}", dep.labels[widest])
+        c2.metric(f"Gap largest at {name}", _state.escape_md(dep.labels[widest]))
         effect = dep.effect
         c3.metric("Effect of the feature", f"{fmt.percent(effect.min())} to {fmt.percent(effect.max())}",
                   help=f"How far each model's curve moves over the values shown, from the model it moves least "

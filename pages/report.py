@@ -20,7 +20,7 @@ with export:
         cohort = _state.current_cohort()
         cohort_json = cohort.to_json() if cohort is not None else None
         stem = f"seedscope_{_state.file_stem(comp.run.dataset.name)}_{comp.run.n_models}models"
-        st.markdown(f"**{summary.headline}**")
+        st.markdown(f"**{_state.escape_md(summary.headline)}**")
         c1, c2 = st.columns(2)
         view = (comp, key, summary.k, summary.group_threshold, cohort_json)
         c1.download_button("Download the HTML report", _state.report_html(*view),

@@ -1,8 +1,6 @@
 """Setup: dataset, models, randomness sources, explanations; then train and explain."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 import core
@@ -16,39 +14,24 @@ st.caption("Train several models that differ only in their randomness, explain e
 
 def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig,
                    k: int | None = None, *, address: str | None = None) -> None:
-    """Train, explain and summarize (or fetch from the cache), here or on the Ray cluster at `address`,
-    make it the current comparison, open the overview. A run computed here, alone, times later estimates."""
-    bar = st.progress(0.0, text="Starting…")
-    key = _state.config_key(dataset, run_config, explain_config)
-    started, crowded = [], []  # when the first report came (no report: a cache hit or another session's run)
+    """Train, explain and summarize (or fetch from the cache), here or on the Ray cluster at `address`, in
+    work of this session that a visit to another page does not stop; queued behind work already running."""
+    if not _state.start_comparison(dataset, run_config, explain_config, k=k, address=address):
+        st.info("Other work of yours is running: this comparison starts when it ends (see the sidebar).")
 
-    def progress(fraction, message):
-        if not started:
-            started.append(time.perf_counter())
-        if core.computations() > 1:  # another session computing on the same cores: no timing
-            crowded.append(True)
-        bar.progress(min(max(0.99 * fraction, 0.0), 0.99), text=message)
 
-    try:
-        comp = _state.comparison(dataset, key, run_config, explain_config, progress=progress, address=address)
-        bar.progress(0.99, text="Summarizing…")
-        _state.summary(comp, key, k, st.session_state.get(_state.GROUPS, core.GROUP_THRESHOLD))  # the overview's
-    except (core.ConfigError, core.DatasetError) as exc:
-        bar.empty()
-        st.error(_state.escape_md(exc))
+def follow_running(where) -> None:
+    """The session's running work, shown in `where` (at the top of the page, drawn last: the controls stay
+    usable meanwhile) until it ends; a new comparison then opens the overview."""
+    work = _state.running()
+    if work is None:
         return
-    except Exception as exc:  # a failure we did not foresee: say so plainly instead of a traceback
-        bar.empty()
-        st.error(f"Training or explaining failed ({type(exc).__name__}: {_state.escape_md(exc)}). Try fewer models or rows, or "
-                 "other settings; if it persists, report it with this message.")
-        return
-    if started and not crowded and address is None:  # a cluster's speed is not this machine's
-        st.session_state[_state.SPEED] = core.machine_speed(
-            core.estimate_seconds(dataset, run_config, explain_config), time.perf_counter() - started[0],
-            previous=st.session_state.get(_state.SPEED))
-    _state.adopt(comp, key, k=k)
-    bar.progress(1.0, text="Done")
-    st.switch_page("pages/overview.py")
+    where.caption(f"Running: {_state.escape_md(work.job.label)}")
+    if _state.follow_here(work, cancel_key="cancel_setup", where=where) == "comparison":
+        _state.current_summary()  # what the overview shows first, computed before it opens
+        st.switch_page("pages/overview.py")
+    with where:
+        _state.show_news()
 
 
 def compute_inputs() -> str | None:
@@ -216,6 +199,7 @@ def shown_errors(build, *args):
         return None
 
 
+running = st.container()  # the session's running work, shown here once the page is drawn
 address = compute_inputs()
 preset_inputs(address)
 st.divider()
@@ -233,6 +217,7 @@ if note:
 ready = dataset is not None and run_config is not None and explained is not None
 if ready:
     st.caption(f"Estimated time: {_state.time_estimate(dataset, run_config, explained[0], on_cluster=address is not None)} "
-               "(training, explaining with every method, and the noise floor).")
+               "(training, explaining with every method, and testing whether the models differ).")
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
     run_comparison(dataset, run_config, *explained, address=address)
+follow_running(running)

@@ -274,6 +274,8 @@ def test_markdown_in_user_strings_is_shown_literally():
 
 
 def test_a_feature_named_like_a_link_is_not_a_link_in_the_sign_flip_caption():
+    from pages._state import escape_md
+
     gen = np.random.default_rng(0)
     signal, noise = gen.normal(size=200), gen.normal(size=200)
     rows = "\n".join(f"{a:.4f},{b:.4f},{int(a > 0)}" for a, b in zip(signal, noise))
@@ -288,7 +290,7 @@ def test_a_feature_named_like_a_link_is_not_a_link_in_the_sign_flip_caption():
     at.run()
     at = visit(at, "pages/agreement.py")
     (caption,) = [c.value for c in at.caption if c.value.startswith("Features whose mean attribution")]
-    assert "\\[click me\\](https://example.com)" in caption  # the noise feature flips sign, shown as text
+    assert escape_md("[click me](https://example.com)") in caption  # the noise feature flips sign, shown as text
 
 
 def test_a_session_training_while_others_compute_shows_the_numbers_it_gets_alone():
@@ -382,3 +384,41 @@ def test_compare_runs_sets_the_current_comparison_against_a_bundle(trained):
     at.file_uploader(key="diff_b").set_value(("bad.zip", b"nope", "application/zip"))
     at.run()
     assert not at.exception and any("bad.zip" in e.value for e in at.error)
+
+
+def test_two_sessions_never_see_each_others_runs(trained):
+    other = new_app()
+    assert "comparison" not in other.session_state and "job" not in other.session_state
+    other = visit(other, "pages/overview.py")
+    assert any("No comparison yet" in info.value for info in other.info)
+    assert trained.session_state["comparison"] is not None  # the first session's comparison, its own
+
+
+def _queueing_script():
+    """Two comparisons asked for in one go, then the app's own polling: each run takes what has ended."""
+    from dataclasses import replace
+
+    import streamlit as st
+
+    import core
+    from pages import _state
+
+    if "asked" not in st.session_state:
+        ds = core.load_builtin("iris")
+        run = core.RunConfig(n_models=2, mlp=core.MLPConfig(hidden=(4,), epochs=2))
+        explain = core.ExplainConfig(methods=("integrated_gradients",), max_rows=3)
+        st.session_state.asked = (_state.start_comparison(ds, run, explain),
+                                  _state.start_comparison(ds, replace(run, seed=1), explain))
+    _state.take_finished()
+
+
+def test_a_comparison_asked_for_while_another_runs_is_queued_and_starts_when_it_ends():
+    at = AppTest.from_function(_queueing_script, default_timeout=60)
+    at.run()
+    assert at.session_state["asked"] == (True, False)  # the second was queued, not started
+    deadline = time.time() + 120
+    while time.time() < deadline and ("queued_run" in at.session_state or "job" in at.session_state):
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception and "queued_run" not in at.session_state and "job" not in at.session_state
+    assert at.session_state["comparison"].run.config.seed == 1  # the queued one ran last, and is shown

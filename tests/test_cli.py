@@ -1,5 +1,8 @@
 """The command line: success path, clear one-line errors, --help, and the same numbers as the app."""
 import importlib
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
 TINY = ["--dataset", "iris", "--models", "2", "--epochs", "5", "--hidden", "8", "--rows", "5",
         "--methods", "integrated_gradients", "--quiet"]
 
@@ -197,3 +201,40 @@ def test_check_of_a_file_that_is_not_a_bundle_exits_2(tmp_path, capsys):
 def test_compare_takes_the_gate_flags_and_exits_1_when_it_fails(tmp_path, capsys):
     code, stdout, _ = run_cli(capsys, *TINY, "--out", str(tmp_path / "r.html"), "--min-agreement", "1.0")
     assert code == 1 and "FAIL agreement" in stdout and (tmp_path / "r.zip").exists()
+
+
+def _interrupt(tmp_path, moment) -> tuple[int, str, list[str]]:
+    """`python -m core compare` sent SIGINT at `moment`: seconds after it starts, or "written" (once it has
+    printed where its files are). Its exit code, what it wrote to stderr, and the files left in its folder."""
+    import signal
+
+    out = tmp_path / "run"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "core", "compare", "--dataset", "iris", "--models", "3",
+                             "--epochs", "30", "--methods", "kernel_shap,integrated_gradients", "--rows", "10",
+                             "--out", str(out / "report.html")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if moment == "written":
+        for line in proc.stdout:
+            if line.startswith("bundle: "):
+                break
+    else:
+        time.sleep(moment)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr, sorted(p.name for p in out.iterdir())
+
+
+@pytest.mark.parametrize("moment", [0.3, 1.5, 4.0, "written"])
+def test_ctrl_c_anywhere_ends_with_one_line_and_code_130_and_no_half_file(tmp_path, moment):
+    code, stderr, files = _interrupt(tmp_path, moment)
+    assert "Traceback" not in stderr, stderr
+    assert files in ([], ["report.html", "report.zip"])  # both written whole, or none: no temporary file
+    if code == 0:  # it had finished before the signal came
+        assert files == ["report.html", "report.zip"]
+        return
+    assert code == 130
+    last = stderr.strip().splitlines()[-1]
+    assert last in ("interrupted.", "interrupted: no report or bundle was written.")
+    if last == "interrupted: no report or bundle was written.":
+        assert files == []

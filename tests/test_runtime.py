@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from core import runtime
+from core.errors import ConfigError
 from core.runtime import spread
 
 
@@ -47,3 +48,39 @@ def test_spread_with_one_worker_runs_every_item_in_the_calling_thread(monkeypatc
     monkeypatch.setattr(runtime, "WORKERS", 1)
     caller = threading.get_ident()
     assert spread(lambda i: (i, threading.get_ident()), [0, 1, 2]) == [(0, caller), (1, caller), (2, caller)]
+
+
+def test_a_job_keeps_its_work_s_result_and_error_for_whoever_takes_it():
+    from core.runtime import Job
+
+    job = Job(lambda progress: (progress(0.5, "half way"), 42)[1], label="answer", estimate=10.0)
+    assert job.wait(30) and job.done and job.result == 42 and job.error is None
+    assert (job.fraction, job.message) == (0.5, "half way") and job.first_report is not None
+    assert 0 <= job.seconds_left() <= 10.0
+
+    def bad(progress):
+        raise ConfigError("no such thing")
+    failed = Job(bad, label="bad")
+    assert failed.wait(30) and isinstance(failed.error, ConfigError) and not failed.cancelled
+    assert failed.seconds_left() is None  # no estimate, no time left to tell
+
+
+def test_cancelling_a_job_stops_a_real_comparison_at_its_next_progress_report():
+    import core
+    from core.runtime import Job
+
+    ds = core.load_builtin("breast_cancer")
+    reports = []
+
+    def work(progress):
+        def report(fraction, message):
+            reports.append(message)
+            progress(fraction, message)
+        return core.compare(ds, core.RunConfig(n_models=4, mlp=core.MLPConfig(hidden=(16,), epochs=200)),
+                            core.ExplainConfig(methods=("kernel_shap",), max_rows=20), progress=report)
+    job = Job(work, label="long")
+    while job.first_report is None and not job.done:
+        job.wait(0.05)
+    job.cancel()
+    assert job.wait(60) and job.cancelled and job.result is None
+    assert not any(m.startswith("Explaining") for m in reports)  # stopped while training, 200 epochs long
