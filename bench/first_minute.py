@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from test_browser import CHROMIUM, FLAGS, running_app  # noqa: E402  (the browser tests' fresh server)
 
 

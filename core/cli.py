@@ -16,6 +16,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from .agree.agreement import METRICS, check_k
@@ -235,7 +236,9 @@ def interrupted_after_writing(signum, frame) -> None:
     """SIGINT once the files are written: one line and exit code 130, at once. Raised as KeyboardInterrupt
     it could land in any object's __del__ as the run's objects are freed (tqdm's bar's, say), where Python
     prints a traceback and carries on."""
-    print("interrupted.", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):  # what was printed before the Ctrl-C still reaches a pipe
+        stream.flush()
+    print("interrupted.", file=sys.stderr, flush=True)
     os._exit(130)
 
 
@@ -253,10 +256,13 @@ def _gate(args: argparse.Namespace, summary, seed: int) -> int:
     method = args.method or summary.headline_method
     v = summary.by_method[method].verdict
     if args.json:
+        def finite(x: float) -> float | None:  # JSON has no NaN: a test without an interval has null ends
+            return float(x) if np.isfinite(x) else None
         print(json.dumps({"passed": passed, "headline": summary.headline, "verdict": v and {
-            "method": method, "outcome": v.outcome, "difference": v.difference.estimate, "lo": v.difference.lo,
-            "hi": v.difference.hi, "margin": v.margin, "samples": v.samples}, "criteria": [
-            {"name": c.name, "estimate": c.interval.estimate, "lo": c.interval.lo, "hi": c.interval.hi,
+            "method": method, "outcome": v.outcome, "difference": v.difference.estimate,
+            "lo": finite(v.difference.lo), "hi": finite(v.difference.hi), "margin": v.margin, "samples": v.samples},
+            "criteria": [
+            {"name": c.name, "estimate": c.interval.estimate, "lo": finite(c.interval.lo), "hi": finite(c.interval.hi),
              "level": c.interval.level, "bound": c.bound, "rule": "at least" if c.at_least else "at most",
              "passed": c.passed} for c in criteria]}, indent=1))
     else:
@@ -331,7 +337,8 @@ def _main(argv: list[str] | None) -> int:
             comparison = run(dataset, run_config, explain_config, progress=progress)
         summary = summarize(comparison, k=args.k, group_threshold=args.group_threshold)
         release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
-                     max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric)
+                     max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric,
+                     same_logic=args.same_logic)
         from .export.report import (
             write_report,  # the report pulls in vl-convert; only load it once needed
         )

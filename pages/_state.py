@@ -39,7 +39,7 @@ QUEUED = "queued_run"  # (label, start) of a comparison asked for while other wo
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
                  "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
-                 "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "target_class",
+                 "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "precision", "target_class",
                  COMPUTE, RAY_ADDRESS)
 
 
@@ -179,7 +179,7 @@ def take_finished() -> str | None:
                                                "settings; if it persists, report it with this message.")
         taken = "error"
     elif work.kind == "comparison":
-        if work.timed and job.first_report and not job.crowded:  # alone on the cores: it times this machine
+        if work.timed and job.first_report and not job.crowded and not _drew_more(job.result):  # as estimated, alone
             st.session_state[SPEED] = core.machine_speed(core.estimate_seconds(*work.timed), job.ended - job.first_report,
                                                          previous=st.session_state.get(SPEED))
         adopt(job.result, work.key, k=work.k)
@@ -189,6 +189,13 @@ def take_finished() -> str | None:
     if queued is not None:
         queued[1]()
     return taken
+
+
+def _drew_more(comp: core.Comparison) -> bool:
+    """Whether precision "auto" drew more samples than configured: the estimate counts none of those."""
+    config, n_features = comp.explanation.config, comp.run.dataset.n_features
+    return any(a.samples is not None and a.samples > core.METHODS[name].samples(config, n_features)
+               for name, a in comp.explanation.by_method.items())
 
 
 def follow_here(work: Running, *, cancel_key: str, where=st) -> str | None:

@@ -186,7 +186,7 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
     config = core.ExplainConfig(methods=tuple(methods), max_rows=rows, background_size=background, seed=seed,
                                 target_class=target, kernel_samples=int(kernel), lime_samples=int(lime_samples),
                                 ig_steps=int(ig_steps), precision=precision,
-                                k=None if int(k) == core.default_k(n_features) else int(k))  # None: one cache key
+                                k=None if int(k) == core.default_k(n_features) else min(int(k), n_features))
     return config, min(int(k), n_features)
 
 

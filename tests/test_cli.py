@@ -238,3 +238,12 @@ def test_ctrl_c_anywhere_ends_with_one_line_and_code_130_and_no_half_file(tmp_pa
     assert last in ("interrupted.", "interrupted: no report or bundle was written.")
     if last == "interrupted: no report or bundle was written.":
         assert files == []
+
+
+def test_same_logic_on_a_run_without_the_test_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "report.html"
+    code = main(["compare", *TINY[:2], "--models", "1", "--epochs", "2", "--hidden", "4", "--rows", "3",
+                 "--methods", "integrated_gradients", "--quiet", "--same-logic", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: This comparison holds no test") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

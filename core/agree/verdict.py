@@ -23,10 +23,10 @@ which the jackknife is consistent: Arvesen 1969, "Jackknifing U-statistics") and
 groups of explained rows (Kott 2001, "The delete-a-group jackknife"). KernelSHAP draws each group's
 coalitions on seeds of their own, and LIME each row's samples, so the groups are independent draws
 of the explainer as well as of rows: the second term carries the explainer's own noise, which the
-models share. Student's t with min(models, groups) - 1 degrees of freedom. The decision, at margin
-MARGIN:
+models share. Student's t with min(models, groups) - 1 degrees of freedom (two models: the groups'
+term alone, on one degree of freedom). The decision, at margin MARGIN:
 - "differ": the 95% interval lies wholly below -MARGIN;
-- "same" (no detectable difference): it lies wholly above -MARGIN;
+- "same" (no detectable difference): it lies at or above -MARGIN;
 - "inconclusive": it contains -MARGIN.
 Each conclusion is then a one-sided test at 2.5% (Schuirmann's two one-sided tests, 1987, with the
 margin as the boundary): "differ" is wrong at most 2.5% of the time when the models differ by less
@@ -46,6 +46,7 @@ from .pairs import group_matrices
 MARGIN = 0.02  # agreement points: a difference smaller than this is no difference of logic
 LEVEL = 0.95
 ROW_GROUPS = 8  # groups of explained rows, each explained on draws of its own (see row_groups)
+_CELLS = 1 << 22  # numbers a metric may hold at once while the noise floor is measured (32 MB of float64)
 OUTCOMES = ("differ", "same", "inconclusive")
 
 
@@ -111,11 +112,11 @@ def verdict(cross: np.ndarray, sizes: np.ndarray, *, samples: int | None = None,
     if n_groups >= 2:
         without = (whole[None] - share[:, None, None] * cross) / (1 - share)[:, None, None]
         se_groups = _jackknife_se(np.array([_difference(c) for c in without]))
-    dfs = ([n - 1] if n >= 3 else []) + ([n_groups - 1] if n_groups >= 2 else [])
-    if not dfs:  # two models on one row: no interval at all, and only identical models are decided
+    if n < 3 and n_groups < 2:  # two models on one row: no interval at all, and only identical models are decided
         lo = hi = d if d == 0 else np.nan
-    else:
-        half = stats.t.ppf(0.5 + LEVEL / 2, df=min(dfs)) * np.hypot(se_models, se_groups)
+    else:  # with two models there is no spread over models to measure: one degree of freedom, conservatively
+        df = min(n, n_groups) - 1 if n_groups >= 2 else n - 1
+        half = stats.t.ppf(0.5 + LEVEL / 2, df=df) * np.hypot(se_models, se_groups)
         lo, hi = d - half, d + half
     if hi < -margin:
         outcome = "differ"
@@ -153,4 +154,8 @@ def noise_floor(halves: np.ndarray | None, *, metric: str, k: int) -> float:
     if halves is None:
         return float("nan")
     a, b = (h.reshape(-1, h.shape[-1]) for h in halves)  # (model * row, feature)
-    return float(METRICS[metric].fn(a, b, k=k).mean())
+    # A chunk of rows at a time: a pairwise metric holds about feature**2 numbers per row (200 models x 143
+    # rows of 30 features at once took hundreds of MB).
+    step = max(1, _CELLS // a.shape[1] ** 2)
+    total = sum(float(METRICS[metric].fn(a[i:i + step], b[i:i + step], k=k).sum()) for i in range(0, len(a), step))
+    return total / len(a)

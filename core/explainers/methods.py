@@ -24,7 +24,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from . import gradients
-from ..agree.agreement import HEADLINE_METRIC, default_k
+from ..agree.agreement import HEADLINE_METRIC, check_k, default_k
 from ..agree.verdict import like_with_like
 from ..errors import ConfigError
 from ..training.models import MLPBank
@@ -471,6 +471,8 @@ def explain(run: Run, rows: np.ndarray, config: ExplainConfig = ExplainConfig(),
     inconclusive (refine). normals: LIME's, drawn ahead for this explanation alone (draw_lime_ahead);
     the values are the same without them."""
     split_methods(config.methods, run.config.family, run.dataset.n_classes)  # before the background, not after
+    if config.k is not None:
+        check_k(config.k, run.dataset.n_features)
     basis = explain_basis(run, rows, config)
     explanation = explain_on(run, basis, config, progress=stage(progress, 0.0, 0.9), normals=normals)
     explanation = refine(run, basis, explanation, progress=stage(progress, 0.9, 1.0))
@@ -508,18 +510,21 @@ def blocks_on(run: Run, basis: Basis, config: ExplainConfig, name: str, blocks: 
 
 
 def refine(run: Run, basis: Basis, explanation: Explanation, *,
-           explain_blocks: Callable[[str, range], Blocks] | None = None,
+           explain_blocks: Callable[[str, range, Callable[[float], None] | None], Blocks] | None = None,
            progress: Progress | None = None) -> Explanation:
     """Precision "auto": while a sampling method's like-with-like test (core.agree.verdict, headline
     metric, config.k) is inconclusive, double its samples, at most MAX_DOUBLINGS times. The blocks
     drawn so far are kept and new ones, on seeds of their own, join them: nothing is redrawn.
 
-    explain_blocks(name, blocks) -> Blocks of every model (default: blocks_on in this process; the Ray
-    engine passes its own). Needs 3 models: with 2 the test has no interval."""
+    explain_blocks(name, blocks, progress) -> Blocks of every model, reporting the fraction done (default:
+    blocks_on in this process; the Ray engine passes its own). Its reports are what a cancel (core.runtime.Job)
+    acts on. Needs 3 models: with 2 the interval has one degree of freedom, which more samples rarely
+    narrow enough to decide."""
     config = explanation.config
     if config.precision != "auto" or not config.noise_floor or run.n_models < 3:
         return explanation
-    explain_blocks = explain_blocks or (lambda name, blocks: blocks_on(run, basis, config, name, blocks))
+    explain_blocks = explain_blocks or (lambda name, blocks, report: blocks_on(run, basis, config, name, blocks,
+                                                                           progress=report))
     n_features, by_method = run.dataset.n_features, dict(explanation.by_method)
     k = config.k or default_k(n_features)
     for name, attr in by_method.items():
@@ -533,11 +538,12 @@ def refine(run: Run, basis: Basis, explanation: Explanation, *,
             # coalition enumerated): more samples would not narrow it.
             if v.decided or v.se_models >= v.se_rows or np.array_equal(attr.halves[0], attr.halves[1]):
                 break
-            if progress:
-                progress(doubling / MAX_DOUBLINGS, f"{method.label}: the test is inconclusive at {attr.samples:,} "
-                         f"{method.unit}; drawing {2 * attr.samples:,}")
+            message = f"{method.label}: the test is inconclusive at {attr.samples:,} {method.unit}; drawing {2 * attr.samples:,}"
+            report = progress and (lambda f, d=doubling, m=message: progress((d + f) / MAX_DOUBLINGS, m))
+            if report:
+                report(0.0)
             held = attr.samples // size
-            attr = with_blocks(attr, explain_blocks(name, range(held, 2 * held)), size)
+            attr = with_blocks(attr, explain_blocks(name, range(held, 2 * held), report), size)
         by_method[name] = attr
     return replace(explanation, by_method=by_method)
 

@@ -290,10 +290,11 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
         by_method = {name: _chunks_joined([part[name] for part in explained]) for name in usable}
         explanation = Explanation(explain_config, basis.rows, basis.target, by_method, skipped)
 
-        def more(name: str, blocks: range) -> np.ndarray:  # refine's blocks, explained chunk by chunk on the cluster
+        def more(name: str, blocks: range, report) -> Blocks:  # refine's blocks, explained chunk by chunk on the cluster
             remote = ray.remote(**task)(_blocks_chunk)
             refs = [remote.remote(shared, run_config, explain_config, ref, basis_ref, name, blocks) for ref in trained_refs]
-            return Blocks.joined(_gather(ray, head, refs, ranges, None, 0.0, 1.0, ""))
+            reported = report and (lambda f, message: report(f))  # models done, as the chunks finish
+            return Blocks.joined(_gather(ray, head, refs, ranges, reported, 0.0, 1.0, ""))
         with deterministic():
             # Its reports (only when it draws more) come at the end of the bar, which the explained models filled.
             explanation = refine(run, basis, explanation, explain_blocks=more, progress=stage(progress, 1.0, 1.0))

@@ -255,7 +255,8 @@ def verdict_text(v: Verdict | None, method: str, *, precision: str = "auto") -> 
     elif precision == "fixed":
         why = f"more {m.unit} would decide (precision auto draws them until the test decides)"
     else:
-        why = f"more {m.unit} than the {2 ** MAX_DOUBLINGS}-fold cap of precision auto, or more rows, would decide"
+        why = (f"more {m.unit} (precision auto draws up to {2 ** MAX_DOUBLINGS} times the configured ones where that "
+               "can decide), or more rows, would decide")
     at = f" at {v.samples:,} {m.unit}" if m.stochastic else ""
     return f"Inconclusive{at}: {gap}; {why}."
 
@@ -271,7 +272,9 @@ def _grouping(features: MethodAgreement, grouped: MethodAgreement, groups, names
         return f"{len(groups)} groups of correlated features; the largest: {largest}."
     before, after = features.between[HEADLINE_METRIC], grouped.between[HEADLINE_METRIC]
     level, there = (v.outcome if v else "untested" for v in (features.verdict, grouped.verdict))
-    if level == "untested":
+    if before >= 0.999:  # what the headline says then, whatever the test: complete agreement
+        reading = "as feature by feature, the models agree completely"
+    elif level == "untested":
         reading = "whether the models differ was not tested (explained without a noise floor)"
     elif level != "differ":
         reading = ("as feature by feature, no detectable difference between the models" if level == "same" else

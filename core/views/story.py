@@ -69,6 +69,8 @@ def reading(s: Summary) -> str:
     v = head.verdict
     if v is None or (v.samples is None and METHODS[s.headline_method].stochastic):
         return "unknown"
+    if v.outcome == "same" and not METHODS[s.headline_method].stochastic:
+        return "same"  # no noise to speak of: the models agree within the test's margin
     return {"differ": "real", "same": "noise", "inconclusive": "inconclusive"}[v.outcome]
 
 
@@ -181,7 +183,8 @@ def _real(s: Summary) -> Step:
             f" Compared fairly, each explained on independent samples, two models overlap by {fmt.percent(v.between)} "
             f"and one model with itself by {fmt.percent(v.within)}")
     second = {
-        "same": f"That is complete agreement; {chance}.",
+        "same": (f"That is complete agreement; {chance}." if between >= SAME else
+                 f"That is agreement within {fmt.points(head.verdict.margin, signed=False)} of complete; {chance}."),
         "real": ((f"{label} gives the same answer every time it explains the same model, and {chance}: "
                   if not fair else f"{fair.strip()}, and {chance}: ")
                  + ("the models agree no more than chance would, and it is not the explainer's doing."
@@ -263,7 +266,9 @@ def _actions(c: Comparison, s: Summary) -> Step:
         "inconclusive": (f"Decide before judging the models: the test is inconclusive at {samples:,} {unit}. Run "
                          f"{label} with more {unit}, or train more models." if samples is not None else
                          "Train more models before judging them: the test is inconclusive."),
-        "same": f"One model's explanation speaks for all of them here: every model names the same top {k} features.",
+        "same": (f"One model's explanation speaks for all of them here: every model names the same top {k} features."
+                 if between >= SAME else f"One model's explanation speaks for all of them here: the models name "
+                 f"nearly the same top {k} features."),
         "unknown": ("Measure the explainer's own noise (the noise floor option on Setup) before reading the "
                     "differences as differences between the models."),
     }[found]]

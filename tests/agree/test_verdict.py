@@ -158,3 +158,12 @@ def test_near_identical_models_are_never_called_different_across_explainer_seeds
             tensor += torch.from_numpy(1e-6 * generator.standard_normal(tuple(tensor.shape)).astype(np.float32))
     outcomes = [_kernel_verdict(base, 256, rows=16, seed=s).outcome for s in range(30)]
     assert outcomes.count("differ") <= 1, outcomes
+
+
+def test_two_models_count_one_degree_of_freedom_whatever_the_groups_of_rows():
+    cross = np.stack([np.array([[0.9, 0.6], [0.6, 0.9]]), np.array([[0.8, 0.6], [0.6, 0.8]])] * 4)  # D: -0.3, -0.2
+    v = verdict(cross, np.full(8, 2))
+    leave = np.array([(8 * -0.25 - (-0.3 if g % 2 == 0 else -0.2)) / 7 for g in range(8)])  # D without group g
+    se = np.sqrt(7 / 8 * np.sum((leave - leave.mean()) ** 2))
+    assert v.difference.estimate == pytest.approx(-0.25)
+    assert v.difference.hi - v.difference.estimate == pytest.approx(stats.t.ppf(0.975, df=1) * se)
