@@ -115,8 +115,13 @@ class Running:
 
 def running() -> Running | None:
     """This session's work, while it runs."""
-    work = st.session_state.get(JOB)
+    work = untaken()
     return work if work is not None and not work.job.done else None
+
+
+def untaken() -> Running | None:
+    """This session's work until a page takes it: running, or ended (a cache hit ends at once)."""
+    return st.session_state.get(JOB)
 
 
 def start_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
@@ -221,8 +226,11 @@ def show_news() -> None:
 def sidebar_status() -> None:
     """This session's running work, on every page: progress, time left, Cancel, what is queued. It polls
     twice a second; when the work ends it reruns the app, whose run takes the result."""
-    if running() is None:
+    work = untaken()
+    if work is None:
         return
+    if work.job.done:  # ended since this run took what had ended: take it now
+        st.rerun()
 
     @st.fragment(run_every=0.5)
     def poll():

@@ -114,7 +114,7 @@ if comp is not None:
         if st.button("Measure each source's share", key="spread", disabled=_state.running() is not None,
                      help="Other work of yours is running: see the sidebar." if _state.running() else None):
             _state.start_spread(ds, st.session_state[_state.COMPARISON_KEY], k, comp.run.config, comp.explanation.config)
-        work = _state.running()
+        work = _state.untaken()
         if work is not None and work.kind == "spread":
             _state.follow_here(work, cancel_key="cancel_spread")  # a click elsewhere leaves it running
             _state.show_news()

@@ -23,7 +23,7 @@ def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_co
 def follow_running(where) -> None:
     """The session's running work, shown in `where` (at the top of the page, drawn last: the controls stay
     usable meanwhile) until it ends; a new comparison then opens the overview."""
-    work = _state.running()
+    work = _state.untaken()
     if work is None:
         return
     where.caption(f"Running: {_state.escape_md(work.job.label)}")

@@ -422,3 +422,14 @@ def test_a_comparison_asked_for_while_another_runs_is_queued_and_starts_when_it_
         at.run()
     assert not at.exception and "queued_run" not in at.session_state and "job" not in at.session_state
     assert at.session_state["comparison"].run.config.seed == 1  # the queued one ran last, and is shown
+
+
+def test_a_comparison_another_session_already_computed_is_shown_in_the_same_run(trained):
+    """The cache holds it, so the session's job ends at once: the page that started it takes it right away."""
+    at = new_app()
+    at.selectbox(key="preset").set_value("Quick check: 3 small nets on iris")
+    at.button(key="run_preset").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["comparison"] is trained.session_state["comparison"]  # one computation, shared
+    assert "job" not in at.session_state
