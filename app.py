@@ -28,7 +28,6 @@ page = st.navigation(PAGES)
 from pages import _state  # noqa: E402  (after st.navigation, see above)
 
 _state.keep_setup_widgets()
-_state.warm_up()
 # Work of this session that ended since the last run (a click elsewhere never stops it): its result becomes
 # the page's; a comparison finished while Setup is open opens the overview, as when Setup watched it end.
 if _state.take_finished() == "comparison" and page.title == "Setup":
@@ -50,3 +49,6 @@ with st.sidebar:
 
 _state.show_news()
 page.run()
+# The libraries load in the background once the page is drawn: started before it, their imports held up the
+# first page's own (Setup drew its controls after 7-8 s instead of about 3).
+_state.warm_up()

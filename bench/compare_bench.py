@@ -43,7 +43,8 @@ import train_bench  # noqa: E402
 
 from core import PRESETS, ExplainConfig, MLPConfig, RunConfig, compare, load_builtin, summarize  # noqa: E402
 from core.training.data import synthetic  # noqa: E402
-from core.explainers.methods import default_methods, explain  # noqa: E402
+from core.explainers.registry import default_methods
+from core.explainers.methods import explain  # noqa: E402
 from core.agree.scores import evaluate  # noqa: E402
 from core.training.fit import train  # noqa: E402
 from core.runtime import WORKERS, stage_name  # noqa: E402

@@ -27,7 +27,8 @@ from lime.lime_tabular import LimeTabularExplainer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import MLPConfig, RunConfig, load_builtin, train  # noqa: E402
 from core.run.compare import Comparison, summarize  # noqa: E402
-from core.explainers.methods import ExplainConfig, explain  # noqa: E402
+from core.explainers.registry import ExplainConfig
+from core.explainers.methods import explain  # noqa: E402
 from core.agree.scores import evaluate  # noqa: E402
 
 N_MODELS, N_ROWS, BACKGROUND, FIDELITY_MODELS = 10, 50, 20, 3

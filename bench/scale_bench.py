@@ -26,7 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core import ConfigError, ExplainConfig, RunConfig, compare, compare_on_ray, connect_ray, load_builtin  # noqa: E402
 from core.run.cluster import default_chunk  # noqa: E402
-from core.explainers.methods import default_methods, explain_basis  # noqa: E402
+from core.explainers.registry import default_methods
+from core.explainers.methods import explain_basis  # noqa: E402
 from core.agree.scores import evaluate  # noqa: E402
 from core.runtime import deterministic  # noqa: E402
 from core.training.fit import split_rows  # noqa: E402

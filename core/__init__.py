@@ -12,19 +12,18 @@ _FROM = {  # room module -> the public names it gives
     ".agree.agreement": ("Metric", "METRICS"),
     ".agree.groups": ("GROUP_THRESHOLD",),
     ".agree.scores": ("evaluate", "Evaluation", "SCORES"),
+    ".agree.topk": ("default_k", "HEADLINE_METRIC"),
     ".agree.verdict": ("MARGIN", "Verdict"),
     ".errors": ("BundleError", "ConfigError", "DatasetError"),
     ".runtime": ("Cancelled", "computations", "Job"),
     ".seeding": ("SOURCE_HELP", "SOURCES"),
-    ".explainers.methods": (
-        "as_images", "Attributions", "default_methods", "explain", "ExplainConfig", "Explanation",
-        "MAX_DOUBLINGS", "METHODS", "methods_for", "PRECISIONS",
-    ),
+    ".explainers.methods": ("as_images", "Attributions", "explain", "Explanation"),
+    ".explainers.registry": ("default_methods", "ExplainConfig", "MAX_DOUBLINGS", "METHODS", "methods_for", "PRECISIONS"),
     ".export.bundle": ("bundle_bytes", "library_versions", "load_bundle", "load_bundle_and_cohort", "save_bundle"),
     ".export.report": ("render_diff_html", "render_html"),
     ".run.cluster": ("Cluster", "compare_on_ray", "connect_ray", "disconnect_ray"),
     ".run.compare": (
-        "compare", "Comparison", "default_k", "HEADLINE_METRIC", "source_spread", "summarize", "Summary",
+        "compare", "Comparison", "source_spread", "summarize", "Summary",
         "VERDICT_LABELS", "verdict_text", "warm_up",
     ),
     ".run.estimate": ("estimate_seconds", "machine_speed", "most_seconds"),
@@ -34,10 +33,11 @@ _FROM = {  # room module -> the public names it gives
         "synthetic",
     ),
     ".training.features": ("dataset_features", "Feature", "set_value"),
-    ".training.fit": (
-        "FAMILIES", "History", "identical_models", "inert_note", "inert_sources", "MAX_MODELS", "MLPConfig",
-        "parse_hidden", "Run", "RunConfig", "SklearnConfig", "train",
+    ".training.config": (
+        "FAMILIES", "identical_models", "inert_note", "inert_sources", "MAX_MODELS", "MLPConfig", "parse_hidden",
+        "RunConfig", "SklearnConfig",
     ),
+    ".training.fit": ("History", "Run", "train"),
     ".views.cohort": ("Bound", "categorical_columns", "Category", "Cohort"),
     ".views.cohort_figures": (
         "agreement_table", "cohort_figures", "Figures", "per_model_accuracy", "side_by_side",

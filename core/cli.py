@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .agree.agreement import METRICS, check_k
+from .agree.agreement import METRICS
+from .agree.topk import check_k
 from .archive import atomic_write_bytes
 from .export.bundle import check_expected_size, load_bundle
 from .run.cluster import compare_on_ray, connect_ray
@@ -29,21 +30,13 @@ from .run.compare import HEADLINE_METRIC, compare, summarize, verdict_text
 from .training.data import BUILTIN_DATASETS, load_builtin, load_csv
 from .views.diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
-from .explainers.methods import MAX_DOUBLINGS, METHODS, PRECISIONS, ExplainConfig, default_methods
+from .explainers.registry import MAX_DOUBLINGS, METHODS, PRECISIONS, ExplainConfig, default_methods
 from .format import confidence, difference_interval, percent, points
 from .agree.groups import GROUP_THRESHOLD
 from .views.gate import release_gate
 from .run.presets import PRESETS
 from .seeding import SOURCES
-from .training.fit import (
-    FAMILIES,
-    MAX_MODELS,
-    MLPConfig,
-    RunConfig,
-    SklearnConfig,
-    inert_note,
-    parse_hidden,
-)
+from .training.config import FAMILIES, MAX_MODELS, MLPConfig, RunConfig, SklearnConfig, inert_note, parse_hidden
 
 _RUN, _MLP, _SKLEARN, _EXPLAIN = RunConfig(), MLPConfig(), SklearnConfig(), ExplainConfig()
 

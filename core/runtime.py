@@ -23,7 +23,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
-import torch
 from threadpoolctl import threadpool_limits
 
 Progress = Callable[[float, str], None]
@@ -94,6 +93,8 @@ def throttled(progress: Progress | None, *, interval: float = PROGRESS_INTERVAL)
 
 
 def _fix_torch() -> Callable[[], None]:
+    import torch  # on first use: `core` loads without torch (the app's first page, the CLI's start-up)
+
     threads, deterministic_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(TORCH_THREADS)
     torch.use_deterministic_algorithms(True)

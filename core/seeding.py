@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import torch
 
 SOURCES: tuple[str, ...] = ("init", "order", "dropout", "split", "bootstrap")
 SOURCE_HELP: dict[str, str] = {
@@ -38,8 +37,10 @@ def numpy_generator(base_seed: int, purpose: str, index: int = 0) -> np.random.G
     return np.random.Generator(np.random.PCG64(seed_sequence(base_seed, purpose, index)))
 
 
-def torch_generator(base_seed: int, purpose: str, index: int = 0) -> torch.Generator:
+def torch_generator(base_seed: int, purpose: str, index: int = 0) -> "torch.Generator":
     """A CPU torch.Generator for one purpose; same arguments, same stream."""
+    import torch  # on first use: `core` loads without torch (the app's first page, the CLI's start-up)
+
     seed = int(seed_sequence(base_seed, purpose, index).generate_state(1, np.uint64)[0] >> 1)
     return torch.Generator().manual_seed(seed)
 

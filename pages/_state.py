@@ -11,7 +11,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-import altair as alt
 import numpy as np
 import streamlit as st
 
@@ -298,9 +297,11 @@ def method_picker(comp: core.Comparison) -> str:
     return method
 
 
-def show_chart(chart: alt.TopLevelMixin) -> None:
+def show_chart(chart) -> None:
     """st.altair_chart that keeps the chart's own pixel height (Streamlit's "content" height drops it),
     and its own width when that is set per band (heatmaps), so cells stay square."""
+    import altair as alt  # on first use: the first page, Setup, draws no chart
+
     height = getattr(chart, "height", alt.Undefined)
     width = "content" if isinstance(getattr(chart, "width", None), alt.Step) else None
     st.altair_chart(chart, height=height if isinstance(height, int) else "content", width=width)

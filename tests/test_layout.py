@@ -106,3 +106,16 @@ def test_every_room_says_what_it_does():
 
 def test_the_public_face_names_what_it_exports():
     assert all(hasattr(core, name) for name in core.__all__)
+
+
+def test_setup_s_settings_load_without_torch_shap_or_scikit_learn():
+    """The app's first page draws its controls from these while the heavy libraries load in the background."""
+    import subprocess
+    import sys
+
+    code = ("import sys, core; core.PRESETS, core.ExplainConfig, core.RunConfig, core.MLPConfig, core.METHODS, "
+            "core.SOURCES, core.FAMILIES, core.methods_for('mlp'), core.default_k(30), core.estimate_seconds, "
+            "core.inert_note, core.BUILTIN_DATASETS, core.PRECISIONS; "
+            "print(sorted(m for m in ('torch', 'shap', 'sklearn', 'lime', 'pandas', 'scipy', 'altair') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -20,7 +20,8 @@ from typing import Callable
 import numpy as np
 from scipy.stats import rankdata
 
-from .agreement import _metric, _top_k, _top_k_mask, check_k
+from .agreement import _metric, _top_k, _top_k_mask
+from .topk import check_k
 
 _NUMBERS = 1 << 22  # encoded numbers per chunk of rows (16 MB of float32)
 

@@ -24,62 +24,19 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from . import gradients
-from ..agree.agreement import HEADLINE_METRIC, check_k, default_k
+from ..agree.topk import HEADLINE_METRIC, check_k, default_k
 from ..agree.verdict import like_with_like
 from ..errors import ConfigError
 from ..training.models import MLPBank
-from .shap_lime import (Normal, Normals, draw_ahead, kernel_samples, kernel_shap_run, kernel_shap_values, lime_halved,
-                        lime_samples, lime_values)
+from .registry import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
+from .shap_lime import Normal, Normals, draw_ahead
 from ..runtime import Progress, deterministic, stage
 from ..seeding import int_seed, numpy_generator
-from ..training.fit import FAMILIES, Run
+from ..training.config import FAMILIES
+from ..training.fit import Run
 
-PRECISIONS = ("auto", "fixed")
-MAX_DOUBLINGS = 3  # precision "auto" draws at most 2**3 = 8 times the configured samples
 _EXPANDED_BACKGROUND = 100  # rows for explainers that take unweighted background samples
 _KMEANS_ROWS = 5000  # training rows the background summary is computed from, at most
-
-
-@dataclass(frozen=True)
-class ExplainConfig:
-    """How to explain a run. methods: names from METHODS; a family that lacks a method skips it."""
-
-    methods: tuple[str, ...] = ("kernel_shap", "lime", "integrated_gradients")
-    max_rows: int = 50
-    background_size: int = 20
-    # Coalitions per KernelSHAP run, shared by all rows and models. On breast_cancer, 512 gives a
-    # Pearson correlation of 0.97 with a 10x-sample reference (shap's per-row default, l1 feature
-    # selection on, gives 0.92); None uses shap's default of 2 * features + 2048.
-    kernel_samples: int | None = 512
-    lime_samples: int = 5000
-    ig_steps: int = 32  # Gauss-Legendre nodes per smooth piece of the path, see gradients.integrated_gradients
-    target_class: int | None = None  # None: binary -> positive class; multiclass -> most models' prediction
-    seed: int = 0
-    noise_floor: bool = True  # explain on two halves of the budget (the like-with-like test); False: one run
-    precision: str = "auto"  # "auto": draw more while the like-with-like test is inconclusive; "fixed": never
-    k: int | None = None  # top-k at which precision "auto" decides (None: default_k of the features)
-
-    def __post_init__(self):
-        object.__setattr__(self, "methods", tuple(dict.fromkeys(self.methods)))  # each method once, in order
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(
-                f"Unknown explanation method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}."
-            )
-        if not self.methods:
-            raise ConfigError("Choose at least one explanation method.")
-        if self.max_rows < 1:
-            raise ConfigError("Explain at least one row.")
-        if not 2 <= self.background_size <= 200:
-            raise ConfigError(f"Background size must be between 2 and 200; got {self.background_size}.")
-        if self.kernel_samples is not None and self.kernel_samples < 10:
-            raise ConfigError("KernelSHAP needs at least 10 samples per row.")
-        if self.lime_samples < 100 or self.ig_steps < 2:
-            raise ConfigError("LIME needs at least 100 samples and integrated gradients at least 2 nodes per piece.")
-        if self.k is not None and self.k < 1:
-            raise ConfigError(f"k counts the top features compared: at least 1; got {self.k}.")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"Precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,78 +175,6 @@ def _integrated_gradients_values(bank: MLPBank, ctx: _Context, seed: int) -> np.
     """Integrated gradients from the training mean, exact on every linear piece of the path (core.explainers.gradients)."""
     return gradients.integrated_gradients(bank, ctx.X, ctx.target, ctx.train_X.mean(axis=0),
                                          nodes=ctx.config.ig_steps)
-
-
-@dataclass(frozen=True)
-class Method:
-    """An attribution method: fn(bank, ctx, seed) -> (model, row, feature) for every model of the bank.
-
-    samples: for a sampling method, samples(config, n_features) -> the samples an explanation draws
-    (ctx.samples overrides it for one run). Its values depend on the seed, so `explain` also takes two
-    independent estimates from each run, on two halves of its samples (the like-with-like test,
-    core.agree.verdict), through one of:
-    pooled(bank, ctx, seed) -> (values, (run, half A, half B) normal equations), which add up over runs:
-    values pooled over several runs are one regression on all their samples (KernelSHAP);
-    halved(bank, ctx, seeds) -> (seed, 3, model, row, feature): each run's values and its halves' (LIME).
-    """
-
-    label: str
-    families: frozenset[str]
-    fn: Callable[..., np.ndarray] = field(repr=False)
-    samples: Callable[[ExplainConfig, int], int] | None = field(default=None, repr=False)
-    pooled: Callable[..., tuple[np.ndarray, tuple[Normal, Normal, Normal]]] | None = field(default=None, repr=False)
-    halved: Callable[..., np.ndarray] | None = field(default=None, repr=False)
-    unit: str = ""  # what a sampling method's samples are, for people: "coalitions", "samples per row"
-    background: bool = True  # whether it reads the k-means background
-
-    @property
-    def stochastic(self) -> bool:
-        return self.samples is not None
-
-
-_ALL = frozenset(FAMILIES)
-_TORCH = frozenset({"mlp"})
-METHODS: dict[str, Method] = {
-    "kernel_shap": Method("KernelSHAP", _ALL, kernel_shap_values, samples=kernel_samples, pooled=kernel_shap_run,
-                          unit="coalitions"),
-    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), _tree_shap_values),
-    "deep_shap": Method("DeepSHAP", _TORCH, _deep_shap_values),
-    "lime": Method("LIME", _ALL, lime_values, samples=lime_samples, halved=lime_halved, unit="samples per row",
-                   background=False),
-    "gradient": Method("Gradient", _TORCH, _gradient_values, background=False),
-    "gradient_x_input": Method("Gradient x input", _TORCH, _gradient_x_input_values, background=False),
-    "integrated_gradients": Method("Integrated gradients", _TORCH, _integrated_gradients_values, background=False),
-}
-
-
-def supports(method: str, family: str, n_classes: int = 2) -> bool:
-    """Whether `method` can explain a `family` model on an n_classes problem."""
-    if family not in METHODS[method].families:
-        return False
-    # shap's TreeExplainer handles scikit-learn gradient boosting for binary problems only.
-    return not (method == "tree_shap" and family == "gradient_boosting" and n_classes > 2)
-
-
-def default_methods(family: str, n_classes: int = 2) -> tuple[str, ...]:
-    """What the app and the CLI explain with unless told otherwise: SHAP, LIME and (for nets) integrated gradients."""
-    return tuple(m for m in ("kernel_shap", "tree_shap", "lime", "integrated_gradients")
-                 if supports(m, family, n_classes))
-
-
-def methods_for(family: str, n_classes: int = 2) -> tuple[str, ...]:
-    """Names of the methods that can explain a model family."""
-    return tuple(name for name in METHODS if supports(name, family, n_classes))
-
-
-def split_methods(methods: tuple[str, ...], family: str, n_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(usable, skipped): which of `methods` can explain this family; ConfigError if none can."""
-    usable = tuple(m for m in methods if supports(m, family, n_classes))
-    if not usable:
-        raise ConfigError(
-            f"None of {', '.join(methods)} can explain a {family} model; "
-            f"choose from {', '.join(methods_for(family, n_classes))}."
-        )
-    return usable, tuple(m for m in methods if m not in usable)
 
 
 def kmeans_background(X: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from lime.lime_tabular import LimeTabularExplainer
 from sklearn.metrics import pairwise_distances
 
 from ..agree.verdict import row_groups
+from .registry import kernel_samples
 from ..runtime import spread
 from ..seeding import int_seed, random_state
 
@@ -312,16 +313,6 @@ class Normal:
         """The parts' models, in order (each part a chunk of models on the same coalitions)."""
         return Normal(parts[0].gram, parts[0].groups, np.concatenate([p.rhs for p in parts]),
                       np.concatenate([p.total for p in parts]))
-
-
-def kernel_samples(config, n_features: int) -> int:
-    """Coalitions per KernelSHAP explanation: the configured number, or shap's default of 2 * features + 2048."""
-    return config.kernel_samples or 2 * n_features + 2048
-
-
-def lime_samples(config, n_features: int) -> int:
-    """Samples per row of a LIME explanation."""
-    return config.lime_samples
 
 
 def kernel_shap_values(bank, ctx, seed: int) -> np.ndarray:

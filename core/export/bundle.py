@@ -33,9 +33,11 @@ from ..views.cohort import Cohort
 from ..run.compare import Comparison, Summary
 from ..training.data import Dataset
 from ..errors import BundleError, ConfigError
-from ..explainers.methods import METHODS, Attributions, ExplainConfig, Explanation
+from ..explainers.registry import METHODS, ExplainConfig
+from ..explainers.methods import Attributions, Explanation
 from ..agree.scores import SCORES, Evaluation, Scores, multiplicity
-from ..training.fit import History, Run, RunConfig
+from ..training.config import RunConfig
+from ..training.fit import History, Run
 
 FORMAT, FORMAT_VERSION = "seedscope-bundle", 1
 # Unpacked bytes a load may hold, which bounds what a hostile file can make it allocate. Per model, the

@@ -23,11 +23,11 @@ from ..views.cohort_figures import cohort_figures, side_by_side
 from ..agree.verdict import MARGIN
 from ..run.compare import HEADLINE_METRIC, VERDICT_LABELS, Comparison, Summary, verdict_text
 from ..views.diff import RunDiff
-from ..explainers.methods import METHODS
+from ..explainers.registry import METHODS
 from ..agree.scores import SCORES
 from ..seeding import SOURCES
 from ..views.story import story
-from ..training.fit import FAMILIES
+from ..training.config import FAMILIES
 
 SECTIONS: dict[str, str] = {  # section id -> heading, in page order
     "story": "The story in six steps",

@@ -31,13 +31,23 @@ import torch
 from .compare import Comparison
 from ..training.data import Dataset
 from ..errors import ConfigError
-from ..explainers.methods import (Attributions, Basis, Blocks, ExplainConfig, Explanation, blocks_on, explain_basis,
-                                  explain_on, refine, split_methods)
+from ..explainers.registry import ExplainConfig, split_methods
+from ..explainers.methods import (
+    Attributions,
+    Basis,
+    Blocks,
+    Explanation,
+    blocks_on,
+    explain_basis,
+    explain_on,
+    refine,
+)
 from ..explainers.shap_lime import Normal
 from ..agree.scores import evaluate
 from ..training.models import BatchedMLP, MLPBank, SklearnBank
 from ..runtime import WORKERS, Progress, deterministic, library_versions, stage
-from ..training.fit import MODEL_BLOCK, History, Run, RunConfig, join_histories, split_rows, train_models
+from ..training.config import RunConfig
+from ..training.fit import MODEL_BLOCK, History, Run, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
 RETRIES = 3  # reruns of a task whose worker or machine died

@@ -13,20 +13,21 @@ import numpy as np
 import pandas as pd
 
 from ..agree import agreement as agr
-from ..agree.agreement import HEADLINE_METRIC, default_k
+from ..agree.topk import HEADLINE_METRIC, check_k, default_k
 from ..agree.verdict import Verdict, like_with_like, noise_floor
 from .. import format as fmt
 from ..agree.intervals import Interval, SeedBudget, ambiguity_interval, seed_budget
 from ..training.data import Dataset, load_builtin
 from ..errors import ConfigError
-from ..explainers.methods import (MAX_DOUBLINGS, METHODS, ExplainConfig, Explanation, draw_lime_ahead, explain, explain_rows,
-                                  model0_training_rows, split_methods)
+from ..explainers.registry import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
+from ..explainers.methods import Explanation, draw_lime_ahead, explain, explain_rows, model0_training_rows
 from ..agree.groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
 from ..agree.scores import Evaluation, common_rows, evaluate
 from ..agree.pairs import agreement_matrix, method_matrices, pair_summary
 from ..runtime import Progress, deterministic, library_versions, spread, stage, throttled
 from ..seeding import SOURCES, numpy_generator
-from ..training.fit import MLPConfig, Run, RunConfig, split_rows, train
+from ..training.config import MLPConfig, RunConfig
+from ..training.fit import Run, split_rows, train
 
 
 
@@ -160,7 +161,7 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     with features grouped at |Spearman rho| >= group_threshold."""
     ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
     k = default_k(ds.n_features) if k is None else k
-    agr.check_k(k, ds.n_features)
+    check_k(k, ds.n_features)
     seed = ex.config.seed
     groups = feature_groups(model0_training_rows(comparison.run), threshold=group_threshold)
     group_k = min(k, default_k(len(groups)))
@@ -339,7 +340,7 @@ def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: Expla
     compares their accuracy spread and headline-metric disagreement (agreement.variance_share).
     """
     k = default_k(dataset.n_features) if k is None else k
-    agr.check_k(k, dataset.n_features)
+    check_k(k, dataset.n_features)
     # Only the headline method's agreement is read, so only it runs, without its noise-floor repeat.
     explain_config = replace(explain_config, methods=(headline_method(explain_config.methods),), noise_floor=False)
     spread, unmeasured = {}, {}

@@ -8,11 +8,15 @@ comparisons); a busier or faster machine moves it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
-from ..training.data import Dataset
-from ..explainers.methods import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
-from ..training.fit import RunConfig
+from ..explainers.registry import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
+from ..training.config import RunConfig
+
+if TYPE_CHECKING:
+    from ..training.data import Dataset
 
 # Seconds per multiply-add of an MLP in training (forward and backward, per epoch and training row),
 # plus a fixed cost per optimizer step of the whole bank (10 models are mostly step overhead).

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..explainers.methods import ExplainConfig
-from ..training.fit import MLPConfig, RunConfig, SklearnConfig
+from ..explainers.registry import ExplainConfig
+from ..training.config import MLPConfig, RunConfig, SklearnConfig
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,21 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import pandas as pd
-from sklearn import datasets as skdatasets
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..errors import DatasetError
 from ..seeding import numpy_generator
+
+
+def _sklearn_datasets():
+    """scikit-learn's datasets, imported on first use: `core` loads without scikit-learn (the app's first page)."""
+    from sklearn import datasets
+    return datasets
 
 MAX_CSV_BYTES = 200 * 1024 * 1024
 MAX_CLASSES = 20
@@ -84,7 +91,7 @@ def _from_bunch(name: str, bunch, image_shape=None) -> Dataset:
 
 
 def _digits() -> Dataset:
-    bunch = skdatasets.load_digits()
+    bunch = _sklearn_datasets().load_digits()
     bunch.feature_names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
     return _from_bunch("digits", bunch, image_shape=(8, 8))
 
@@ -95,7 +102,7 @@ def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, s
     The informative columns are placed at seeded random positions (not first), so a
     method that favours low column indices cannot pass the known-truth checks by luck.
     """
-    X, y = skdatasets.make_classification(
+    X, y = _sklearn_datasets().make_classification(
         n_samples=n_rows, n_features=n_features, n_informative=n_informative, n_redundant=0,
         n_repeated=0, n_classes=2, n_clusters_per_class=1, class_sep=1.5, shuffle=False, random_state=seed,
     )
@@ -108,9 +115,9 @@ def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, s
 
 
 BUILTIN_DATASETS = {
-    "breast_cancer": lambda: _from_bunch("breast_cancer", skdatasets.load_breast_cancer()),
-    "wine": lambda: _from_bunch("wine", skdatasets.load_wine()),
-    "iris": lambda: _from_bunch("iris", skdatasets.load_iris()),
+    "breast_cancer": lambda: _from_bunch("breast_cancer", _sklearn_datasets().load_breast_cancer()),
+    "wine": lambda: _from_bunch("wine", _sklearn_datasets().load_wine()),
+    "iris": lambda: _from_bunch("iris", _sklearn_datasets().load_iris()),
     "digits": _digits,
     "synthetic": synthetic,
 }
@@ -145,6 +152,7 @@ def _size_of(source) -> int | None:
 
 def read_csv(source: str | os.PathLike | BinaryIO, *, max_bytes: int = MAX_CSV_BYTES) -> pd.DataFrame:
     """Read a CSV path or file object into a frame, with errors a user can act on."""
+    import pandas as pd  # on first use, as scikit-learn's datasets: `core` loads without them
     if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
         raise DatasetError(f"No file at {os.fspath(source)!r}; check the path.")
     size = _size_of(source)
@@ -213,6 +221,7 @@ def _unused_name(name: str, taken: set[str], notes: list[str]) -> str:
 
 def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
     """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values."""
+    import pandas as pd
     if target not in frame.columns:
         raise DatasetError(
             f"Target column {target!r} is not in the file; its columns are: {', '.join(map(str, frame.columns))}."

@@ -17,7 +17,7 @@ from ..agree.verdict import noise_floor
 from ..agree.intervals import Interval, ambiguity_interval
 from .cohort import Cohort, cohort_mask
 from ..run.compare import HEADLINE_METRIC, Comparison, Summary
-from ..explainers.methods import METHODS
+from ..explainers.registry import METHODS
 from ..agree.scores import SCORES, Scores, discrepancy, score_models
 from ..seeding import numpy_generator
 

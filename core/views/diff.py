@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..agree import agreement as agr
+from ..agree.topk import check_k
 from ..run.compare import HEADLINE_METRIC, Comparison, default_k, headline_method
 from ..errors import ConfigError
 from ..agree.pairs import agreement_matrix
@@ -69,7 +70,7 @@ def diff_runs(a: Comparison, b: Comparison, *, k: int | None = None, method: str
     if metric not in agr.METRICS:
         raise ConfigError(f"Unknown agreement metric {metric!r}; pick one of {', '.join(agr.METRICS)}.")
     k = default_k(len(names_a)) if k is None else k
-    agr.check_k(k, len(names_a))
+    check_k(k, len(names_a))
     va, vb = a.explanation.by_method[method].values, b.explanation.by_method[method].values
     same_data = a.run.dataset.content_hash == b.run.dataset.content_hash
     rows = np.intersect1d(a.explanation.rows, b.explanation.rows) if same_data else np.array([], dtype=int)

@@ -15,7 +15,7 @@ from ..agree.agreement import METRICS
 from ..agree.intervals import Interval, agreement_interval
 from ..run.compare import HEADLINE_METRIC, Summary
 from ..errors import ConfigError
-from ..explainers.methods import METHODS
+from ..explainers.registry import METHODS
 from ..seeding import numpy_generator
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import format as fmt
 from ..run.compare import HEADLINE_METRIC, Comparison, Summary, grouping_explains, verdict_text
-from ..explainers.methods import METHODS
+from ..explainers.registry import METHODS
 from ..seeding import SOURCES
 
 STORY_DOTS = 40  # the accuracy strip draws a dot per model (equal ones stacked) up to this many, then bars

@@ -17,7 +17,8 @@ from .. import format as fmt
 from ..run.compare import Comparison
 from ..errors import ConfigError
 from ..agree.verdict import row_groups
-from ..explainers.methods import attribute_row, supports, target_classes
+from ..explainers.registry import supports
+from ..explainers.methods import attribute_row, target_classes
 from ..training.features import Feature, category_of
 from ..runtime import deterministic
 

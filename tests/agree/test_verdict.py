@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 
 import core
-from core.agree.agreement import HEADLINE_METRIC, default_k
+from core.agree.topk import HEADLINE_METRIC, default_k
 from core.agree.verdict import MARGIN, ROW_GROUPS, like_with_like, row_groups, verdict
 from core.agree.scores import evaluate
 from core.explainers.methods import explain

@@ -14,26 +14,25 @@ from sklearn.linear_model import Ridge
 
 from core.training.data import load_builtin
 from core.errors import ConfigError
+from core.explainers.registry import METHODS, ExplainConfig, methods_for
 from core.explainers.methods import (
-    METHODS,
     attribute_row,
     block_seed,
     blocks_on,
     explain_basis,
     with_blocks,
-    ExplainConfig,
     _Context,
     as_images,
     explain,
     kmeans_background,
-    methods_for,
     target_classes,
 )
 from core.agree.scores import evaluate
 from core.agree.verdict import like_with_like
 from core.explainers.shap_lime import kernel_shap_values, weighted_ridge
 from core.training.models import SklearnBank
-from core.training.fit import MLPConfig, RunConfig, SklearnConfig, train
+from core.training.config import MLPConfig, RunConfig, SklearnConfig
+from core.training.fit import train
 
 MLP_METHODS = methods_for("mlp")
 TINY_MLP = MLPConfig(hidden=(16,), dropout=0.0, epochs=20, learning_rate=1e-2)
@@ -679,7 +678,7 @@ def test_boosting_tree_shap_adds_up_to_the_probability_over_the_whole_background
 
 
 def test_tree_shap_is_not_offered_for_multiclass_gradient_boosting():
-    from core.explainers.methods import default_methods
+    from core.explainers.registry import default_methods
 
     assert "tree_shap" in methods_for("gradient_boosting", 2)
     assert "tree_shap" not in methods_for("gradient_boosting", 3)

@@ -15,8 +15,8 @@ from core.training.data import load_builtin
 from core.errors import ConfigError
 from core.agree.pairs import agreement_matrix
 from core.runtime import PROGRESS_INTERVAL, computations, deterministic, throttled
-from core.explainers.methods import ExplainConfig, methods_for
-from core.training.fit import MLPConfig, RunConfig
+from core.explainers.registry import ExplainConfig, methods_for
+from core.training.config import MLPConfig, RunConfig
 
 TINY_MLP = MLPConfig(hidden=(16,), dropout=0.0, epochs=20, learning_rate=1e-2)
 EXPLAIN = ExplainConfig(methods=("kernel_shap", "gradient"), max_rows=10, background_size=5, lime_samples=500)

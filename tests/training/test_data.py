@@ -130,7 +130,8 @@ def test_values_beyond_float32_raise_dataset_error_naming_the_column(value):
 
 def test_values_within_float32_train_to_finite_probabilities():
     from core.agree.scores import evaluate
-    from core.training.fit import MLPConfig, RunConfig, train
+    from core.training.config import MLPConfig, RunConfig
+    from core.training.fit import train
 
     rows = "\n".join(f"{3e38 * (i % 7 - 3) / 3:.6g},{i % 2}" for i in range(40))
     run = train(load_csv(upload("big,y\n" + rows + "\n"), "y"),

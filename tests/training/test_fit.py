@@ -6,15 +6,8 @@ import torch
 from core.errors import ConfigError, DatasetError
 from core.agree.scores import evaluate
 from core.seeding import numpy_generator, source_index
-from core.training.fit import (
-    MAX_MODELS,
-    MLPConfig,
-    RunConfig,
-    SklearnConfig,
-    _init_mlp,
-    split_rows,
-    train,
-)
+from core.training.config import MAX_MODELS, MLPConfig, RunConfig, SklearnConfig
+from core.training.fit import _init_mlp, split_rows, train
 
 TINY = MLPConfig(hidden=(8,), dropout=0.0, epochs=5, batch_size=16, learning_rate=1e-2)
 
@@ -360,7 +353,7 @@ def test_evaluate_accuracy_matches_predictions_on_each_models_test_rows(iris):
 
 
 def test_inert_sources_name_what_cannot_change_a_family():
-    from core.training.fit import inert_sources
+    from core.training.config import inert_sources
 
     assert inert_sources(RunConfig(family="logistic_regression", vary={"init", "order", "split"})) == {"init", "order"}
     assert inert_sources(RunConfig(family="random_forest", vary={"init", "dropout"})) == {"dropout"}

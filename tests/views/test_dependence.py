@@ -12,9 +12,9 @@ from core.export.bundle import bundle_bytes, load_bundle
 from core.run.compare import compare
 from core.training.data import from_frame
 from core.errors import ConfigError
-from core.explainers.methods import ExplainConfig
+from core.explainers.registry import ExplainConfig
 from core.training.features import Feature, dataset_features
-from core.training.fit import MLPConfig, RunConfig, SklearnConfig
+from core.training.config import MLPConfig, RunConfig, SklearnConfig
 
 SHAP = ExplainConfig(methods=("kernel_shap",), max_rows=6, background_size=10, kernel_samples=100, noise_floor=False)
 

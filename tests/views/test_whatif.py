@@ -11,9 +11,9 @@ from core.export.bundle import bundle_bytes, load_bundle
 from core.run.compare import compare
 from core.training.data import from_frame, load_builtin
 from core.errors import ConfigError
-from core.explainers.methods import ExplainConfig
+from core.explainers.registry import ExplainConfig
 from core.training.features import dataset_features
-from core.training.fit import MLPConfig, RunConfig, SklearnConfig
+from core.training.config import MLPConfig, RunConfig, SklearnConfig
 
 EXPLAIN = ExplainConfig(methods=("kernel_shap", "gradient_x_input", "integrated_gradients"), max_rows=8, noise_floor=False,
                         background_size=10, kernel_samples=200)
