@@ -341,7 +341,7 @@ def source_spread(dataset: Dataset, run_config: RunConfig, explain_config: Expla
     """
     k = default_k(dataset.n_features) if k is None else k
     check_k(k, dataset.n_features)
-    # Only the headline method's agreement is read, so only it runs, without its noise-floor repeat.
+    # Only the headline method's agreement is read, so only it runs, without its two halves.
     explain_config = replace(explain_config, methods=(headline_method(explain_config.methods),), noise_floor=False)
     spread, unmeasured = {}, {}
     for i, source in enumerate(sources):
