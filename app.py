@@ -27,6 +27,9 @@ page = st.navigation(PAGES)
 
 from pages import _state  # noqa: E402  (after st.navigation, see above)
 
+# The libraries load in the background, a second after the first script run starts (see _state.warm_up):
+# importing them at once held up the first page's own drawing.
+_state.warm_up()
 _state.keep_setup_widgets()
 # Work of this session that ended since the last run (a click elsewhere never stops it): its result becomes
 # the page's; a comparison finished while Setup is open opens the overview, as when Setup watched it end.
@@ -49,6 +52,3 @@ with st.sidebar:
 
 _state.show_news()
 page.run()
-# The libraries load in the background once the page is drawn: started before it, their imports held up the
-# first page's own (Setup drew its controls after 7-8 s instead of about 3).
-_state.warm_up()

@@ -29,8 +29,8 @@ _FROM = {  # room module -> the public names it gives
     ".run.estimate": ("estimate_seconds", "machine_speed", "most_seconds"),
     ".run.presets": ("Preset", "PRESETS"),
     ".training.data": (
-        "BUILTIN_DATASETS", "Dataset", "from_frame", "load_builtin", "load_csv", "MAX_CSV_BYTES", "read_csv",
-        "synthetic",
+        "BUILTIN_DATASETS", "BUILTIN_SHAPES", "Dataset", "from_frame", "load_builtin", "load_csv", "MAX_CSV_BYTES", "read_csv",
+        "Shape", "synthetic",
     ),
     ".training.features": ("dataset_features", "Feature", "set_value"),
     ".training.config": (

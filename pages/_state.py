@@ -42,18 +42,46 @@ SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden
                  COMPUTE, RAY_ADDRESS)
 
 
+_WORK_STARTED = threading.Event()  # set by the first job of any session: the warm-up then only imports
+_IMPORTED = threading.Event()  # set once the warm-up has imported torch, shap, lime and scikit-learn
+_WARM_DELAY = 1.5  # seconds the warm-up waits while the first page is drawn (its script takes about 0.5 s)
+_WARMING: list[threading.Thread] = []  # the warm-up, once started
+
+
+def _warm(slot: "_Slot", preset: core.Preset) -> None:
+    _WORK_STARTED.wait(_WARM_DELAY)  # importing at once slowed the first page by 0.4 s on 2 cores, and
+    # before Setup stopped importing scikit-learn, by 4-5 s (import locks)
+    compare = core.compare  # imports core.run.compare, and with it torch, shap, lime and scikit-learn
+    import altair  # noqa: F401  (the first chart's, on the overview)
+    _IMPORTED.set()
+    if not _WORK_STARTED.is_set():  # a user's run warms the libraries itself; two runs at once slow both
+        _filled(slot, lambda: compare(core.BUILTIN_SHAPES[preset.dataset].loaded(), preset.run, preset.explain))
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up() -> threading.Thread:
-    """core.warm_up in the background, started once per server process by the first page drawn, so
-    that the first run (often a demo in front of people) is as quick as the ones after it."""
-    thread = threading.Thread(target=core.warm_up, name="seedscope-warm-up", daemon=True)
+    """Once per server process, started by the first script run: import the libraries in the background,
+    then compute the first demo (what a first visitor presses, often in front of people) into the cache
+    that every session's runs share, unless someone's own run has started by then. The comparison is the
+    one the demo gives, bit for bit: pressing the demo then shows it at once, and pressing it earlier waits
+    for it instead of computing it twice. Computing it also sets up what the libraries set up on first use
+    (torch.optim imports TorchDynamo, over a second), as core.warm_up does."""
+    preset = next(iter(core.PRESETS.values()))
+    shape = core.BUILTIN_SHAPES[preset.dataset]
+    slot = _slot("comparison", config_key(shape, preset.run, preset.explain))
+    thread = threading.Thread(target=_warm, args=(slot, preset), name="seedscope-warm-up", daemon=True)
     thread.start()
+    _WARMING.append(thread)
     return thread
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def builtin_dataset(name: str) -> core.Dataset:
-    return core.load_builtin(name)
+def opening(what: str):
+    """A spinner while `what` (markdown, escaped by the caller) is opened; in the server's first seconds it
+    also says that the libraries are still loading, so a bundle uploaded then shows why it takes a moment."""
+    if _IMPORTED.is_set() or not any(thread.is_alive() for thread in _WARMING):
+        return st.spinner(f"Opening {what}…")
+    return st.spinner(f"Opening {what}… The server has just started and is still loading its libraries "
+                      "(torch, shap, scikit-learn): a few seconds, only this once.")
 
 
 # Uploaded files are cached by their upload id: hashing up to 200 MB of bytes on every rerun would not be.
@@ -123,7 +151,7 @@ def untaken() -> Running | None:
     return st.session_state.get(JOB)
 
 
-def start_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
+def start_comparison(dataset: core.Dataset | core.Shape, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
                      k: int | None = None, address: str | None = None) -> bool:
     """Train and explain in a job of this session, once per (data content, configuration) in this process:
     here, or on the Ray cluster at `address`, which gives the same comparison (so where it ran is not part
@@ -136,13 +164,14 @@ def start_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_
     key = config_key(dataset, run_config, explain_config)
     slot = _slot("comparison", key)
 
-    def work(progress):
+    def work(progress):  # a built-in dataset is loaded here, not on the first page (see core.Shape)
         if address is not None:
-            return _filled(slot, lambda: core.compare_on_ray(dataset, run_config, explain_config, address=address,
-                                                             progress=progress))
-        return _filled(slot, lambda: core.compare(dataset, run_config, explain_config, progress=progress))
+            return _filled(slot, lambda: core.compare_on_ray(dataset.loaded(), run_config, explain_config,
+                                                             address=address, progress=progress))
+        return _filled(slot, lambda: core.compare(dataset.loaded(), run_config, explain_config, progress=progress))
     speed = None if address is not None else st.session_state.get(SPEED)
     estimate = core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0)
+    _WORK_STARTED.set()
     st.session_state[JOB] = Running(core.Job(work, label=label, estimate=estimate), "comparison", key, k,
                                     None if address is not None else (dataset, run_config, explain_config))
     return True
@@ -155,6 +184,7 @@ def start_spread(dataset: core.Dataset, key: str, k: int, run_config: core.RunCo
     if running() is not None:
         return False
     slot = _slot("source_spread", f"{key}|{k}")
+    _WORK_STARTED.set()
     job = core.Job(lambda progress: _filled(slot, lambda: core.source_spread(
         dataset, run_config, explain_config, k=k, progress=progress)), label="Ranking the sources of randomness")
     st.session_state[JOB] = Running(job, "spread", key)

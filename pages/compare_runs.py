@@ -19,7 +19,8 @@ def bundle_input(label: str, key: str):
         return None, None
     content = upload.getvalue()
     try:
-        return _state.load_bundle("bundle:" + hashlib.sha256(content).hexdigest(), content), upload.name
+        with _state.opening(_state.escape_md(upload.name)):
+            return _state.load_bundle("bundle:" + hashlib.sha256(content).hexdigest(), content), upload.name
     except core.BundleError as exc:
         st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
         return None, None

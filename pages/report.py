@@ -43,7 +43,8 @@ with load:
         content = upload.getvalue()
         key = "bundle:" + hashlib.sha256(content).hexdigest()
         try:
-            loaded, cohort = _state.load_bundle_and_cohort(key, content)
+            with _state.opening(_state.escape_md(upload.name)):
+                loaded, cohort = _state.load_bundle_and_cohort(key, content)
         except core.BundleError as exc:
             st.error(f"{_state.escape_md(upload.name)}: {_state.escape_md(exc)}")
         else:

@@ -66,19 +66,19 @@ def preset_inputs(address: str | None) -> None:
     choice = st.selectbox("Preset", names, key="preset")
     preset = core.PRESETS[choice]
     st.caption(preset.blurb)
-    dataset = _state.builtin_dataset(preset.dataset)
+    dataset = core.BUILTIN_SHAPES[preset.dataset]
     st.caption(f"Takes {_state.time_estimate(dataset, preset.run, preset.explain, on_cluster=address is not None)}.")
     if st.button("Run this demo", type="primary", key="run_preset"):
         run_comparison(dataset, preset.run, preset.explain, address=address)
 
 
-def dataset_inputs() -> core.Dataset | None:
-    """The chosen dataset, or None with an error shown."""
+def dataset_inputs() -> core.Dataset | core.Shape | None:
+    """The chosen dataset (a built-in one as its shape, loaded when a run starts), or None with an error shown."""
     source = st.radio("Data", ["Built-in dataset", "Upload a CSV"], horizontal=True, key="data_source")
     if source == "Built-in dataset":
         name = st.selectbox("Dataset", list(core.BUILTIN_DATASETS), key="builtin")
-        dataset = _state.builtin_dataset(name)
-        st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features · {dataset.n_classes} classes")
+        dataset = core.BUILTIN_SHAPES[name]
+        st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features · {dataset.n_classes} classes")
         return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
     if upload is not None:  # read_csv checks the size limit, among the rest
@@ -106,7 +106,7 @@ def dataset_inputs() -> core.Dataset | None:
         return None
     for note in dataset.notes:
         st.warning(_state.escape_md(note))
-    st.caption(f"{len(dataset.y)} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
+    st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
     return dataset
 
 

@@ -119,3 +119,18 @@ def test_setup_s_settings_load_without_torch_shap_or_scikit_learn():
             "print(sorted(m for m in ('torch', 'shap', 'sklearn', 'lime', 'pandas', 'scipy', 'altair') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_first_page_loads_without_the_heavy_libraries():
+    """The whole first visit (navigation, sidebar, Setup) runs without torch, shap, scikit-learn, scipy or pandas:
+    those load in the background once it is drawn (stopped here, so nothing else imports them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, '.'); from pages import _state; _state.warm_up = lambda: None; "
+            "from streamlit.testing.v1 import AppTest; at = AppTest.from_file('app.py', default_timeout=60); at.run(); "
+            "assert not at.exception, at.exception; assert at.button(key='run_preset'); "
+            "print(sorted(m for m in ('torch', 'shap', 'sklearn', 'lime', 'pandas', 'scipy', 'altair') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

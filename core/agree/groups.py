@@ -7,9 +7,6 @@ group-level attributions, on which every agreement metric is measured again.
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
-from scipy.stats import spearmanr
 
 from ..errors import ConfigError
 
@@ -22,6 +19,10 @@ def feature_groups(X: np.ndarray, *, threshold: float = GROUP_THRESHOLD) -> tupl
     Two features end in one group when their average |Spearman rho| linkage reaches `threshold`;
     a constant feature correlates with nothing and stays alone.
     """
+    from scipy.cluster.hierarchy import fcluster, linkage  # here: GROUP_THRESHOLD is read by the first page
+    from scipy.spatial.distance import squareform
+    from scipy.stats import spearmanr
+
     if not 0 < threshold <= 1:
         raise ConfigError(f"The group threshold is an absolute correlation in (0, 1]; got {threshold}.")
     n = X.shape[1]

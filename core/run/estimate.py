@@ -16,7 +16,7 @@ from ..explainers.registry import MAX_DOUBLINGS, METHODS, ExplainConfig, split_m
 from ..training.config import RunConfig
 
 if TYPE_CHECKING:
-    from ..training.data import Dataset
+    from ..training.data import Dataset, Shape
 
 # Seconds per multiply-add of an MLP in training (forward and backward, per epoch and training row),
 # plus a fixed cost per optimizer step of the whole bank (10 models are mostly step overhead).
@@ -71,7 +71,7 @@ def machine_speed(estimated: float, measured: float, *, previous: float | None =
 
 def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig) -> tuple[float, float]:
     """(everything else, the sampling explainers) seconds on the reference machine."""
-    n_models, n_rows = run.n_models, len(dataset.y)
+    n_models, n_rows = run.n_models, dataset.n_rows
     train_rows = n_rows * (1 - run.test_fraction)
     rows = min(explain.max_rows, max(1, round(n_rows * run.test_fraction)))
     trees = run.sklearn.n_estimators / 100 if run.family != "logistic_regression" else 1.0

@@ -67,6 +67,14 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def n_rows(self) -> int:
+        return len(self.y)
+
+    def loaded(self) -> Dataset:
+        """The dataset itself (see Shape.loaded)."""
+        return self
+
 
 def _content_hash(ds: Dataset) -> str:
     h = hashlib.sha256()
@@ -121,6 +129,34 @@ BUILTIN_DATASETS = {
     "digits": _digits,
     "synthetic": synthetic,
 }
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A built-in dataset as Setup shows it before loading it: scikit-learn's datasets take over a second to
+    import, and the first page must not wait for them. Anything that needs the data calls `loaded()`."""
+
+    name: str
+    n_rows: int
+    n_features: int
+    class_names: tuple[str, ...]
+    content_hash: str  # the loaded Dataset's (tests/training/test_data.py holds every field to the data)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def loaded(self) -> Dataset:
+        return load_builtin(self.name)
+
+
+BUILTIN_SHAPES = {shape.name: shape for shape in (
+    Shape("breast_cancer", 569, 30, ("malignant", "benign"), "5bb0ad019eb78493"),
+    Shape("wine", 178, 13, ("class_0", "class_1", "class_2"), "7fc8e3b6daf2881b"),
+    Shape("iris", 150, 4, ("setosa", "versicolor", "virginica"), "70cfdface76edc32"),
+    Shape("digits", 1797, 64, tuple("0123456789"), "0165bcdc40d828dc"),
+    Shape("synthetic", 600, 10, ("0", "1"), "c873710178817d91"),
+)}
 
 
 def load_builtin(name: str) -> Dataset:

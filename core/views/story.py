@@ -182,19 +182,19 @@ def _real(s: Summary) -> Step:
     fair = ("" if not METHODS[s.headline_method].stochastic or v is None or v.samples is None else
             f" Compared fairly, each explained on independent samples, two models overlap by {fmt.percent(v.between)} "
             f"and one model with itself by {fmt.percent(v.within)}")
-    second = {
-        "same": (f"That is complete agreement; {chance}." if between >= SAME else
+    second = {  # each a function: only the reading that applies may be read (a bundle has no verdict)
+        "same": lambda: (f"That is complete agreement; {chance}." if between >= SAME else
                  f"That is agreement within {fmt.points(head.verdict.margin, signed=False)} of complete; {chance}."),
-        "real": ((f"{label} gives the same answer every time it explains the same model, and {chance}: "
+        "real": lambda: ((f"{label} gives the same answer every time it explains the same model, and {chance}: "
                   if not fair else f"{fair.strip()}, and {chance}: ")
                  + ("the models agree no more than chance would, and it is not the explainer's doing."
                     if between <= null + CHANCE else
                     "the difference is real, it comes from the models, not from how we measure them.")),
-        "noise": (f"{fair.strip() or 'The models agree as one model agrees with itself'}: the differences are no "
+        "noise": lambda: (f"{fair.strip() or 'The models agree as one model agrees with itself'}: the differences are no "
                   "larger than the explainer's own noise, so they do not show that the models reason differently."),
-        "inconclusive": verdict_text(v, s.headline_method, precision=s.precision),
-        "unknown": f"The explainer's own noise was not measured; {chance}.",
-    }[reading(s)]
+        "inconclusive": lambda: verdict_text(v, s.headline_method, precision=s.precision),
+        "unknown": lambda: f"The explainer's own noise was not measured; {chance}.",
+    }[reading(s)]()
     span = f"95% confidence: {fmt.percent(interval.lo)} to {fmt.percent(interval.hi)}"
     rows = [("Random lists of features", null, np.nan, np.nan, ""),
             ("Between the models", between, interval.lo, interval.hi, span)]

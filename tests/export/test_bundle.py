@@ -439,3 +439,14 @@ def test_a_bundle_written_before_core_moved_into_rooms_loads_with_the_same_model
     fresh = core.train(old.run.dataset, old.run.config)
     assert fresh.fingerprints == old.run.fingerprints
     assert core.summarize(old).headline
+
+
+def test_a_bundle_without_verdicts_tells_its_story_and_renders_its_report():
+    """Bundles written before the like-with-like test carry no verdict: every step of the story and the
+    report still read, saying that the explainer's noise was not tested (the report page once crashed)."""
+    old = core.load_bundle(Path(__file__).parent / "data" / "bundle_before_rooms.zip")
+    summary = core.summarize(old)
+    assert summary.by_method[summary.headline_method].verdict is None
+    steps = core.story(old, summary)
+    assert len(steps) == 6 and all(step.text for step in steps)
+    assert "<html" in core.render_html(old, summary).lower()

@@ -6,7 +6,7 @@ import pytest
 from sklearn.model_selection import cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from core.training.data import BUILTIN_DATASETS, MAX_CLASSES, load_builtin, load_csv, synthetic
+from core.training.data import BUILTIN_DATASETS, BUILTIN_SHAPES, MAX_CLASSES, load_builtin, load_csv, synthetic
 from core.errors import DatasetError
 
 
@@ -34,7 +34,17 @@ def test_builtin_dataset_loads_offline_with_expected_shapes(name, n_rows, n_feat
     assert not np.isnan(ds.X).any()
 
 
+@pytest.mark.parametrize("name", list(BUILTIN_DATASETS))
+def test_a_builtin_s_shape_is_what_loading_it_gives(name):
+    """Setup shows rows, features, classes and the time estimate from the shape, before scikit-learn loads."""
+    shape, ds = BUILTIN_SHAPES[name], load_builtin(name)
+    assert (shape.n_rows, shape.n_features, shape.class_names, shape.content_hash) == (
+        ds.n_rows, ds.n_features, ds.class_names, ds.content_hash)
+    assert shape.loaded().content_hash == ds.content_hash and ds.loaded() is ds
+
+
 def test_every_registered_builtin_is_covered_by_the_shape_test():
+    assert set(BUILTIN_SHAPES) == set(BUILTIN_DATASETS)
     assert set(BUILTIN_DATASETS) == {"iris", "wine", "breast_cancer", "digits", "synthetic"}
 
 
