@@ -12,7 +12,7 @@ _FROM = {  # room module -> the public names it gives
     ".agree.agreement": ("Metric", "METRICS"),
     ".agree.groups": ("GROUP_THRESHOLD",),
     ".agree.scores": ("evaluate", "Evaluation", "SCORES"),
-    ".agree.topk": ("default_k", "HEADLINE_METRIC"),
+    ".agree.topk": ("default_k", "DELTA_FRACTION", "HEADLINE_METRIC", "RMSE_TOLERANCE"),
     ".agree.verdict": ("MARGIN", "Verdict"),
     ".errors": ("BundleError", "ConfigError", "DatasetError"),
     ".runtime": ("Cancelled", "computations", "Job"),
@@ -30,12 +30,12 @@ _FROM = {  # room module -> the public names it gives
     ".run.presets": ("Preset", "PRESETS"),
     ".training.data": (
         "BUILTIN_DATASETS", "BUILTIN_SHAPES", "Dataset", "from_frame", "load_builtin", "load_csv", "MAX_CSV_BYTES", "read_csv",
-        "Shape", "synthetic",
+        "Shape", "synthetic", "friedman1", "guess_task", "MAX_CLASSES", "TASKS",
     ),
     ".training.features": ("dataset_features", "Feature", "set_value"),
     ".training.config": (
         "FAMILIES", "identical_models", "inert_note", "inert_sources", "MAX_MODELS", "MLPConfig", "parse_hidden",
-        "RunConfig", "SklearnConfig",
+        "RunConfig", "SklearnConfig", "TASK_FAMILIES", "check_family",
     ),
     ".training.fit": ("History", "Run", "train"),
     ".views.cohort": ("Bound", "categorical_columns", "Category", "Cohort"),

@@ -27,7 +27,7 @@ from .run.cluster import compare_on_ray, connect_ray
 from .views.cohort import Cohort
 from .views.cohort_figures import cohort_figures
 from .run.compare import HEADLINE_METRIC, compare, summarize, verdict_text
-from .training.data import BUILTIN_DATASETS, load_builtin, load_csv
+from .training.data import BUILTIN_DATASETS, MAX_CLASSES, load_builtin, load_csv
 from .views.diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
 from .explainers.registry import MAX_DOUBLINGS, METHODS, PRECISIONS, ExplainConfig, default_methods
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"built-in dataset: {', '.join(BUILTIN_DATASETS)} (ignored with --csv)")
     data.add_argument("--csv", type=Path, help="CSV file to use instead of a built-in dataset")
     data.add_argument("--target", help="target column of the CSV file (required with --csv)")
+    data.add_argument("--task", choices=("classification", "regression"),
+                      help="what the target is (default: regression for a numeric target with more than "
+                           f"{MAX_CLASSES} distinct values, classification otherwise)")
     data.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
                       help="run a demo preset instead of setting data, models and explanations: "
                            + "; ".join(repr(p) for p in PRESETS))
@@ -74,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--learning-rate", type=float, default=_MLP.learning_rate, help="MLP Adam learning rate")
     runs.add_argument("--patience", type=int, default=0, help="MLP early-stopping patience in epochs (0 = off)")
     runs.add_argument("--trees", type=int, default=_SKLEARN.n_estimators, help="trees per forest / boosting model")
+    runs.add_argument("--tolerance", type=float,
+                      help="regression: how far apart two predictions must be to differ, in the target's units "
+                           "(default: 10%% of the target's standard deviation on the training rows)")
     explain = c.add_argument_group("explanations and agreement")
     explain.add_argument("--methods", help="comma-separated explanation methods (default: SHAP, LIME and, for "
                          f"neural nets, integrated gradients); all: {', '.join(METHODS)}")
@@ -175,9 +181,16 @@ def build(args: argparse.Namespace):
     if args.csv is not None:
         if not args.target:
             raise ConfigError("--csv needs --target, the name of the label column.")
-        dataset = load_csv(args.csv, args.target)
+        dataset = load_csv(args.csv, args.target, task=args.task)
     else:
         dataset = load_builtin(args.dataset)
+        if args.task is not None and args.task != dataset.task:
+            raise ConfigError(f"{args.dataset} is a {dataset.task} dataset; --task {args.task} applies to --csv files.")
+    if args.tolerance is not None and not dataset.regression:
+        raise ConfigError("--tolerance is for regression, in the target's units; a classifier's predictions "
+                          "differ when their classes do.")
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise ConfigError(f"--tolerance must be positive, in the target's units; got {args.tolerance}.")
     hidden = parse_hidden(args.hidden)
     run_config = RunConfig(
         family=args.family, n_models=args.models, seed=args.seed, vary=frozenset(_csv_list(args.vary)),
@@ -207,9 +220,11 @@ def _cohort(text: str | None, dataset) -> Cohort | None:
 
 def _cohort_line(comparison, summary, cohort: Cohort) -> str:
     inside, whole = cohort_figures(comparison, summary, cohort), cohort_figures(comparison, summary, Cohort())
-    accuracy = (f"; accuracy {percent(inside.accuracy, 1)} against {percent(whole.accuracy, 1)} on all of them"
-                if inside.scores is not None else "")
-    return f"cohort: {cohort.describe()} {len(inside.rows)} of {whole.n_test} test rows{accuracy}."
+    regression = comparison.run.dataset.regression
+    show = (lambda v: f"{v:.4g}") if regression else (lambda v: percent(v, 1))
+    accuracy = (f"; {'RMSE' if regression else 'accuracy'} {show(inside.accuracy)} against {show(whole.accuracy)} "
+                "on all of them" if inside.scores is not None else "")
+    return f"cohort: {cohort.describe(regression)} {len(inside.rows)} of {whole.n_test} test rows{accuracy}."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,7 +342,7 @@ def _main(argv: list[str] | None) -> int:
                 bar.set_description_str(message[:60])
                 bar.update(round(100 * fraction) - bar.n)
 
-            comparison = run(dataset, run_config, explain_config, progress=progress)
+            comparison = run(dataset, run_config, explain_config, progress=progress, delta=args.tolerance)
         summary = summarize(comparison, k=args.k, group_threshold=args.group_threshold)
         release_gate(summary, seed=explain_config.seed, min_agreement=args.min_agreement,  # bad gate flags: exit 2
                      max_ambiguity=args.max_ambiguity, method=args.method, metric=args.metric,

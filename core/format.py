@@ -21,6 +21,25 @@ def accuracy_spread(mean: float, std: float) -> str:
     return f"{100 * mean:.1f}% ± {100 * std:.1f}" if np.isfinite(std) else percent(mean, 1)
 
 
+def units(value: float) -> str:
+    """A value in a regression target's units, to 3 significant digits: '54.1', '0.0123', '1230', '1.23e+07';
+    'n/a' for nan."""
+    if not np.isfinite(value):
+        return NA
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:.0f}" if 1e3 <= abs(rounded) < 1e6 else f"{rounded:g}"
+
+
+def error_spread(mean: float, std: float) -> str:
+    """Mean ± standard deviation of an error in the target's units, '54.1 ± 0.9'; the mean alone for one model."""
+    if not np.isfinite(std):
+        return units(mean)
+    if abs(mean) >= 1e6 or 0 < std < 1e-4:
+        return f"{mean:.3g} ± {std:.2g}"
+    digits = 1 if std == 0 or 1 <= std < 10 else 0 if std >= 10 else -int(np.floor(np.log10(std)))
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def points_interval(lo: float, hi: float) -> str:
     """A confidence interval of a difference of proportions in percentage points, '[-1.2, +3.4] pts'."""
     return f"[{100 * lo:+.1f}, {100 * hi:+.1f}] pts"

@@ -37,7 +37,7 @@ JOB_NEWS = "job_news"  # how the last work ended, when not with a result: (kind 
 QUEUED = "queued_run"  # (label, start) of a comparison asked for while other work ran: started when it ends
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
-                 "patience", "C", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
+                 "patience", "C", "alpha", "family_regression", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
                  "rows", "background", "k_setup", "kernel_samples", "lime_samples", "ig_steps", "precision", "target_class",
                  COMPUTE, RAY_ADDRESS)
 
@@ -91,8 +91,8 @@ def csv_frame(upload_id: str, _content: bytes):
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def csv_dataset(upload_id: str, file_name: str, target: str, _content: bytes) -> core.Dataset:
-    return core.from_frame(csv_frame(upload_id, _content), target, name=file_name)
+def csv_dataset(upload_id: str, file_name: str, target: str, _content: bytes, task: str | None = None) -> core.Dataset:
+    return core.from_frame(csv_frame(upload_id, _content), target, name=file_name, task=task)
 
 
 class _Slot:
@@ -152,23 +152,24 @@ def untaken() -> Running | None:
 
 
 def start_comparison(dataset: core.Dataset | core.Shape, run_config: core.RunConfig, explain_config: core.ExplainConfig, *,
-                     k: int | None = None, address: str | None = None) -> bool:
+                     k: int | None = None, address: str | None = None, delta: float | None = None) -> bool:
     """Train and explain in a job of this session, once per (data content, configuration) in this process:
     here, or on the Ray cluster at `address`, which gives the same comparison (so where it ran is not part
     of the key). Work already running queues it instead: False then."""
     label = f"{dataset.name}: {run_config.n_models} × {core.FAMILIES[run_config.family]}"
     if running() is not None:
         st.session_state[QUEUED] = (label, lambda: start_comparison(dataset, run_config, explain_config, k=k,
-                                                                    address=address))
+                                                                    address=address, delta=delta))
         return False
-    key = config_key(dataset, run_config, explain_config)
+    key = config_key(dataset, run_config, explain_config) + ("" if delta is None else f"|delta={delta!r}")
     slot = _slot("comparison", key)
 
     def work(progress):  # a built-in dataset is loaded here, not on the first page (see core.Shape)
         if address is not None:
             return _filled(slot, lambda: core.compare_on_ray(dataset.loaded(), run_config, explain_config,
-                                                             address=address, progress=progress))
-        return _filled(slot, lambda: core.compare(dataset.loaded(), run_config, explain_config, progress=progress))
+                                                             address=address, progress=progress, delta=delta))
+        return _filled(slot, lambda: core.compare(dataset.loaded(), run_config, explain_config, progress=progress,
+                                                  delta=delta))
     speed = None if address is not None else st.session_state.get(SPEED)
     estimate = core.estimate_seconds(dataset, run_config, explain_config, speed=speed or 1.0)
     _WORK_STARTED.set()

@@ -67,28 +67,37 @@ if comp is not None:
                    f"({fmt.confidence(summary.budget.agreement)}, resampling models). "
                    + fmt.planner(summary.budget)
                    + " Bands: what random subsets of that many of these models show (headline method and metric).")
-        _state.show_chart(charts.seed_budget(summary.budget.curve))
+        _state.show_chart(charts.seed_budget(summary.budget.curve, regression=summary.regression))
 
     st.subheader("Equal accuracy, different logic")
     head = summary.headline_method
-    _state.show_chart(charts.gap_vs_agreement(summary.all_pairs))
+    _state.show_chart(charts.gap_vs_agreement(summary.all_pairs, regression=summary.regression))
     lo, hi = summary.accuracy_ci
+    interval = ((lambda a, b: f"[{fmt.units(lo[a, b])}, {fmt.units(hi[a, b])}]") if summary.regression else
+                (lambda a, b: fmt.points_interval(lo[a, b], hi[a, b])))
     pairs = summary.pairs.drop(columns="equal_accuracy").assign(
-        accuracy_difference_ci=[fmt.points_interval(lo[a, b], hi[a, b])
-                                for a, b in zip(summary.pairs.model_a, summary.pairs.model_b)])
-    st.caption(f"Pairs within {fmt.percent(summary.tolerance)} accuracy, lowest top-{k} "
-               f"{core.METHODS[head].label} agreement first. The 95% bootstrap interval of each accuracy difference "
-               "(on the shared test rows) says how equal \"equal\" is.")
+        accuracy_difference_ci=[interval(a, b) for a, b in zip(summary.pairs.model_a, summary.pairs.model_b)])
+    if summary.regression:
+        pairs = pairs.rename(columns=lambda c: c.replace("accuracy", "rmse"))
+    st.caption(f"Pairs {summary.tolerance_text}, lowest top-{k} "
+               f"{core.METHODS[head].label} agreement first. The 95% bootstrap interval of each "
+               f"{summary.quality_name} difference (on the shared test rows) says how equal \"equal\" is.")
     st.dataframe(pairs, width="stretch", hide_index=True, column_config={
-        "accuracy_a": st.column_config.NumberColumn(format="%.3f"), "accuracy_b": st.column_config.NumberColumn(format="%.3f"),
-        "accuracy_gap": st.column_config.NumberColumn(format="%.3f"), "agreement": st.column_config.NumberColumn(format="%.2f")})
+        **{f"{q}_{x}": st.column_config.NumberColumn(format="%.4g" if summary.regression else "%.3f")
+           for q in ("accuracy", "rmse") for x in ("a", "b", "gap")},
+        "agreement": st.column_config.NumberColumn(format="%.2f")})
 
     if not summary.contested.empty:
         st.subheader("Contested rows")
         st.caption("Test rows whose explanations disagree most across models, and whether the prediction flips.")
-        contested = summary.contested.assign(votes=lambda d: [fmt.votes(v, ds.class_names) for v in d["votes"]])
-        st.dataframe(contested.rename(columns={"votes": "predictions (class ×models)"}), width="stretch",
-                     hide_index=True, column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
+        if summary.regression:
+            contested = summary.contested.rename(columns={"prediction_flips": f"apart by more than δ",
+                                                          "low": "lowest prediction", "high": "highest prediction"})
+        else:
+            contested = summary.contested.assign(votes=lambda d: [fmt.votes(v, ds.class_names) for v in d["votes"]])
+            contested = contested.rename(columns={"votes": "predictions (class ×models)"})
+        st.dataframe(contested, width="stretch", hide_index=True,
+                     column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
         pick = st.selectbox("Open a row in the row explorer", contested["row"].tolist(), key="contested_pick")
         if st.button("Open in row explorer", key="open_row"):
             st.session_state[_state.ROW] = int(pick)
@@ -96,9 +105,12 @@ if comp is not None:
 
     if not summary.divergent.empty:
         st.subheader("Same prediction, different reasons")
-        st.caption(f"Rows on which every model predicts the same class, ranked by how much their top-{k} "
+        same = (f"within δ = {fmt.units(summary.delta)} of each other (median shown)" if summary.regression
+                else "the same class")
+        st.caption(f"Rows on which every model predicts {same}, ranked by how much their top-{k} "
                    f"{core.METHODS[head].label} features differ (1 - mean feature agreement).")
-        divergent = summary.divergent.assign(prediction=lambda d: [ds.class_names[c] for c in d["prediction"]])
+        divergent = (summary.divergent if summary.regression else
+                     summary.divergent.assign(prediction=lambda d: [ds.class_names[c] for c in d["prediction"]]))
         st.dataframe(divergent.head(20), width="stretch", hide_index=True,
                      column_config={"divergence": st.column_config.NumberColumn(format="%.2f")})
 

@@ -48,7 +48,7 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
                   icon=":material/restart_alt:")
     stored_target = core.what_if_target(comp, row)
     target = stored_target
-    if ds.n_classes > 2:
+    if ds.n_classes > 2 and not ds.regression:
         target = st.columns(3)[0].selectbox("Reasons for the probability of", range(ds.n_classes), index=stored_target,
                                             format_func=ds.class_names.__getitem__, key=f"whatif_target_{row}")
     values = tuple(map(float, x))
@@ -62,14 +62,25 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
     changed = core.what_if_changes(result, features)
     st.caption(("Changed: " + "; ".join(map(_state.escape_md, changed))) if changed
                else "No value changed yet: the models answer as for the row in the data.")
-    votes = fmt.votes(result.votes, tuple(map(_state.escape_md, ds.class_names)))
-    if result.split:
-        st.warning(f"The models split: {votes}. Trained the same way on the same data, they answer differently.",
-                   icon=":material/call_split:")
+    if ds.regression:
+        predicted, name = result.proba[:, 0], _state.escape_md(ds.target_name)
+        span = f"from {fmt.units(predicted.min())} to {fmt.units(predicted.max())}"
+        if result.split:
+            st.warning(f"The models' predictions of {name} range {span}: {int(result.departs.sum())} of them lie "
+                       f"more than δ = {fmt.units(result.delta)} from the median ({fmt.units(np.median(predicted))}), "
+                       "highlighted below.", icon=":material/call_split:")
+        else:
+            st.success(f"All {len(predicted)} models predict {name} within δ = {fmt.units(result.delta)} of their "
+                       f"median: {span}.", icon=":material/check_circle:")
     else:
-        st.success(f"All {len(result.predicted)} models predict **{_state.escape_md(ds.class_names[result.votes[0][0]])}**.",
-                   icon=":material/check_circle:")
-    _state.show_chart(charts.class_probabilities(result.proba, ds.class_names))
+        votes = fmt.votes(result.votes, tuple(map(_state.escape_md, ds.class_names)))
+        if result.split:
+            st.warning(f"The models split: {votes}. Trained the same way on the same data, they answer differently.",
+                       icon=":material/call_split:")
+        else:
+            st.success(f"All {len(result.predicted)} models predict "
+                       f"**{_state.escape_md(ds.class_names[result.votes[0][0]])}**.", icon=":material/check_circle:")
+        _state.show_chart(charts.class_probabilities(result.proba, ds.class_names))
 
     methods = dict(result.attributions)
     shap_key = (row, values, target)
@@ -89,8 +100,10 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
     method = st.radio("Reasons from", list(methods), format_func=lambda m: core.METHODS[m].label, horizontal=True,
                       key="whatif_method")
     label = core.METHODS[method].label
+    explained = (f"predicted {_state.escape_md(ds.target_name)}" if ds.regression else
+                 f"probability of {_state.escape_md(ds.class_names[target])}")
     st.caption(f"Top reasons: the {core.TOP_REASONS} features with the largest {label} attribution for the "
-               f"probability of {_state.escape_md(ds.class_names[target])}; ↑ raises it, ↓ lowers it.")
+               f"{explained}; ↑ raises it, ↓ lowers it.")
     table = core.what_if_table(result, ds.class_names, ds.feature_names, methods[method])
     st.dataframe(styled(table), hide_index=True, width="stretch",
                  column_config={"top reasons": st.column_config.TextColumn(width="large")})
@@ -100,8 +113,10 @@ def what_if_section(comp: core.Comparison, key: str, row: int) -> None:
 
 def styled(table: pd.DataFrame):
     """The model table with the models that part from the majority shaded."""
-    return table.style.format({"probability": "{:.0%}"}).apply(
-        lambda line: [SPLIT_COLOUR if line["differs from most models"] else ""] * len(line), axis=1)
+    flag = next(c for c in table.columns if c.startswith(("differs from most models", "departs from the median")))
+    shown = ({"prediction": "{:.4g}", "before the edit": "{:.4g}"} if flag.startswith("departs") else
+             {"probability": "{:.0%}"})
+    return table.style.format(shown).apply(lambda line: [SPLIT_COLOUR if line[flag] else ""] * len(line), axis=1)
 
 st.title("Attributions")
 comp = _state.require_comparison()
@@ -127,14 +142,20 @@ if comp is not None:
     current = st.session_state.get(_state.ROW, rows[0])
     row = st.selectbox(
         "Test row", rows, index=rows.index(current) if current in rows else 0, key="row_select",
-        format_func=lambda r: f"row {r} · true class {ds.class_names[ds.y[r]]}",
+        format_func=(lambda r: f"row {r} · actual {fmt.units(ds.y[r])}") if ds.regression else
+        (lambda r: f"row {r} · true class {ds.class_names[ds.y[r]]}"),
     )
     st.session_state[_state.ROW] = row
     i = rows.index(row)
-    target = ds.class_names[ex.target_class[i]]
-    predicted = [_state.escape_md(ds.class_names[c]) for c in preds[:, i]]
-    st.markdown(f"Explaining the probability of class **{_state.escape_md(target)}**. Predictions: " + ", ".join(
-        f"model {m}: **{p}**" for m, p in enumerate(predicted)))
+    if ds.regression:
+        target = f"higher {ds.target_name}"
+        st.markdown(f"Explaining the predicted **{_state.escape_md(ds.target_name)}**. Predictions: " + ", ".join(
+            f"model {m}: **{fmt.units(p)}**" for m, p in enumerate(preds[:, i])))
+    else:
+        target = ds.class_names[ex.target_class[i]]
+        predicted = [_state.escape_md(ds.class_names[c]) for c in preds[:, i]]
+        st.markdown(f"Explaining the probability of class **{_state.escape_md(target)}**. Predictions: " + ", ".join(
+            f"model {m}: **{p}**" for m, p in enumerate(predicted)))
     by_method = {name: attr.values[:, i] for name, attr in ex.by_method.items()}
     columns = st.columns(min(3, len(by_method)))
     for col, (name, row_values) in zip(columns * 3, by_method.items()):

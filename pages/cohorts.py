@@ -57,6 +57,13 @@ def cohort_inputs(comp: core.Comparison, previous: core.Cohort) -> core.Cohort:
                 categories.append(core.Category(column, tuple(picked)))
     with right:
         st.markdown("**Predictions**")
+        if ds.regression:
+            delta = fmt.units(comp.evaluation.delta)
+            outcome = st.radio(f"The models' median prediction lies", list(_OUTCOMES),
+                               format_func={"any": "anywhere", "correct": f"within {delta} of the truth",
+                                            "incorrect": f"more than {delta} from it"}.get, horizontal=True,
+                               index=list(_OUTCOMES).index(previous.outcome), key=f"{_PREFIX}outcome")
+            return core.Cohort(tuple(bounds), tuple(categories), (), outcome)
         predicted = st.multiselect(f"Predicted class (majority vote of the {comp.run.n_models} models)",
                                    list(ds.class_names), default=list(previous.predicted),
                                    key=f"{_PREFIX}predicted", placeholder="Any class")
@@ -73,23 +80,32 @@ def show(comp: core.Comparison, summary: core.Summary, cohort: core.Cohort) -> N
         (st.warning if inside.scores is None else st.caption)(_state.escape_md(note))
     head = summary.headline_method
 
-    def delta(a: float, b: float) -> str | None:
-        return f"{100 * (a - b):+.1f} pts against all test rows" if np.isfinite(a) and np.isfinite(b) else None
+    def delta(a: float, b: float, units: bool = False) -> str | None:
+        if not (np.isfinite(a) and np.isfinite(b)):
+            return None
+        return f"{a - b:+.3g} against all test rows" if units else f"{100 * (a - b):+.1f} pts against all test rows"
 
     ambiguity = inside.ambiguity.estimate if inside.ambiguity is not None else float("nan")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Test rows in the cohort", f"{len(inside.rows)} of {inside.n_test}")
-    c2.metric("Accuracy, mean of models", fmt.percent(inside.accuracy, 1), delta(inside.accuracy, whole.accuracy))
+    if summary.regression:
+        c2.metric("RMSE, mean of models", fmt.units(inside.accuracy), delta(inside.accuracy, whole.accuracy, True),
+                  delta_color="inverse")
+    else:
+        c2.metric("Accuracy, mean of models", fmt.percent(inside.accuracy, 1), delta(inside.accuracy, whole.accuracy))
     c3.metric("Prediction ambiguity", fmt.percent(ambiguity, 1), delta(ambiguity, whole.ambiguity.estimate),
-              delta_color="inverse", help="Rows on which some model predicts differently from model 0.")
+              delta_color="inverse",
+              help=(f"Rows on which some model's prediction lies more than {fmt.units(summary.delta)} from model "
+                    "0's." if summary.regression else "Rows on which some model predicts differently from model 0."))
     c4.metric(f"Top-{summary.k} {core.METHODS[head].label} agreement", fmt.percent(inside.agreement_of(head)),
               delta(inside.agreement_of(head), whole.agreement_of(head)),
               help=f"Over the cohort's {len(inside.explained)} explained rows, mean over pairs of models.")
     st.dataframe(core.side_by_side(inside, whole, summary), hide_index=True, width="stretch", height="content",
                  column_config={"figure": st.column_config.TextColumn(width="large")})
-    with st.expander("Accuracy of each model"):
+    with st.expander("RMSE of each model" if summary.regression else "Accuracy of each model"):
         st.dataframe(core.per_model_accuracy(inside, whole), width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="percent") for c in ("this cohort", "all test rows")})
+            c: st.column_config.NumberColumn(format="%.4g" if summary.regression else "percent")
+            for c in ("this cohort", "all test rows")})
     with st.expander("Every agreement metric"):
         st.dataframe(core.agreement_table(inside, whole, summary), hide_index=True, width="stretch")
 
@@ -102,11 +118,19 @@ def show(comp: core.Comparison, summary: core.Summary, cohort: core.Cohort) -> N
         st.caption(f"The cohort's explained rows whose top-{summary.k} features agree least across models "
                    "(mean over pairs of models).")
         rows = inside.contested
-        st.dataframe(pd.DataFrame({
-            "dataset row": rows["row"], "true class": [ds.class_names[ds.y[r]] for r in rows["row"]],
-            "agreement": rows["agreement"], "models split on the prediction": rows["prediction_flips"],
-            "predictions (class ×models)": [fmt.votes(v, ds.class_names) for v in rows["votes"]]}),
-            width="stretch", hide_index=True, column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
+        if ds.regression:
+            st.dataframe(pd.DataFrame({
+                "dataset row": rows["row"], "actual": ds.y[rows["row"]], "agreement": rows["agreement"],
+                "predictions more than δ apart": rows["prediction_flips"], "lowest prediction": rows["low"],
+                "highest prediction": rows["high"]}), width="stretch", hide_index=True,
+                column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
+        else:
+            st.dataframe(pd.DataFrame({
+                "dataset row": rows["row"], "true class": [ds.class_names[ds.y[r]] for r in rows["row"]],
+                "agreement": rows["agreement"], "models split on the prediction": rows["prediction_flips"],
+                "predictions (class ×models)": [fmt.votes(v, ds.class_names) for v in rows["votes"]]}),
+                width="stretch", hide_index=True,
+                column_config={"agreement": st.column_config.NumberColumn(format="%.2f")})
     st.caption("The report and the data bundle downloaded on the **Report** page include this cohort. "
                "The same cohort on the command line:")
     st.code(f"python -m core compare ... --cohort {shlex.quote(cohort.to_option())}", language="bash")
@@ -128,7 +152,7 @@ if comp is not None:
         st.error(_state.escape_md(exc))
     else:
         st.session_state[_state.COHORT] = None if cohort.is_everything else cohort
-        st.markdown(f"#### {_state.escape_md(cohort.describe())}")
+        st.markdown(f"#### {_state.escape_md(cohort.describe(comp.run.dataset.regression))}")
         if cohort.is_everything:
             st.info("No condition yet: choose features to filter by, a predicted class, or whether the vote is "
                     "right or wrong, above.")

@@ -44,8 +44,9 @@ else:
         st.markdown(f"**A**: {_state.escape_md(name_a)} · **B**: {_state.escape_md(name_b)} · "
                     f"{core.METHODS[d.method].label}, k = {d.k}, compared by {d.level}")
         m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Accuracy A", fmt.percent(d.accuracy[0].mean(), 1))
-        m2.metric("Accuracy B", fmt.percent(d.accuracy[1].mean(), 1))
+        quality, show = ("RMSE", fmt.units) if d.regression else ("Accuracy", lambda v: fmt.percent(v, 1))
+        m1.metric(f"{quality} A", show(d.accuracy[0].mean()))
+        m2.metric(f"{quality} B", show(d.accuracy[1].mean()))
         m3.metric("Agreement within A / B", f"{fmt.percent(d.within[0])} / {fmt.percent(d.within[1])}")
         m4.metric("Agreement between A and B", fmt.percent(d.between))
         st.subheader("Features whose rank moved most")

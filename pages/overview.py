@@ -1,4 +1,6 @@
 """Overview: the finding in plain words, and the most striking pair of models."""
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 import core
@@ -26,7 +28,11 @@ if comp is not None:
     metric, verdict = core.HEADLINE_METRIC, head.verdict
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Models", comp.run.n_models)
-    c2.metric("Accuracy", summary.accuracy_spread, help="Mean ± standard deviation of test accuracy across models.")
+    if summary.regression:
+        c2.metric("RMSE", summary.accuracy_spread, help="Mean ± standard deviation across models of the test root mean "
+                  f"squared error, in {_state.escape_md(comp.run.dataset.target_name)}'s units.")
+    else:
+        c2.metric("Accuracy", summary.accuracy_spread, help="Mean ± standard deviation of test accuracy across models.")
     c3.metric(f"Top-{summary.k} agreement", fmt.percent(head.between[metric]),
               help="Feature agreement@k (Krishna et al. 2022), averaged over rows and pairs of models.")
     c4.metric("Do they differ?", core.VERDICT_LABELS[verdict.outcome] if verdict else "not tested",
@@ -37,21 +43,39 @@ if comp is not None:
                    f"Differ: the 95% interval of the difference lies below -{fmt.points(core.MARGIN, signed=False)}; "
                    "no detectable difference: above it.")
     c5.metric("Prediction ambiguity", fmt.percent(ev.multiplicity.ambiguity),
-              help="Share of test rows on which at least one model predicts differently from model 0 "
-                   "(Marx, Calmon & Ustun 2020). " + ev.multiplicity.note)
+              help=(f"Share of test rows on which some model's prediction lies more than δ = "
+                    f"{fmt.units(summary.delta)} from model 0's. " + ev.multiplicity.note) if summary.regression else
+              ("Share of test rows on which at least one model predicts differently from model 0 "
+                   "(Marx, Calmon & Ustun 2020). " + ev.multiplicity.note))
 
     st.subheader("Equal accuracy, different logic")
     if summary.pairs.empty:
-        st.info(f"No two models are within {fmt.percent(summary.tolerance)} accuracy of each other.")
+        st.info(f"No two models are {summary.tolerance_text}.")
     else:
         pair = summary.pairs.iloc[0]
         a, b = int(pair.model_a), int(pair.model_b)
+        quality = ((f"(RMSE {summary.quality(pair.accuracy_a)})", f"({summary.quality(pair.accuracy_b)})")
+                   if summary.regression else
+                   (f"({fmt.percent(pair.accuracy_a, 1)} accurate)", f"({fmt.percent(pair.accuracy_b, 1)})"))
         st.markdown(
-            f"**Model {a}** ({fmt.percent(pair.accuracy_a, 1)} accurate) and **model {b}** "
-            f"({fmt.percent(pair.accuracy_b, 1)}) are equally accurate, yet their top-{summary.k} "
+            f"**Model {a}** {quality[0]} and **model {b}** {quality[1]} are equally accurate, yet their top-{summary.k} "
             f"{core.METHODS[summary.headline_method].label} features agree on only "
             f"**{fmt.percent(pair.agreement)}** of them on average. " + PAIR_READING[verdict.outcome if verdict else None]
         )
         _state.show_chart(charts.pair_importance(head.importance, a, b, list(comp.run.dataset.feature_names)))
-        st.caption(f"{len(summary.pairs)} pairs of models are within {fmt.percent(summary.tolerance)} accuracy; "
+        st.caption(f"{len(summary.pairs)} pairs of models are {summary.tolerance_text}; "
                    "see **Agreement** for all of them.")
+    if summary.regression:
+        ranges = ev.prediction_range
+        order = np.argsort(-ranges, kind="stable")[:5]
+        ds = comp.run.dataset
+        st.subheader("Where the predictions lie furthest apart")
+        st.caption(f"The test rows to look at first: the {len(order)} where the lowest and the highest model's "
+                   f"predictions of {_state.escape_md(ds.target_name)} differ most (typical row: "
+                   f"{fmt.units(float(np.median(ranges)))}).")
+        st.dataframe(pd.DataFrame({
+            "row": ev.rows[order], "actual": ds.y[ev.rows[order]],
+            "lowest model": ev.predictions[:, order].min(axis=0), "highest model": ev.predictions[:, order].max(axis=0),
+            "range": ranges[order]}), hide_index=True, width="stretch",
+            column_config={c: st.column_config.NumberColumn(format="%.4g")
+                           for c in ("actual", "lowest model", "highest model", "range")})

@@ -36,7 +36,7 @@ with export:
                    "change them on the Agreement page first "
                    "if you want another.")
         if cohort is not None:
-            st.caption(f"Both include the cohort defined on the Cohorts page: {_state.escape_md(cohort.describe())}")
+            st.caption(f"Both include the cohort defined on the Cohorts page: {_state.escape_md(cohort.describe(comp.run.dataset.regression))}")
 with load:
     upload = st.file_uploader("SeedScope bundle (.zip)", type=["zip"], key="bundle_upload")
     if upload is not None:
@@ -55,5 +55,5 @@ with load:
                        f"{_state.escape_md(loaded.run.dataset.name)}. Every page now shows it; models themselves "
                        "are not in the bundle, so nothing retrains.")
             if cohort is not None:
-                st.caption(f"With its cohort, shown on the Cohorts page: {_state.escape_md(cohort.describe())}")
+                st.caption(f"With its cohort, shown on the Cohorts page: {_state.escape_md(cohort.describe(loaded.run.dataset.regression))}")
             st.page_link("pages/overview.py", label="Open the overview", icon=":material/insights:")

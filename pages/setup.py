@@ -13,10 +13,10 @@ st.caption("Train several models that differ only in their randomness, explain e
 
 
 def run_comparison(dataset: core.Dataset, run_config: core.RunConfig, explain_config: core.ExplainConfig,
-                   k: int | None = None, *, address: str | None = None) -> None:
+                   k: int | None = None, *, address: str | None = None, delta: float | None = None) -> None:
     """Train, explain and summarize (or fetch from the cache), here or on the Ray cluster at `address`, in
     work of this session that a visit to another page does not stop; queued behind work already running."""
-    if not _state.start_comparison(dataset, run_config, explain_config, k=k, address=address):
+    if not _state.start_comparison(dataset, run_config, explain_config, k=k, address=address, delta=delta):
         st.info("Other work of yours is running: this comparison starts when it ends (see the sidebar).")
 
 
@@ -78,6 +78,10 @@ def dataset_inputs() -> core.Dataset | core.Shape | None:
     if source == "Built-in dataset":
         name = st.selectbox("Dataset", list(core.BUILTIN_DATASETS), key="builtin")
         dataset = core.BUILTIN_SHAPES[name]
+        if dataset.regression:
+            st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features · regression: predicts "
+                       f"{_state.escape_md(dataset.class_names[0])}, a number")
+            return dataset
         st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features · {dataset.n_classes} classes")
         return dataset
     upload = st.file_uploader("CSV file (a header row, one row per example)", type=["csv"], key="upload")
@@ -97,16 +101,27 @@ def dataset_inputs() -> core.Dataset | core.Shape | None:
         st.error(f"{_state.escape_md(file_name)}: {_state.escape_md(exc)}")
         return None
     columns = list(frame.columns)
-    target = st.selectbox("Target column (the label to predict)", columns, index=len(columns) - 1, key="target")
+    c1, c2 = st.columns([2, 1])
+    target = c1.selectbox("Target column (what to predict)", columns, index=len(columns) - 1, key="target")
+    guessed = core.guess_task(frame, target)
+    task = c2.radio("Task", core.TASKS, index=core.TASKS.index(guessed), horizontal=True, key=f"task_{target}",
+                    help=f"Guessed from the target: a numeric column with more than {core.MAX_CLASSES} distinct "
+                         "values is predicted as a number (regression); anything else as classes. A 0-10 score "
+                         "can be either: choose.")
     st.dataframe(frame.head(8), width="stretch")
     try:
-        dataset = _state.csv_dataset(upload_id, file_name, target, content)
+        dataset = _state.csv_dataset(upload_id, file_name, target, content, task)
     except core.DatasetError as exc:
         st.error(_state.escape_md(exc))
         return None
     for note in dataset.notes:
         st.warning(_state.escape_md(note))
-    st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
+    if dataset.regression:
+        st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features after encoding · regression: the target "
+                   f"{_state.escape_md(target)} is predicted as a number"
+                   + (" (guessed from its values; change it above)" if task == guessed else ""))
+    else:
+        st.caption(f"{dataset.n_rows} rows · {dataset.n_features} features after encoding · {dataset.n_classes} classes")
     return dataset
 
 
@@ -126,6 +141,8 @@ def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.SklearnConf
                                  learning_rate=float(lr), patience=int(patience) or None)
         elif family == "logistic_regression":
             sk = core.SklearnConfig(C=st.number_input("Inverse regularization C", 1e-4, 1e4, sk.C, key="C"))
+        elif family == "ridge":
+            sk = core.SklearnConfig(alpha=st.number_input("Penalty alpha (L2)", 0.0, 1e6, sk.alpha, key="alpha"))
         else:
             c1, c2 = st.columns(2)
             n_trees = c1.number_input("Trees", 1, 1000, sk.n_estimators, key="n_trees")
@@ -178,7 +195,7 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
                                   f"explainer's samples. At auto, an undecided test doubles them, up to "
                                   f"{2 ** core.MAX_DOUBLINGS} times, reusing what was drawn.")
     target = None
-    if dataset is not None and dataset.n_classes > 2:
+    if dataset is not None and not dataset.regression and dataset.n_classes > 2:
         options = [None, *range(dataset.n_classes)]
         target = st.selectbox("Class whose probability is explained", options, key="target_class",
                               format_func=lambda c: "the class most models predict, row by row" if c is None
@@ -205,7 +222,9 @@ preset_inputs(address)
 st.divider()
 st.subheader("Or set up your own comparison")
 dataset = dataset_inputs()
-family = st.selectbox("Model family", list(core.FAMILIES), format_func=core.FAMILIES.get, key="family")
+task = dataset.task if dataset is not None else "classification"
+family = st.selectbox("Model family", core.TASK_FAMILIES[task], format_func=core.FAMILIES.get,
+                      key="family" if task == "classification" else "family_regression")
 hyper = shown_errors(hyperparameter_inputs, family)
 n_models, seed, test_fraction, vary = randomness_inputs()
 explained = shown_errors(explain_inputs, family, seed, dataset)
@@ -215,9 +234,26 @@ note = run_config and core.inert_note(run_config)
 if note:
     (st.warning if core.identical_models(run_config) else st.caption)(note)
 ready = dataset is not None and run_config is not None and explained is not None
+delta = None
+if dataset is not None and dataset.regression:
+    unit = f"{_state.escape_md(dataset.class_names[0])}'s units"
+    c1, c2 = st.columns([1, 2])
+    if c1.checkbox("Set the tolerance δ myself", key=f"own_delta_{dataset.content_hash}"):
+        delta = c2.number_input(f"Tolerance δ, in {unit}", min_value=0.0,
+                                value=float(f"{core.DELTA_FRACTION * dataset.target_std:.3g}"), format="%.4g",
+                                key=f"delta_{dataset.content_hash}") or None
+        if delta is None:
+            st.error("The tolerance must be positive: enter a distance in the target's units.")
+            ready = False
+    else:
+        c2.caption(f"Tolerance δ: 10% of the target's standard deviation on the training rows, about "
+                   f"{core.format.units(core.DELTA_FRACTION * dataset.target_std)} in {unit}.")
+    st.caption("Two models' predictions for a row differ when they are more than δ apart: δ decides the "
+               "ambiguity (rows where some model departs from model 0), and a prediction within δ of the truth "
+               "counts as right in cohorts.")
 if ready:
     st.caption(f"Estimated time: {_state.time_estimate(dataset, run_config, explained[0], on_cluster=address is not None)} "
                "(training, explaining with every method, and testing whether the models differ).")
 if st.button("Train and explain", type="primary", disabled=not ready, key="train"):
-    run_comparison(dataset, run_config, *explained, address=address)
+    run_comparison(dataset, run_config, *explained, address=address, delta=delta)
 follow_running(running)

@@ -192,7 +192,7 @@ def test_setup_keeps_an_uploaded_csv_after_visiting_another_page(page, outside, 
     page.get_by_role("link", name="Setup").first.click()
     page.get_by_text("Upload a CSV").click()
     page.locator("input[type=file]").first.set_input_files(str(csv))
-    page.get_by_text("Target column (the label to predict)").wait_for(timeout=30_000)
+    page.get_by_text("Target column (what to predict)").wait_for(timeout=30_000)
     page.get_by_role("link", name="Metrics").first.click()
     page.get_by_role("heading", name="Metrics").first.wait_for(timeout=30_000)
     page.get_by_role("link", name="Setup").first.click()

@@ -241,6 +241,22 @@ def model_pairs(accuracy: np.ndarray, agreement: np.ndarray, *, tolerance: float
 _BOOTSTRAP_CELLS = 1 << 22  # numbers held per bootstrap chunk (32 MB of float64), whatever the data's size
 
 
+def rmse_difference_ci(squared_error: np.ndarray, *, rng: np.random.Generator, n_boot: int = 1000,
+                       level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Paired-bootstrap confidence interval of RMSE_i - RMSE_j, as accuracy_difference_ci for regression.
+
+    squared_error: (model, row), every model on the same rows. Each bootstrap resamples the rows once
+    (counts per row) and computes every model's RMSE on that resample. Returns (lo, hi), each (model, model).
+    """
+    n_models, n_rows = squared_error.shape
+    counts = rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows), size=n_boot)  # (boot, row)
+    rmse = np.sqrt(squared_error @ counts.T / n_rows)  # (model, boot)
+    tail = (1 - level) / 2
+    difference = rmse[:, None, :] - rmse[None, :, :]
+    lo, hi = np.quantile(difference, [tail, 1 - tail], axis=-1)
+    return lo, hi
+
+
 def accuracy_difference_ci(
     correct: np.ndarray, *, rng: np.random.Generator, n_boot: int = 1000, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -279,14 +295,22 @@ def _n_distinct(predictions: np.ndarray) -> np.ndarray:
     return 1 + (np.diff(ordered, axis=0) != 0).sum(axis=0)
 
 
-def contested_rows(row_agreement: np.ndarray, predictions: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+def contested_rows(row_agreement: np.ndarray, predictions: np.ndarray, rows: np.ndarray,
+                   delta: float | None = None) -> pd.DataFrame:
     """One line per row: how much the models' explanations and predictions agree there.
 
     row_agreement: (row,) mean agreement over model pairs; predictions: (model, row) int;
     rows: (row,) dataset row ids. Columns: row (dataset row id), agreement,
     prediction_flips (not all models predict the same class), n_classes_predicted,
     votes ((class, models predicting it) pairs, most predicted first). Least agreeing first.
+    Regression (delta given): prediction_flips says the predictions span more than delta, and the
+    columns low and high take the place of the classes and votes.
     """
+    if delta is not None:
+        low, high = predictions.min(axis=0), predictions.max(axis=0)
+        frame = pd.DataFrame({"row": rows, "agreement": row_agreement, "prediction_flips": high - low > delta,
+                              "low": low, "high": high})
+        return frame.sort_values("agreement", kind="stable").reset_index(drop=True)
     n_classes = _n_distinct(predictions)
     votes = []
     for row_predictions in predictions.T:  # a few hundred rows at most: a tuple per row for people to read
@@ -306,18 +330,24 @@ def contested_rows(row_agreement: np.ndarray, predictions: np.ndarray, rows: np.
 
 
 def same_prediction_divergent_rows(row_agreement: np.ndarray, predictions: np.ndarray,
-                                   rows: np.ndarray) -> pd.DataFrame:
+                                   rows: np.ndarray, delta: float | None = None) -> pd.DataFrame:
     """Rows where all models predict the same class, most divergent explanations first.
 
     row_agreement: (row,) mean agreement over model pairs; predictions: (model, row) int;
     rows: (row,) dataset row ids. Columns: row (dataset row id), prediction (the shared
-    class), divergence (1 - row_agreement).
+    class), divergence (1 - row_agreement). Regression (delta given): rows whose predictions all lie
+    within delta of each other, prediction their median.
     """
-    unanimous = _n_distinct(predictions) == 1
+    if delta is None:
+        unanimous = _n_distinct(predictions) == 1
+        shared = predictions[0]
+    else:
+        unanimous = predictions.max(axis=0) - predictions.min(axis=0) <= delta
+        shared = np.median(predictions, axis=0)
     frame = pd.DataFrame(
         {
             "row": rows[unanimous],
-            "prediction": predictions[0, unanimous],
+            "prediction": shared[unanimous],
             "divergence": 1 - row_agreement[unanimous],
         }
     )

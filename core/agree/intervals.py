@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from .scores import departs
 
 _CELLS = 1 << 22  # numbers per bootstrap chunk (32 MB of float64)
 
@@ -48,13 +49,14 @@ def _pair_means(matrix: np.ndarray, draws: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ambiguity(predictions: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """(boot,) share of rows on which some drawn model predicts differently from the first drawn model."""
+def _ambiguity(predictions: np.ndarray, draws: np.ndarray, delta: float | None = None) -> np.ndarray:
+    """(boot,) share of rows on which some drawn model predicts differently from the first drawn model
+    (regression: by more than delta)."""
     out = np.empty(len(draws))
     per_chunk = max(1, _CELLS // max(1, draws.shape[1] * predictions.shape[1]))
     for start in range(0, len(draws), per_chunk):
         p = predictions[draws[start:start + per_chunk]]  # (boot, n, row)
-        out[start:start + per_chunk] = (p != p[:, :1]).any(axis=1).mean(axis=1)
+        out[start:start + per_chunk] = departs(p, p[:, :1], delta).any(axis=1).mean(axis=1)
     return out
 
 
@@ -80,7 +82,7 @@ def agreement_interval(matrix: np.ndarray, *, rng: np.random.Generator, n_boot: 
 
 
 def ambiguity_interval(predictions: np.ndarray, *, rng: np.random.Generator, n_boot: int = 500,
-                       level: float = 0.95) -> Interval:
+                       level: float = 0.95, delta: float | None = None) -> Interval:
     """Prediction ambiguity (share of rows some model predicts differently from model 0) with a
     bootstrap interval over rows. predictions: (model, row) class indices on shared rows.
 
@@ -88,7 +90,7 @@ def ambiguity_interval(predictions: np.ndarray, *, rng: np.random.Generator, n_b
     models with replacement holds fewer distinct ones, so it would shrink the interval towards 0.
     How ambiguity grows with more models is what the seed budget's curve shows.
     """
-    differs = (predictions != predictions[:1]).any(axis=0)  # (row,)
+    differs = departs(predictions, predictions[:1], delta).any(axis=0)  # (row,)
     counts = rng.multinomial(len(differs), np.full(len(differs), 1 / len(differs)), size=n_boot)
     return _interval(float(differs.mean()), counts @ differs / len(differs), level)
 
@@ -124,9 +126,10 @@ class SeedBudget:
 
 
 def seed_budget(matrix: np.ndarray, accuracy: np.ndarray, predictions: np.ndarray, *,
-                rng: np.random.Generator, n_boot: int = 200, level: float = 0.95) -> SeedBudget:
-    """The seed budget of one run: matrix (model, model) headline agreement, accuracy (model,),
-    predictions (model, row) on shared rows."""
+                rng: np.random.Generator, n_boot: int = 200, level: float = 0.95,
+                delta: float | None = None) -> SeedBudget:
+    """The seed budget of one run: matrix (model, model) headline agreement, accuracy (model,) (for
+    regression RMSE), predictions (model, row) on shared rows (regression: values, differing beyond delta)."""
     n_models = len(matrix)
     if n_models < 2:
         raise ConfigError("A seed budget needs at least two models.")
@@ -138,7 +141,7 @@ def seed_budget(matrix: np.ndarray, accuracy: np.ndarray, predictions: np.ndarra
         draws = np.argsort(rng.random((n_boot, n_models)), axis=1)[:, :n]
         accuracy_std = accuracy[draws].std(axis=1, ddof=1)
         for name, samples in (("agreement", _pair_means(matrix, draws)), ("accuracy_std", accuracy_std),
-                              ("ambiguity", _ambiguity(predictions, draws))):
+                              ("ambiguity", _ambiguity(predictions, draws, delta))):
             interval = _interval(float(np.nanmean(samples)), samples, level)
             lines.append((name, n, interval.estimate, interval.lo, interval.hi))
     curve = pd.DataFrame(lines, columns=["quantity", "n", "estimate", "lo", "hi"])

@@ -26,8 +26,18 @@ from sklearn.metrics import (
 )
 
 from ..errors import ConfigError
+from .topk import DELTA_FRACTION, RMSE_TOLERANCE  # noqa: F401  (light: Setup reads them)
 
 SCORES: tuple[str, ...] = ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
+REGRESSION_SCORES: tuple[str, ...] = ("rmse", "mae", "r2")
+
+
+def score_regressor(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and R² of one regressor (scikit-learn's definitions; R² is 1 - SSE / SST of y_true)."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+    return {"rmse": float(np.sqrt(mean_squared_error(y_true, predicted))),
+            "mae": float(mean_absolute_error(y_true, predicted)),
+            "r2": float(r2_score(y_true, predicted))}
 
 
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 15) -> float:
@@ -121,23 +131,27 @@ def score_models(
     *,
     n_classes: int,
     fingerprints: list[str] | None = None,
+    regression: bool = False,
 ) -> Scores:
     """Score each of M models on its own test rows.
 
-    y_true_per_model: M arrays, each (row,) integer labels; row counts may differ between models.
-    proba_per_model:  M arrays, each (row, class) with class == n_classes.
+    y_true_per_model: M arrays, each (row,) integer labels (or values, for regression); row counts
+                      may differ between models.
+    proba_per_model:  M arrays, each (row, class) with class == n_classes (regression: (row, 1) values).
     fingerprints:     optional M strings, added as a "fingerprint" column of per_model.
+    Classification scores are SCORES, regression ones REGRESSION_SCORES.
     """
     assert all(p.shape[1] == n_classes for p in proba_per_model), "proba must have n_classes columns"
+    names, score = (REGRESSION_SCORES, lambda y, p: score_regressor(y, p[:, 0])) if regression else (SCORES, score_model)
     # One scikit-learn call per model and metric: test sets may differ in size, so they can't be stacked.
     per_model = pd.DataFrame(
-        [score_model(y, p) for y, p in zip(y_true_per_model, proba_per_model, strict=True)],
-        columns=list(SCORES),
+        [score(y, p) for y, p in zip(y_true_per_model, proba_per_model, strict=True)],
+        columns=list(names),
     )
     per_model.index.name = "model"
     if fingerprints is not None:
         per_model["fingerprint"] = list(fingerprints)
-    metrics = per_model[list(SCORES)]
+    metrics = per_model[list(names)]
     ddof = 1 if len(metrics) > 1 else 0
     summary = pd.DataFrame(
         {"mean": metrics.mean(), "std": metrics.std(ddof=ddof), "min": metrics.min(), "max": metrics.max()}
@@ -154,14 +168,26 @@ def common_rows(test_idx_per_model: list[np.ndarray]) -> np.ndarray:
     return functools.reduce(np.intersect1d, test_idx_per_model, np.unique(test_idx_per_model[0]))
 
 
-def disagreement_matrix(predictions: np.ndarray) -> np.ndarray:
+def departs(predictions: np.ndarray, reference: np.ndarray, delta: float | None = None) -> np.ndarray:
+    """Where predictions differ from reference (broadcast): another class, or, for regression
+    (delta given), a value more than delta away."""
+    return predictions != reference if delta is None else np.abs(predictions - reference) > delta
+
+
+def disagreement_matrix(predictions: np.ndarray, delta: float | None = None) -> np.ndarray:
     """Pairwise disagreement: entry (i, j) is the fraction of rows on which models i and j predict differently.
 
     Marx, Calmon & Ustun 2020, "Predictive Multiplicity in Classification".
-    predictions: (model, row) integer predicted classes.
+    predictions: (model, row) integer predicted classes; with delta, regression values that differ
+    when further apart than delta.
     Returns (model, model), symmetric, zero on the diagonal.
     """
     n_models, n_rows = predictions.shape
+    if delta is not None:
+        out = np.empty((n_models, n_models))
+        for i in range(n_models):  # a (model, row) comparison per model: memory stays at model x row
+            out[i] = departs(predictions, predictions[i], delta).mean(axis=1)
+        return out
     agree = np.zeros((n_models, n_models))
     # One (model, row) @ (row, model) product per class instead of a (model, model, row)
     # comparison, so memory stays at model x row however many models there are.
@@ -171,29 +197,29 @@ def disagreement_matrix(predictions: np.ndarray) -> np.ndarray:
     return 1.0 - agree / n_rows
 
 
-def _differs_from_reference(predictions: np.ndarray, reference: int) -> np.ndarray:
+def _differs_from_reference(predictions: np.ndarray, reference: int, delta: float | None = None) -> np.ndarray:
     # (model, row): True where the model's prediction differs from the reference model's.
-    return predictions != predictions[reference]
+    return departs(predictions, predictions[reference], delta)
 
 
-def ambiguity(predictions: np.ndarray, *, reference: int = 0) -> float:
+def ambiguity(predictions: np.ndarray, *, reference: int = 0, delta: float | None = None) -> float:
     """Fraction of rows on which at least one model disagrees with the reference model.
 
     Marx, Calmon & Ustun 2020, Definition 3, with the M seeds standing in for
     the Rashomon set and model `reference` for the baseline model.
-    predictions: (model, row) integer predicted classes.
+    predictions: (model, row) integer predicted classes (regression: values, differing beyond delta).
     """
-    return float(_differs_from_reference(predictions, reference).any(axis=0).mean())
+    return float(_differs_from_reference(predictions, reference, delta).any(axis=0).mean())
 
 
-def discrepancy(predictions: np.ndarray, *, reference: int = 0) -> float:
+def discrepancy(predictions: np.ndarray, *, reference: int = 0, delta: float | None = None) -> float:
     """Largest fraction of rows on which a single model disagrees with the reference model.
 
     Marx, Calmon & Ustun 2020, Definition 4, with the M seeds standing in for
     the Rashomon set and model `reference` for the baseline model.
-    predictions: (model, row) integer predicted classes.
+    predictions: (model, row) integer predicted classes (regression: values, differing beyond delta).
     """
-    return float(_differs_from_reference(predictions, reference).mean(axis=1).max())
+    return float(_differs_from_reference(predictions, reference, delta).mean(axis=1).max())
 
 
 @dataclass(frozen=True)
@@ -205,20 +231,23 @@ class Multiplicity:
     discrepancy: float
     n_rows: int  # test rows the measures were computed on
     common_rows_only: bool  # True when the split varies and only rows shared by all models were used
+    delta: float | None = None  # regression: how far apart two predictions must be to differ, in target units
 
     @property
     def note(self) -> str:
         """One plain-English sentence saying which rows the measures were computed on."""
         rows = f"{self.n_rows} test row" + ("" if self.n_rows == 1 else "s")
+        within = ("" if self.delta is None else
+                  f" Two predictions differ when they are more than {self.delta:.3g} apart, in the target's units.")
         if self.common_rows_only:
             return (
                 f"Computed on the {rows} shared by all models, "
-                "because the train/test split varies across models."
+                "because the train/test split varies across models." + within
             )
-        return f"Computed on all {rows}."
+        return f"Computed on all {rows}." + within
 
 
-def multiplicity(predictions: np.ndarray, *, common_rows_only: bool) -> Multiplicity:
+def multiplicity(predictions: np.ndarray, *, common_rows_only: bool, delta: float | None = None) -> Multiplicity:
     """Disagreement matrix, ambiguity and discrepancy of M models, model 0 as the reference.
 
     predictions: (model, row) integer predicted classes on rows every model was tested on
@@ -233,11 +262,12 @@ def multiplicity(predictions: np.ndarray, *, common_rows_only: bool) -> Multipli
             "cannot be compared; keep the split fixed, use fewer models or a larger test fraction."
         )
     return Multiplicity(
-        disagreement=disagreement_matrix(predictions),
-        ambiguity=ambiguity(predictions),
-        discrepancy=discrepancy(predictions),
+        disagreement=disagreement_matrix(predictions, delta),
+        ambiguity=ambiguity(predictions, delta=delta),
+        discrepancy=discrepancy(predictions, delta=delta),
         n_rows=n_rows,
         common_rows_only=common_rows_only,
+        delta=delta,
     )
 
 
@@ -248,6 +278,8 @@ class Evaluation:
     Each model is scored on its own test rows; predictions, proba and correct are
     restricted to `rows`, the dataset row ids in every model's test set.
     predictions, correct: (model, row); proba: (model, row, class).
+    Regression: predictions are values in the target's units, proba (model, row, 1) the same, and
+    correct says that a prediction lies within delta of the truth.
     """
 
     scores: Scores
@@ -256,15 +288,37 @@ class Evaluation:
     proba: np.ndarray
     predictions: np.ndarray
     correct: np.ndarray
+    delta: float | None = None  # regression only: see Multiplicity.delta
+
+    @property
+    def regression(self) -> bool:
+        return self.delta is not None
 
     @property
     def accuracy(self) -> np.ndarray:
-        """(model,) test accuracy of each model on its own test rows."""
-        return self.scores.per_model["accuracy"].to_numpy()
+        """(model,) test accuracy of each model on its own test rows (regression: RMSE, lower is better)."""
+        return self.scores.per_model["rmse" if self.regression else "accuracy"].to_numpy()
+
+    @property
+    def quality_name(self) -> str:
+        """What `accuracy` holds: "accuracy", or "RMSE" for regression."""
+        return "RMSE" if self.regression else "accuracy"
+
+    @property
+    def prediction_range(self) -> np.ndarray:
+        """Regression: (row,) max - min of the models' predictions (the viable prediction range of
+        Watson-Daniels et al. 2022, over these models)."""
+        return self.predictions.max(axis=0) - self.predictions.min(axis=0)
 
 
-def evaluate(run) -> Evaluation:
-    """Score every model of a `core.training.fit.Run` and measure its predictive multiplicity."""
+def default_delta(run) -> float:
+    """DELTA_FRACTION of the target's standard deviation on model 0's training rows, in target units."""
+    return DELTA_FRACTION * float(np.std(run.dataset.y[run.train_rows[0]]))
+
+
+def evaluate(run, *, delta: float | None = None) -> Evaluation:
+    """Score every model of a `core.training.fit.Run` and measure its predictive multiplicity.
+    delta: regression's tolerance in target units (None: default_delta); ignored for classification."""
     ds = run.dataset
     tested = np.unique(run.test_rows)  # every row some model is tested on
     proba_tested = run.predict_proba(ds.X[tested])  # (model, tested row, class), one batched pass
@@ -272,13 +326,21 @@ def evaluate(run) -> Evaluation:
     scores = score_models(
         [ds.y[run.test_rows[m]] for m in models],
         [proba_tested[m, np.searchsorted(tested, run.test_rows[m])] for m in models],
-        n_classes=ds.n_classes, fingerprints=list(run.fingerprints),
+        n_classes=ds.n_classes, fingerprints=list(run.fingerprints), regression=ds.regression,
     )
     rows = common_rows(list(run.test_rows))
     split_varies = "split" in run.config.vary
     proba = proba_tested[:, np.searchsorted(tested, rows)]
-    predictions = proba.argmax(axis=-1)
+    if ds.regression:
+        delta = default_delta(run) if delta is None else float(delta)
+        if not delta > 0:
+            raise ConfigError(f"The tolerance must be positive, in the target's units; got {delta}.")
+        predictions = proba[..., 0]
+        correct = np.abs(predictions - ds.y[rows][None, :]) <= delta
+    else:
+        delta, predictions = None, proba.argmax(axis=-1)
+        correct = predictions == ds.y[rows][None, :]
     return Evaluation(
-        scores=scores, multiplicity=multiplicity(predictions, common_rows_only=split_varies), rows=rows,
-        proba=proba, predictions=predictions, correct=predictions == ds.y[rows][None, :],
+        scores=scores, multiplicity=multiplicity(predictions, common_rows_only=split_varies, delta=delta),
+        rows=rows, proba=proba, predictions=predictions, correct=correct, delta=delta,
     )

@@ -21,3 +21,11 @@ def check_k(k: int, n_features: int) -> None:
             f"k={k} is {bound} the number of features ({n_features}); "
             f"pick k between 1 and {n_features}."
         )
+
+
+# Regression. A model "departs" from another on a row when their predictions differ by more than
+# DELTA_FRACTION of the target's standard deviation on the training rows (Setup and --tolerance change it);
+# two regressors are "equally accurate" when their RMSEs differ by at most RMSE_TOLERANCE of the mean RMSE.
+# Here, with the other settings Setup reads before the heavy libraries load.
+DELTA_FRACTION = 0.1
+RMSE_TOLERANCE = 0.05

@@ -60,7 +60,8 @@ def _kinks(module: BatchedMLP, base: torch.Tensor, delta: torch.Tensor) -> torch
 
 def _piecewise_ig(module: BatchedMLP, X: torch.Tensor, target: torch.Tensor, base: torch.Tensor,
                   nodes: int) -> torch.Tensor:
-    """(model, row, feature) integrated gradients of p_target, exact on each linear piece of the path.
+    """(model, row, feature) integrated gradients of p_target (regression: of the predicted value, which is
+    linear on each piece), exact on each linear piece of the path.
 
     On a piece every ReLU keeps its state, so the logits z are affine in a, z(a) = z_a + ... , and
     d p / d x = J^T s(z(a)) with J = dz/dx constant and s = d p_target / d z = p_t (e_t - p). The
@@ -75,14 +76,17 @@ def _piecewise_ig(module: BatchedMLP, X: torch.Tensor, target: torch.Tensor, bas
         k = alphas.shape[-1]
         ends = base + alphas[..., None] * delta[None, :, None, :]
         z = module(ends.reshape(n_models, -1, X.shape[1])).reshape(n_models, n_rows, k, -1)
-        t, w = np.polynomial.legendre.leggauss(nodes)
-        t, w = torch.tensor((t + 1) / 2, dtype=X.dtype), torch.tensor(w / 2, dtype=X.dtype)
-        za, zb = z[:, :, :-1, None, :], z[:, :, 1:, None, :]
-        p = torch.softmax(za + t[:, None] * (zb - za), dim=-1)  # (model, row, piece, node, class)
-        target_onehot = torch.nn.functional.one_hot(target, p.shape[-1]).to(X.dtype)[None, :, None, None, :]
-        p_target = (p * target_onehot).sum(dim=-1, keepdim=True)
         length = (alphas[..., 1:] - alphas[..., :-1])[..., None]
-        v = (p_target * (target_onehot - p) * w[:, None]).sum(dim=-2) * length  # (model, row, piece, class)
+        if z.shape[-1] == 1:  # regression: the output itself is linear on a piece, s = 1
+            v = length  # (model, row, piece, 1)
+        else:
+            t, w = np.polynomial.legendre.leggauss(nodes)
+            t, w = torch.tensor((t + 1) / 2, dtype=X.dtype), torch.tensor(w / 2, dtype=X.dtype)
+            za, zb = z[:, :, :-1, None, :], z[:, :, 1:, None, :]
+            p = torch.softmax(za + t[:, None] * (zb - za), dim=-1)  # (model, row, piece, node, class)
+            target_onehot = torch.nn.functional.one_hot(target, p.shape[-1]).to(X.dtype)[None, :, None, None, :]
+            p_target = (p * target_onehot).sum(dim=-1, keepdim=True)
+            v = (p_target * (target_onehot - p) * w[:, None]).sum(dim=-2) * length  # (model, row, piece, class)
     middle = base + ((alphas[..., 1:] + alphas[..., :-1]) / 2)[..., None] * delta[None, :, None, :]
     middle = middle.reshape(n_models, -1, X.shape[1]).requires_grad_(True)
     (module(middle) * v.reshape(n_models, -1, v.shape[-1])).sum().backward()

@@ -118,7 +118,8 @@ def _float32_thresholds(model):
 
 
 def _tree_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
-    """Exact interventional TreeSHAP of the predicted probability, against the same background as KernelSHAP.
+    """Exact interventional TreeSHAP of the predicted probability (regression: the predicted value), against
+    the same background as KernelSHAP.
 
     Exact means equal to enumerating every coalition on the expanded background (tests check it
     within 1e-6): the whole background is kept (shap would keep a random 100-row sample), and rows,
@@ -131,13 +132,14 @@ def _tree_shap_values(bank, ctx: _Context, seed: int) -> np.ndarray:
         x = scaler.transform(ctx.X).astype(np.float32)
         background = scaler.transform(ctx.expanded_background).astype(np.float32)
         exact = _float32_thresholds(model)
+        answer = "predict" if bank.regression else "predict_proba"
         for points in (x, background):
-            assert np.array_equal(exact.predict_proba(points), model.predict_proba(points)), "threshold rounding"
+            assert np.array_equal(getattr(exact, answer)(points), getattr(model, answer)(points)), "threshold rounding"
         masker = shap.maskers.Independent(background, max_samples=len(background))
         explainer = shap.TreeExplainer(exact, masker, feature_perturbation="interventional",
-                                       model_output="probability")
+                                       model_output="raw" if bank.regression else "probability")
         values = np.asarray(explainer.shap_values(x, check_additivity=False))
-        if values.ndim == 2:  # one output: the positive class of a binary model
+        if values.ndim == 2:  # one output: the positive class of a binary model, or a regressor's value
             out[m] = values
             continue
         # The class axis follows this model's classes_, which may lack a class its training rows never
@@ -204,6 +206,10 @@ def explain_rows(rows: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
 def target_classes(run: Run, X: np.ndarray, target_class: int | None) -> np.ndarray:
     """(row,) class to explain: the given one, the positive class if binary, else the models' majority vote."""
     n_classes = run.dataset.n_classes
+    if run.dataset.regression:  # the one output: the predicted value
+        if target_class not in (None, 0):
+            raise ConfigError("A regression model has one output, the predicted value: there is no class to pick.")
+        return np.zeros(len(X), dtype=np.int64)
     if target_class is not None:
         if not 0 <= target_class < n_classes:
             raise ConfigError(f"Target class must be between 0 and {n_classes - 1}; got {target_class}.")

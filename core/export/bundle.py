@@ -35,11 +35,12 @@ from ..training.data import Dataset
 from ..errors import BundleError, ConfigError
 from ..explainers.registry import METHODS, ExplainConfig
 from ..explainers.methods import Attributions, Explanation
-from ..agree.scores import SCORES, Evaluation, Scores, multiplicity
-from ..training.config import RunConfig
+from ..agree.scores import REGRESSION_SCORES, SCORES, Evaluation, Scores, multiplicity
+from ..training.config import RunConfig, SklearnConfig
 from ..training.fit import History, Run
 
-FORMAT, FORMAT_VERSION = "seedscope-bundle", 1
+# Version 2 added regression (manifest "task" and "delta"); version 1 bundles are classification and still load.
+FORMAT, FORMAT_VERSION, READS = "seedscope-bundle", 2, (1, 2)
 # Unpacked bytes a load may hold, which bounds what a hostile file can make it allocate. Per model, the
 # largest bundle holds float64 attributions of 300 explained rows (Setup's maximum) x 100 features x 6
 # methods (the most one family has) = 1.44 MB; train/val/test row ids of a 100,000-row dataset, 0.8 MB;
@@ -77,14 +78,15 @@ def _config_json(config) -> dict:
 
 def _arrays(c: Comparison) -> dict[str, np.ndarray]:
     run, ev, ex = c.run, c.evaluation, c.explanation
+    names = list(REGRESSION_SCORES if run.dataset.regression else SCORES)
     arrays = {
         "dataset.X": run.dataset.X, "dataset.y": run.dataset.y,
         "run.train_rows": run.train_rows, "run.val_rows": run.val_rows, "run.test_rows": run.test_rows,
         "evaluation.rows": ev.rows, "evaluation.proba": ev.proba, "evaluation.predictions": ev.predictions,
         "evaluation.correct": ev.correct, "evaluation.disagreement": ev.multiplicity.disagreement,
         # C order whatever pandas' internal blocks hold, so a loaded comparison saves back to the same bytes
-        "scores.per_model": np.ascontiguousarray(ev.scores.per_model[list(SCORES)].to_numpy()),
-        "scores.summary": np.ascontiguousarray(ev.scores.summary[list(SCORES)].to_numpy()),
+        "scores.per_model": np.ascontiguousarray(ev.scores.per_model[names].to_numpy()),
+        "scores.summary": np.ascontiguousarray(ev.scores.summary[names].to_numpy()),
         "explanation.rows": ex.rows, "explanation.target_class": ex.target_class,
     }
     if run.history is not None:
@@ -151,9 +153,11 @@ def bundle_bytes(comparison: Comparison, summary: Summary | None = None, *, coho
         "dataset": {"name": ds.name, "feature_names": list(ds.feature_names), "class_names": list(ds.class_names),
                     "image_shape": ds.image_shape and list(ds.image_shape),
                     "informative": ds.informative and list(ds.informative),
-                    "notes": list(ds.notes), "content_hash": ds.content_hash},
+                    "notes": list(ds.notes), "content_hash": ds.content_hash, "task": ds.task},
+        "delta": comparison.evaluation.delta,
         "run_config": _config_json(run.config), "explain_config": _config_json(ex.config),
-        "methods": list(ex.methods), "skipped": list(ex.skipped), "metrics": list(SCORES),
+        "methods": list(ex.methods), "skipped": list(ex.skipped),
+        "metrics": list(REGRESSION_SCORES if ds.regression else SCORES),
         "samples": {name: a.samples for name, a in ex.by_method.items()},
         "fingerprints": list(run.fingerprints), "libraries": library_versions(comparison),
     }
@@ -256,9 +260,9 @@ def _read_manifest(raw: bytearray) -> dict:
         raise _bad("manifest.json holds a number SeedScope never writes") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _bad(f"manifest.json does not declare format {FORMAT!r}")
-    if manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("version") not in READS:
         raise BundleError(f"This bundle has format version {manifest.get('version')!r}, but this SeedScope reads "
-                          f"version {FORMAT_VERSION}; export it again with this version of SeedScope.")
+                          f"versions {READS[0]} to {READS[-1]}; export it again with this version of SeedScope.")
     return manifest
 
 
@@ -342,24 +346,30 @@ def _explain_defaults(explain_config):
 
 
 def _renamed(run_config):
-    """run_config with the field names of this version: bundles from before SklearnConfig call it "trees"."""
+    """run_config with the field names of this version: bundles from before SklearnConfig call it "trees",
+    and those from before regression have no ridge penalty (alpha)."""
     if isinstance(run_config, dict) and "trees" in run_config and "sklearn" not in run_config:
-        return {("sklearn" if name == "trees" else name): value for name, value in run_config.items()}
+        run_config = {("sklearn" if name == "trees" else name): value for name, value in run_config.items()}
+    if isinstance(run_config, dict) and isinstance(run_config.get("sklearn"), dict) \
+            and "alpha" not in run_config["sklearn"]:
+        run_config = run_config | {"sklearn": run_config["sklearn"] | {"alpha": SklearnConfig().alpha}}
     return run_config
 
 
-def _spec(methods: tuple[str, ...], arrays: dict, history: bool) -> list[tuple[str, tuple[str, ...], str, str | None]]:
+def _spec(methods: tuple[str, ...], arrays: dict, history: bool,
+          regression: bool = False) -> list[tuple[str, tuple[str, ...], str, str | None]]:
     """(array, named axes, dtype kind, bound on values) for every array the manifest implies.
 
     Axes with the same name must have the same length; integer arrays index
-    rows or classes and must lie in [0, bound).
+    rows or classes and must lie in [0, bound). A regression's targets and predictions are values.
     """
+    values = ("f", None) if regression else ("i", "classes")
     spec = [
-        ("dataset.X", ("rows", "features"), "f", None), ("dataset.y", ("rows",), "i", "classes"),
+        ("dataset.X", ("rows", "features"), "f", None), ("dataset.y", ("rows",), *values),
         ("run.train_rows", ("models", "train"), "i", "rows"), ("run.val_rows", ("models", "val"), "i", "rows"),
         ("run.test_rows", ("models", "test"), "i", "rows"), ("evaluation.rows", ("shared",), "i", "rows"),
         ("evaluation.proba", ("models", "shared", "classes"), "f", None),
-        ("evaluation.predictions", ("models", "shared"), "i", "classes"),
+        ("evaluation.predictions", ("models", "shared"), *values),
         ("evaluation.correct", ("models", "shared"), "b", None),
         ("evaluation.disagreement", ("models", "models"), "f", None),
         ("scores.per_model", ("models", "metrics"), "f", None), ("scores.summary", ("stats", "metrics"), "f", None),
@@ -394,7 +404,7 @@ def _check_arrays(arrays: dict[str, np.ndarray], spec, sizes: dict[str, int]) ->
             raise _bad(f"array {key!r} has values outside 0..{sizes[bound] - 1}")
         if kind == "f" and key not in _ANY_FLOAT:
             finite = np.isfinite(a)
-            if key in _NAN_AUC:
+            if key in _NAN_AUC and a.shape[1] > _AUC:
                 finite[:, _AUC] |= np.isnan(a[:, _AUC])
             if not finite.all():
                 raise _bad(f"array {key!r} holds NaN or infinite values, which SeedScope never writes there")
@@ -408,9 +418,12 @@ def _dataset(meta: dict, names: tuple[str, ...], classes: tuple[str, ...], array
             raise _bad(f"its image shape {shape} is not (height, width) holding its {len(names)} features")
     if informative is not None:
         informative = _ints(informative, "informative", 0, len(names))
+    task = meta.get("task", "classification")  # version 1 bundles classify
+    if task not in ("classification", "regression"):
+        raise _bad(f"its task {task!r} is neither classification nor regression")
     dataset = Dataset(name=_text(meta["name"], "the dataset name"), X=arrays["dataset.X"], y=arrays["dataset.y"],
                       feature_names=names, class_names=classes, informative=informative, image_shape=shape,
-                      notes=_texts(meta["notes"], "notes"))
+                      notes=_texts(meta["notes"], "notes"), task=task)
     if dataset.content_hash != meta["content_hash"]:
         raise _bad("the dataset arrays do not match the content hash recorded with them; it was altered")
     return dataset
@@ -445,17 +458,22 @@ def _load(raw: bytes) -> tuple[Comparison, Cohort | None]:
     if not methods or not set(listed) <= set(METHODS) or len(set(listed)) < len(listed):
         raise _bad(f"methods {list(methods)} and skipped {list(skipped)} must name known explanation "
                    "methods, each once, with at least one explained")
-    if manifest["metrics"] != list(SCORES):
-        raise _bad("its metrics are not the ones this SeedScope computes")
-    if len(fingerprints) != run_config.n_models:
-        raise _bad(f"it has {len(fingerprints)} fingerprints for {run_config.n_models} models")
     meta = manifest["dataset"]
     if not isinstance(meta, dict):
         raise _bad("its dataset description is not an object")
+    regression = meta.get("task") == "regression"
+    scores = REGRESSION_SCORES if regression else SCORES
+    if manifest["metrics"] != list(scores):
+        raise _bad("its metrics are not the ones this SeedScope computes")
+    delta = manifest.get("delta") if regression else None
+    if regression and not (isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta > 0):
+        raise _bad("its regression tolerance (delta) is not a positive number")
+    if len(fingerprints) != run_config.n_models:
+        raise _bad(f"it has {len(fingerprints)} fingerprints for {run_config.n_models} models")
     names, classes = _texts(meta["feature_names"], "feature_names"), _texts(meta["class_names"], "class_names")
     sizes = {"models": run_config.n_models, "features": len(names), "classes": len(classes),
-             "metrics": len(SCORES), "stats": 4, "halves": 2}
-    _check_arrays(arrays, _spec(methods, arrays, run_config.family == "mlp"), sizes)
+             "metrics": len(scores), "stats": 4, "halves": 2}
+    _check_arrays(arrays, _spec(methods, arrays, run_config.family == "mlp", regression), sizes)
     if np.any(np.diff(arrays["evaluation.rows"]) <= 0):  # Comparison.predictions binary-searches them
         raise _bad("its evaluation rows are not sorted and distinct")
     explained = arrays["explanation.rows"]
@@ -468,8 +486,8 @@ def _load(raw: bytes) -> tuple[Comparison, Cohort | None]:
         raise _bad("its library versions are not an object")
     libraries = {_text(name, "a library name"): _text(version, f"the version of {name}")
                  for name, version in libraries.items() if name != "seedscope-format"}
-    return (replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints, samples),
-                    libraries=libraries), _cohort(zf, dataset))
+    return (replace(_comparison(methods, skipped, arrays, run_config, explain_config, dataset, fingerprints, samples,
+                                delta), libraries=libraries), _cohort(zf, dataset))
 
 
 def load_bundle(source: str | os.PathLike | bytes | BinaryIO) -> Comparison:
@@ -502,21 +520,23 @@ def load_bundle_and_cohort(source: str | os.PathLike | bytes | BinaryIO) -> tupl
 
 def _comparison(methods: tuple[str, ...], skipped: tuple[str, ...], a: dict[str, np.ndarray], run_config: RunConfig,
                 explain_config: ExplainConfig, dataset: Dataset, fingerprints: tuple[str, ...],
-                samples: dict[str, int | None]) -> Comparison:
+                samples: dict[str, int | None], delta: float | None = None) -> Comparison:
     history = (History(a["history.train_loss"], a["history.val_accuracy"], a["history.best_epoch"])
                if run_config.family == "mlp" else None)
     run = Run(config=run_config, dataset=dataset, bank=None, train_rows=a["run.train_rows"],
               val_rows=a["run.val_rows"], test_rows=a["run.test_rows"], fingerprints=fingerprints, history=history)
-    per_model = pd.DataFrame(a["scores.per_model"], columns=list(SCORES))
+    names = list(REGRESSION_SCORES if dataset.regression else SCORES)
+    per_model = pd.DataFrame(a["scores.per_model"], columns=names)
     per_model.index.name = "model"
     per_model["fingerprint"] = list(fingerprints)
-    summary = pd.DataFrame(a["scores.summary"], index=["mean", "std", "min", "max"], columns=list(SCORES))
+    summary = pd.DataFrame(a["scores.summary"], index=["mean", "std", "min", "max"], columns=names)
     # Multiplicity is recomputed from the stored predictions: the same function gives the same numbers.
     evaluation = Evaluation(
         scores=Scores(per_model, summary),
-        multiplicity=multiplicity(a["evaluation.predictions"], common_rows_only="split" in run_config.vary),
+        multiplicity=multiplicity(a["evaluation.predictions"], common_rows_only="split" in run_config.vary,
+                                  delta=delta),
         rows=a["evaluation.rows"], proba=a["evaluation.proba"], predictions=a["evaluation.predictions"],
-        correct=a["evaluation.correct"],
+        correct=a["evaluation.correct"], delta=delta,
     )
     rows, target = a["explanation.rows"], a["explanation.target_class"]
     by_method = {name: Attributions(name, a[f"attributions.{name}.values"], rows, target,

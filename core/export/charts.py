@@ -91,7 +91,9 @@ def disagreement_heatmap(disagreement: np.ndarray, *, title: str) -> alt.Chart:
 
 
 def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
-    """Test accuracy of each model as a dot plot, with the mean as a rule."""
+    """Test accuracy of each model as a dot plot, with the mean as a rule (regression: test RMSE)."""
+    if "rmse" in per_model.columns:
+        return _rmse_strip(per_model)
     frame = per_model.reset_index()[["model", "accuracy"]].assign(model=lambda d: d["model"].map(model_label))
     if len(frame) > CURVE_MODELS:  # how many models reach each accuracy: a dot per model would fill pages
         counts = _histogram(frame["accuracy"].to_numpy(), "models", 30)
@@ -109,22 +111,69 @@ def accuracy_strip(per_model: pd.DataFrame) -> alt.Chart:
     return (dots + mean).properties(width=420, height=alt.Step(24))
 
 
-def training_curves(train_loss: np.ndarray, val_accuracy: np.ndarray) -> alt.Chart:
-    """(model, epoch) curves: training loss and validation accuracy per seed (of many models, their
-    median and the band of the middle 80%)."""
+def _rmse_strip(per_model: pd.DataFrame) -> alt.Chart:
+    frame = per_model.reset_index()[["model", "rmse"]].assign(model=lambda d: d["model"].map(model_label))
+    if len(frame) > CURVE_MODELS:
+        counts = _histogram(frame["rmse"].to_numpy(), "models", 30)
+        return alt.Chart(counts, title=f"Test RMSE of {len(frame)} models (mean {frame['rmse'].mean():.3g})"
+                         ).mark_bar().encode(
+            x=alt.X("from:Q", bin="binned", title="RMSE"), x2="to:Q", y=alt.Y("models:Q", title="models"),
+            tooltip=[alt.Tooltip("from:Q", format=".4g"), alt.Tooltip("to:Q", format=".4g"), "models:Q"],
+        ).properties(width=420, height=160)
+    dots = alt.Chart(frame, title="Test RMSE of each model (lower is better)").mark_circle(size=90).encode(
+        x=alt.X("rmse:Q", title="RMSE", scale=alt.Scale(zero=False)),
+        y=alt.Y("model:N", sort=None, title=None), tooltip=["model", alt.Tooltip("rmse:Q", format=".4g")],
+    )
+    mean = alt.Chart(frame).mark_rule(color="gray", strokeDash=[4, 4]).encode(x="mean(rmse):Q")
+    return (dots + mean).properties(width=420, height=alt.Step(24))
+
+
+def predicted_against_actual(actual: np.ndarray, predictions: np.ndarray, target: str) -> alt.Chart:
+    """Regression, on the test rows every model saw: the models' median prediction against the actual value,
+    with a rule from the lowest to the highest model's prediction (the band the models span), beside the
+    residuals (actual - median prediction) against the median prediction, with the same band."""
+    low, high, middle = predictions.min(axis=0), predictions.max(axis=0), np.median(predictions, axis=0)
+    frame = pd.DataFrame({"actual": actual, "median prediction": middle, "lowest model": low, "highest model": high,
+                          "residual": actual - middle, "residual low": actual - high, "residual high": actual - low,
+                          "range": high - low})
+    tooltip = [alt.Tooltip(c, format=".4g") for c in ("actual", "median prediction", "lowest model", "highest model")]
+    base = alt.Chart(frame)
+    band = base.mark_rule(opacity=0.45, color="#4c78a8").encode(x="actual:Q", y="lowest model:Q", y2="highest model:Q")
+    dots = base.mark_circle(size=28).encode(x=alt.X("actual:Q", scale=alt.Scale(zero=False)),
+                                            y=alt.Y("median prediction:Q", title=f"predicted {target}",
+                                                    scale=alt.Scale(zero=False)), tooltip=tooltip)
+    lo, hi = float(min(actual.min(), low.min())), float(max(actual.max(), high.max()))
+    diagonal = alt.Chart(pd.DataFrame({"x": [lo, hi]})).mark_line(color="gray", strokeDash=[4, 4]).encode(
+        x="x:Q", y="x:Q")
+    left = (band + dots + diagonal).properties(width=320, height=280,
+                                               title=f"Predicted against actual {target}: dot, median model; line, all")
+    rband = base.mark_rule(opacity=0.45, color="#4c78a8").encode(x="median prediction:Q", y="residual low:Q",
+                                                                y2="residual high:Q")
+    rdots = base.mark_circle(size=28).encode(x=alt.X("median prediction:Q", scale=alt.Scale(zero=False)),
+                                             y=alt.Y("residual:Q", title="actual - prediction"), tooltip=tooltip)
+    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray", strokeDash=[4, 4]).encode(y="y:Q")
+    right = (rband + rdots + zero).properties(width=320, height=280, title="Residuals against the prediction")
+    return left | right
+
+
+def training_curves(train_loss: np.ndarray, val_accuracy: np.ndarray, *, regression: bool = False) -> alt.Chart:
+    """(model, epoch) curves: training loss and validation accuracy (regression: validation R²) per seed
+    (of many models, their median and the band of the middle 80%)."""
     n_models, n_epochs = train_loss.shape
+    val_name = "validation R²" if regression else "validation accuracy"
+    val_title = val_name[0].upper() + val_name[1:]
     if n_models > CURVE_MODELS:
-        return _curve_band(train_loss, "Training loss") | _curve_band(val_accuracy, "Validation accuracy")
+        return _curve_band(train_loss, "Training loss") | _curve_band(val_accuracy, val_title)
     frame = pd.DataFrame({
         "model": np.repeat([model_label(m) for m in range(n_models)], n_epochs),
         "epoch": np.tile(np.arange(1, n_epochs + 1), n_models),
-        "training loss": train_loss.ravel(), "validation accuracy": val_accuracy.ravel(),
+        "training loss": train_loss.ravel(), val_name: val_accuracy.ravel(),
     })
     base = alt.Chart(frame).mark_line(opacity=0.7).encode(x="epoch:Q", color=alt.Color("model:N", legend=None),
                                                            tooltip=["model", "epoch"])
     return (base.encode(y="training loss:Q").properties(width=320, height=220, title="Training loss")
-            | base.encode(y=alt.Y("validation accuracy:Q", scale=alt.Scale(zero=False)))
-            .properties(width=320, height=220, title="Validation accuracy"))
+            | base.encode(y=alt.Y(f"{val_name}:Q", scale=alt.Scale(zero=False)))
+            .properties(width=320, height=220, title=val_title))
 
 
 def _curve_band(curves: np.ndarray, title: str) -> alt.Chart:
@@ -219,17 +268,21 @@ def image_grid(images: np.ndarray, *, columns: int = 5, title: str = "") -> alt.
         facet=alt.Facet("model:N", sort=None, title=None), columns=columns, title=title)
 
 
-def gap_vs_agreement(pairs: pd.DataFrame) -> alt.Chart:
-    """Every model pair (agreement.model_pairs): accuracy gap against explanation agreement; equal-accuracy pairs highlighted."""
+def gap_vs_agreement(pairs: pd.DataFrame, *, regression: bool = False) -> alt.Chart:
+    """Every model pair (agreement.model_pairs): accuracy gap (regression: RMSE gap) against explanation agreement;
+    equal-accuracy pairs highlighted."""
     frame = pairs.assign(pair=lambda d: "model " + d["model_a"].astype(str) + " vs " + d["model_b"].astype(str),
                          equal=lambda d: np.where(d["equal_accuracy"], "equal accuracy", "different accuracy"))
-    return alt.Chart(frame, title="Accuracy gap vs explanation agreement, every pair of models").mark_circle(
+    quality = "RMSE" if regression else "Accuracy"
+    return alt.Chart(frame, title=f"{quality} gap vs explanation agreement, every pair of models").mark_circle(
         size=80).encode(
-        x=alt.X("accuracy_gap:Q", title="accuracy gap", axis=alt.Axis(format="%")),
+        x=alt.X("accuracy_gap:Q", title=f"{quality} gap".lower().replace("rmse", "RMSE"),
+                axis=alt.Axis(format=".3g" if regression else "%")),
         y=alt.Y("agreement:Q", title="explanation agreement", scale=alt.Scale(zero=False, domainMax=1)),
         color=alt.Color("equal:N", scale=alt.Scale(domain=["equal accuracy", "different accuracy"],
                                                    range=["#E45756", "#9e9e9e"]), title=None),
-        tooltip=["pair", alt.Tooltip("accuracy_gap:Q", format=".2%"), alt.Tooltip("agreement:Q", format=".2f")],
+        tooltip=["pair", alt.Tooltip("accuracy_gap:Q", format=".4g" if regression else ".2%"),
+                 alt.Tooltip("agreement:Q", format=".2f")],
     ).properties(width=460, height=300)
 
 
@@ -246,9 +299,10 @@ def rank_distribution(ranks: pd.DataFrame, flips: dict[str, bool], *, top: int =
     ).properties(width=460, height=alt.Step(22))
 
 
-def seed_budget(curve: pd.DataFrame) -> alt.Chart:
+def seed_budget(curve: pd.DataFrame, *, regression: bool = False) -> alt.Chart:
     """Each quantity against the number of models (budget.SeedBudget.curve): estimate and band."""
-    titles = {"agreement": "explanation agreement", "accuracy_std": "accuracy std", "ambiguity": "prediction ambiguity"}
+    titles = {"agreement": "explanation agreement", "accuracy_std": "RMSE std" if regression else "accuracy std",
+              "ambiguity": "prediction ambiguity"}
     frame = curve.assign(quantity=curve["quantity"].map(titles))
     base = alt.Chart(frame).encode(x=alt.X("n:Q", title="models", scale=alt.Scale(zero=False),
                                            axis=alt.Axis(format="d", tickMinStep=1)))
@@ -293,35 +347,43 @@ def _curves_frame(dep, curves: np.ndarray) -> pd.DataFrame:
                          "value": np.tile(x, n_models), "probability": curves.ravel()})
 
 
-def _model_lines(dep, curves: np.ndarray, class_name: str) -> alt.Chart:
+def _answer(class_name: str, regression: bool) -> tuple[str, str, str]:
+    """(axis title, axis format, tooltip format) of what the dependence charts follow: a class's probability,
+    or a regression's predicted value (class_name is then the target's name)."""
+    return (f"predicted {class_name}", "~s", ".4g") if regression else (f"probability of {class_name}", "%", ".1%")
+
+
+def _model_lines(dep, curves: np.ndarray, class_name: str, regression: bool = False) -> alt.Chart:
     """One thin line per model, all in one colour: with many seeds what matters is the band they make."""
     width = 1.5 if len(curves) <= 10 else 0.8
+    title, axis_format, tip = _answer(class_name, regression)
     return alt.Chart(_curves_frame(dep, curves)).mark_line(strokeWidth=width, opacity=0.7, color=MODEL_A).encode(
-        x=_dependence_x(dep), y=alt.Y("probability:Q", axis=alt.Axis(format="%"), title=f"probability of {class_name}"),
+        x=_dependence_x(dep), y=alt.Y("probability:Q", axis=alt.Axis(format=axis_format), title=title,
+                                      scale=alt.Scale(zero=not regression)),
         detail="model:N",
-        tooltip=["model", "value", alt.Tooltip("probability:Q", format=".1%")],
+        tooltip=["model", "value", alt.Tooltip("probability:Q", format=tip, title=title)],
     )
 
 
-def partial_dependence(dep, *, class_name: str) -> alt.Chart:
+def partial_dependence(dep, *, class_name: str, regression: bool = False) -> alt.Chart:
     """Every model's partial dependence curve (core.views.dependence.Dependence) inside the band the models span:
     light from the lowest to the highest model, darker between their 10th and 90th percentiles."""
     x = list(dep.labels) if dep.feature.categorical else dep.grid
     band = pd.DataFrame({"value": x, "low": dep.low, "high": dep.high, "inner_low": dep.inner_low,
                          "inner_high": dep.inner_high})
     base = alt.Chart(band).encode(x=_dependence_x(dep))
-    title = f"probability of {class_name}"
+    title = _answer(class_name, regression)[0]
     layers = [base.mark_area(opacity=0.15, color=MODEL_A).encode(y=alt.Y("low:Q", title=title), y2="high:Q")]
     if len(dep.curves) >= 5:  # percentiles of fewer models say nothing the extremes do not
         layers.append(base.mark_area(opacity=0.2, color=MODEL_A).encode(y=alt.Y("inner_low:Q", title=title),
                                                                         y2="inner_high:Q"))
-    layers.append(_model_lines(dep, dep.curves, class_name))
+    layers.append(_model_lines(dep, dep.curves, class_name, regression))
     return alt.layer(*layers).properties(
         width=520, height=300,
-        title=f"Mean probability of {class_name} over the test rows, one line per model")
+        title=f"Mean {title} over the test rows, one line per model")
 
 
-def ice_curves(dep, row_curves, *, class_name: str) -> alt.Chart:
+def ice_curves(dep, row_curves, *, class_name: str, regression: bool = False) -> alt.Chart:
     """One row's curves (core.views.dependence.RowCurves): each model's probability as only the feature changes,
     a dot per model where the row is now, and a dashed rule at the row's own value."""
     own = dep.feature.categories[int(row_curves.position)] if dep.feature.categorical else row_curves.position
@@ -331,9 +393,10 @@ def ice_curves(dep, row_curves, *, class_name: str) -> alt.Chart:
         x=_dependence_x(dep))
     dots = alt.Chart(now).mark_circle(size=60, color=MODEL_B, opacity=0.9).encode(
         x=_dependence_x(dep), y="probability:Q",
-        tooltip=["model", alt.Tooltip("probability:Q", format=".1%", title="probability now")])
-    return (_model_lines(dep, row_curves.curves, class_name) + rule + dots).properties(
-        width=520, height=300, title=f"Row {row_curves.row}: probability of {class_name} as only this feature changes")
+        tooltip=["model", alt.Tooltip("probability:Q", format=_answer(class_name, regression)[2], title="now")])
+    return (_model_lines(dep, row_curves.curves, class_name, regression) + rule + dots).properties(
+        width=520, height=300,
+        title=f"Row {row_curves.row}: {_answer(class_name, regression)[0]} as only this feature changes")
 
 
 def attribution_scatter(frame: pd.DataFrame, *, feature_name: str, method_label: str, categorical: bool) -> alt.Chart:
@@ -382,6 +445,23 @@ def story_accuracy(data: pd.DataFrame, title: str):
         y=alt.Y("stack:O", axis=None, sort="descending"),
         tooltip=["model", alt.Tooltip("accuracy:Q", format=".1%")],
     )
+    return _presentation(dots.properties(width=680, height=alt.Step(30)), title)
+
+
+def story_rmse(data: pd.DataFrame, title: str):
+    """Regression's story_accuracy: (model, accuracy holding RMSE, stack) as one dot per model on an RMSE axis."""
+    frame = data.rename(columns={"accuracy": "rmse"}).assign(model=data["model"].map(model_label))
+    if len(frame) > STORY_DOTS:
+        counts = _histogram(frame["rmse"].to_numpy(), "models", 40)
+        bars = alt.Chart(counts).mark_bar(color=MODEL_A).encode(
+            x=alt.X("from:Q", bin="binned", title="root mean squared error (lower is better)"), x2="to:Q",
+            y=alt.Y("models:Q", title="models"),
+            tooltip=[alt.Tooltip("from:Q", format=".4g"), alt.Tooltip("to:Q", format=".4g"), "models:Q"])
+        return _presentation(bars.properties(width=680, height=220), title)
+    dots = alt.Chart(frame).mark_circle(size=420, opacity=0.85, color=MODEL_A).encode(
+        x=alt.X("rmse:Q", scale=alt.Scale(zero=False), title="root mean squared error (lower is better)"),
+        y=alt.Y("stack:O", axis=None, sort="descending"),
+        tooltip=["model", alt.Tooltip("rmse:Q", format=".4g")])
     return _presentation(dots.properties(width=680, height=alt.Step(30)), title)
 
 
@@ -434,7 +514,7 @@ def story_case(data: pd.DataFrame, title: str):
     return _presentation((cells + names).properties(width=alt.Step(170), height=alt.Step(40)), title)
 
 
-STORY_CHARTS = {"accuracy": story_accuracy, "pair": story_pair, "baselines": story_baselines, "case": story_case}
+STORY_CHARTS = {"accuracy": story_accuracy, "rmse": story_rmse, "pair": story_pair, "baselines": story_baselines, "case": story_case}
 
 
 def story_chart(step):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
+
+import numpy as np
 import os
 import re
 import shlex
@@ -127,7 +129,8 @@ def _finding(c: Comparison, s: Summary) -> str:
     label = METHODS[s.headline_method].label
     stats = [
         (str(c.run.n_models), "models, differing only in seed"),
-        (s.accuracy_spread, "test accuracy, mean ± std"),
+        (s.accuracy_spread, f"test {s.quality_name}, mean ± std"
+         + (f" (in {c.run.dataset.target_name}'s units)" if s.regression else "")),
         (_pct(head.between[HEADLINE_METRIC]), f"top-{s.k} {label} agreement between models"),
         (_pct(head.noise_floor[HEADLINE_METRIC]), "explainer noise floor (same model, independent samples)"),
         (VERDICT_LABELS[head.verdict.outcome] if head.verdict else "not tested",
@@ -147,7 +150,7 @@ def _finding(c: Comparison, s: Summary) -> str:
         "weighs on both sides (95% interval over models and groups of rows; a difference within "
         f"{_e(fmt.points(MARGIN, signed=False))} is none).</p>"
         + f'<p class="note">{_e(s.grouping)}</p>'
-        + (f'<p class="note">{_e(fmt.planner(s.budget))}</p>' + _svg(charts.seed_budget(s.budget.curve), "budget")
+        + (f'<p class="note">{_e(fmt.planner(s.budget))}</p>' + _svg(charts.seed_budget(s.budget.curve, regression=s.regression), "budget")
            if s.budget is not None else "")
     )
 
@@ -170,8 +173,12 @@ def _configuration(c: Comparison, s: Summary) -> str:
     hyper = ", ".join(f"{name}={sub[name]}" for name in _HYPERPARAMETERS[cfg.family])
     xc = ex.config
     rows = [
-        ("Dataset", ds.name), ("Rows / features / classes", f"{len(ds.y)} / {ds.n_features} / {ds.n_classes}"),
-        ("Classes", ", ".join(ds.class_names)), ("Content hash", ds.content_hash),
+        ("Dataset", ds.name),
+        *([("Rows / features", f"{len(ds.y)} / {ds.n_features}"), ("Task", f"regression of {ds.target_name}")]
+          if ds.regression else
+          [("Rows / features / classes", f"{len(ds.y)} / {ds.n_features} / {ds.n_classes}"),
+           ("Classes", ", ".join(ds.class_names))]),
+        ("Content hash", ds.content_hash),
         ("Model family", FAMILIES[cfg.family]), ("Hyperparameters", hyper), ("Models", cfg.n_models),
         ("Base seed", cfg.seed), ("Test fraction", cfg.test_fraction),
         ("Validation fraction (of training split)", cfg.validation_fraction),
@@ -181,7 +188,8 @@ def _configuration(c: Comparison, s: Summary) -> str:
         ("Rows explained", f"{len(ex.rows)} of {len(c.evaluation.rows)} test rows shared by all models"),
         ("Explainer settings", f"background {xc.background_size}, KernelSHAP samples {xc.kernel_samples}, "
                                f"LIME samples {xc.lime_samples}, IG nodes per piece {xc.ig_steps}, seed {xc.seed}"),
-        ("Top-k", s.k), ("Equal-accuracy tolerance", _pct(s.tolerance)),
+        ("Top-k", s.k), ("Equal-accuracy tolerance", fmt.units(s.tolerance) + " RMSE" if s.regression else _pct(s.tolerance)),
+        *([("Prediction tolerance (delta)", f"{fmt.units(s.delta)} in the target's units")] if s.regression else []),
     ]
     if ex.skipped:
         rows.append(("Skipped (family unsupported)", ", ".join(METHODS[m].label for m in ex.skipped)))
@@ -192,14 +200,20 @@ def _configuration(c: Comparison, s: Summary) -> str:
 
 def _models(c: Comparison) -> str:
     scores, history = c.evaluation.scores, c.run.history
+    SCORES = list(scores.summary.columns)  # noqa: N806  (classification's or regression's)
     header = ["model", *SCORES, "fingerprint"] + (["best epoch"] if history is not None else [])
     rows = [[m, *(fmt.number(scores.per_model.at[m, k]) for k in SCORES), c.run.fingerprints[m]]
             + ([int(history.best_epoch[m]) + 1] if history is not None else []) for m in range(c.run.n_models)]
     summary = [[stat, *(fmt.number(scores.summary.at[stat, k]) for k in SCORES)] for stat in scores.summary.index]
-    curves = _svg(charts.training_curves(history.train_loss, history.val_accuracy), "curves") if history else ""
+    curves = (_svg(charts.training_curves(history.train_loss, history.val_accuracy,
+                                          regression=c.run.dataset.regression), "curves") if history else "")
     every = _table(header, rows, align="r" * (len(SCORES) + 1) + "lr", mono=(len(SCORES) + 1,))
     across = _table(["", *SCORES], summary, align="l" + "r" * len(SCORES))
     charts_html = _svg(charts.accuracy_strip(scores.per_model), "accuracy") + curves
+    if c.evaluation.regression:
+        ev = c.evaluation
+        charts_html += _svg(charts.predicted_against_actual(c.run.dataset.y[ev.rows], ev.predictions,
+                                                            c.run.dataset.target_name), "predicted")
     if c.run.n_models > charts.CURVE_MODELS:  # the summary first; every model's row one click away
         return (across + f"<details><summary>Every model's scores and fingerprint ({c.run.n_models} models)"
                 f"</summary>{every}</details>" + charts_html)
@@ -208,12 +222,41 @@ def _models(c: Comparison) -> str:
 
 def _disagreement(c: Comparison) -> str:
     mult = c.evaluation.multiplicity
+    if mult.delta is not None:
+        return _regression_disagreement(c)
     chart = charts.disagreement_heatmap(mult.disagreement, title="Share of rows two models predict differently")
     return (_svg(chart, "disagreement") + _fields([
         ("Ambiguity", f"{_pct(mult.ambiguity)} of rows get a different prediction from some model than from model 0"),
         ("Discrepancy", f"{_pct(mult.discrepancy)} of rows at most change prediction when model 0 is swapped"
                         " for a single other model"),
     ]) + f'<p class="note">Marx, Calmon &amp; Ustun 2020. {_e(mult.note)}</p>')
+
+
+def _regression_disagreement(c: Comparison, shown: int = 10) -> str:
+    """How far apart the regressors' predictions are: per row range and std, ambiguity at delta, and the rows
+    where they disagree most (the rows to look at first)."""
+    ev, ds = c.evaluation, c.run.dataset
+    mult, spread = ev.multiplicity, ev.prediction_range
+    delta = fmt.units(mult.delta)
+    chart = charts.disagreement_heatmap(mult.disagreement, title=f"Share of rows two models predict more than "
+                                                                 f"{delta} apart")
+    order = np.argsort(-spread, kind="stable")[:shown]
+    rows = [[int(ev.rows[i]), fmt.units(float(ds.y[ev.rows[i]])), fmt.units(float(ev.predictions[:, i].min())),
+             fmt.units(float(np.median(ev.predictions[:, i]))), fmt.units(float(ev.predictions[:, i].max())),
+             fmt.units(float(spread[i])), fmt.units(float(ev.predictions[:, i].std()))] for i in order]
+    return (_fields([
+        ("Prediction range", f"{fmt.units(float(np.median(spread)))} on a typical row (median), up to "
+                             f"{fmt.units(float(spread.max()))}: the distance between the lowest and the highest "
+                             "model's prediction (the viable prediction range of Watson-Daniels et al. 2022)"),
+        ("Ambiguity", f"{_pct(mult.ambiguity)} of rows get a prediction more than {delta} away from model 0's "
+                      "from some model"),
+        ("Discrepancy", f"{_pct(mult.discrepancy)} of rows at most move by more than {delta} when model 0 is "
+                        "swapped for a single other model"),
+    ]) + f"<h3>The {len(order)} rows where the models' predictions lie furthest apart</h3>"
+        + _table(["row", "actual", "lowest", "median", "highest", "range", "std"], rows, align="rrrrrrr")
+        + _svg(chart, "disagreement")
+        + f'<p class="note">{_e(mult.note)} delta is 10% of the target\'s standard deviation on the training rows '
+          "unless set otherwise.</p>")
 
 
 def _importance(c: Comparison, s: Summary) -> str:
@@ -247,6 +290,8 @@ def _agreement(s: Summary) -> str:
 
 
 def _pairs(c: Comparison, s: Summary, shown: int = 20) -> str:
+    if s.regression:
+        return _regression_pairs(c, s, shown)
     if s.pairs.empty:
         return f"<p>No two models have test accuracies within {_e(_pct(s.tolerance))} of each other.</p>"
     lo, hi = s.accuracy_ci
@@ -265,6 +310,24 @@ def _pairs(c: Comparison, s: Summary, shown: int = 20) -> str:
             + f"<h3>The least agreeing pair: model {a} vs model {b}</h3>" + _svg(chart, "pair"))
 
 
+def _regression_pairs(c: Comparison, s: Summary, shown: int) -> str:
+    if s.pairs.empty:
+        return f"<p>No two models are {_e(s.tolerance_text)}.</p>"
+    lo, hi = s.accuracy_ci
+    num = fmt.units
+    rows = [[f"{a} vs {b}", num(p.accuracy_a), num(p.accuracy_b), num(p.accuracy_gap),
+             f"[{num(lo[a, b])}, {num(hi[a, b])}]", fmt.number(p.agreement)]
+            for p in s.pairs.head(shown).itertuples() for a, b in [(int(p.model_a), int(p.model_b))]]
+    a, b = int(s.pairs.model_a.iloc[0]), int(s.pairs.model_b.iloc[0])
+    chart = charts.pair_importance(s.by_method[s.headline_method].importance, a, b, list(c.run.dataset.feature_names))
+    more = f" (the {shown} least agreeing of {len(s.pairs)})" if len(s.pairs) > shown else ""
+    return (f'<p class="note">Pairs of models {_e(s.tolerance_text)}, least agreeing first{more}. The interval '
+            "is a paired-bootstrap 95% CI of RMSE A − B on the test rows both models saw; agreement is "
+            f"{_e(s.metric_labels[HEADLINE_METRIC])} (k = {s.k}) of {_e(METHODS[s.headline_method].label)}.</p>"
+            + _table(["models A vs B", "RMSE A", "RMSE B", "gap", "95% CI of A − B", "agreement"], rows, align="lrrrrr")
+            + f"<h3>The least agreeing pair: model {a} vs model {b}</h3>" + _svg(chart, "pair"))
+
+
 def _contested(c: Comparison, s: Summary, shown: int = 10) -> str:
     if s.contested.empty:
         return "<p>Train at least two models to find rows where their explanations disagree.</p>"
@@ -274,6 +337,10 @@ def _contested(c: Comparison, s: Summary, shown: int = 10) -> str:
 
 def _contested_table(c: Comparison, contested) -> str:
     ds = c.run.dataset
+    if ds.regression:
+        rows = [[int(r.row), fmt.units(float(ds.y[r.row])), fmt.number(r.agreement),
+                 f"{fmt.units(r.low)} to {fmt.units(r.high)}"] for r in contested.itertuples()]
+        return _table(["dataset row", "actual", "agreement", "predictions (lowest to highest)"], rows, align="rrrl")
     rows = [[int(r.row), ds.class_names[ds.y[r.row]], fmt.number(r.agreement), fmt.votes(r.votes, ds.class_names)]
             for r in contested.itertuples()]
     return _table(["dataset row", "true class", "agreement", "predictions (class ×models)"], rows, align="rlrl")
@@ -284,7 +351,7 @@ def _cohort(c: Comparison, s: Summary, cohort: Cohort, shown: int = 10) -> str:
     table = side_by_side(inside, cohort_figures(c, s, Cohort()), s)
     contested = (_contested_table(c, inside.contested.head(shown)) if not inside.contested.empty else
                  "<p>No contested row falls in this cohort.</p>")
-    return (f'<p class="headline">{_e(cohort.describe())}</p>'
+    return (f'<p class="headline">{_e(cohort.describe(c.run.dataset.regression))}</p>'
             + "".join(f'<p class="note">{_e(note)}</p>' for note in inside.notes)
             + _table(list(table.columns), table.to_numpy().tolist(), align="lrr")
             + f"<h3>Contested rows in the cohort</h3>{contested}"
@@ -342,8 +409,9 @@ def render_diff_html(d: RunDiff, names: tuple[str, str]) -> str:
     """Run against run as a self-contained HTML page, escaped like the report."""
     a, b = names
     title = f"SeedScope: {a} against {b}"
-    accuracy = [[label, len(acc), _pct(acc.mean()), _pct(acc.std(ddof=1)) if len(acc) > 1 else "n/a",
-                 _pct(acc.min()), _pct(acc.max())] for label, acc in zip(("A", "B"), d.accuracy)]
+    show = fmt.units if d.regression else _pct
+    accuracy = [[label, len(acc), show(acc.mean()), show(acc.std(ddof=1)) if len(acc) > 1 else "n/a",
+                 show(acc.min()), show(acc.max())] for label, acc in zip(("A", "B"), d.accuracy)]
     agreement = [["within A", fmt.number(d.within[0])], ["within B", fmt.number(d.within[1])],
                  ["between A and B", fmt.number(d.between)]]
     moves = [[r.feature, f"{r.rank_a:.1f}", f"{r.rank_b:.1f}", f"{r.move:+.1f}"] for r in d.rank_moves.head(15).itertuples()]
@@ -353,15 +421,17 @@ def render_diff_html(d: RunDiff, names: tuple[str, str]) -> str:
         for r in d.settings.itertuples())
     label = f"{METHODS[d.method].label}, {_e(d.metric)} (k = {d.k}), compared by {_e(d.level)}"
     body = (
-        f"<section><h2>Accuracy</h2>{_table(['run', 'models', 'mean', 'std', 'min', 'max'], accuracy, align='lrrrrr')}"
+        f"<section><h2>{'Test RMSE' if d.regression else 'Accuracy'}</h2>{_table(['run', 'models', 'mean', 'std', 'min', 'max'], accuracy, align='lrrrrr')}"
         f"</section><section><h2>Agreement</h2><p class=\"note\">{label}. Between-run agreement close to within-run "
         "agreement means the two runs' models decide alike; far below it, the change moved their logic.</p>"
         f"{_table(['', 'agreement'], agreement, align='lr')}</section>"
         f"<section><h2>Features whose rank moved most</h2>"
         f"{_table(['feature', 'mean rank A', 'mean rank B', 'move'], moves, align='lrrr')}</section>"
-        f"<section><h2>Rows whose majority prediction changed</h2>"
+        + ("<section><h2>Rows whose median prediction moved beyond A's tolerance</h2>" if d.regression else
+           "<section><h2>Rows whose majority prediction changed</h2>")
         + (_table(["dataset row", "A predicts", "B predicts"], changed, align="rll") if changed else
-           "<p>None of the rows explained in both runs changed its majority prediction.</p>")
+           "<p>None of the rows explained in both runs changed its "
+           f"{'median prediction by more than the tolerance' if d.regression else 'majority prediction'}.</p>")
         + "</section><section><h2>Settings</h2><p class=\"note\">Highlighted rows differ.</p>"
         f'<div class="scroll"><table><thead><tr><th>setting</th><th>A</th><th>B</th></tr></thead>'
         f"<tbody>{settings}</tbody></table></div></section>"

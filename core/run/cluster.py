@@ -46,7 +46,7 @@ from ..explainers.shap_lime import Normal
 from ..agree.scores import evaluate
 from ..training.models import BatchedMLP, MLPBank, SklearnBank
 from ..runtime import WORKERS, Progress, deterministic, library_versions, stage
-from ..training.config import RunConfig
+from ..training.config import RunConfig, check_family
 from ..training.fit import MODEL_BLOCK, History, Run, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
@@ -185,6 +185,7 @@ class _Shared:
     X: np.ndarray  # (row, feature)
     y: np.ndarray  # (row,)
     n_classes: int
+    task: str
     train_rows: np.ndarray  # (model, rows) dataset row ids, as Run holds them
     val_rows: np.ndarray
     test_rows: np.ndarray
@@ -192,7 +193,7 @@ class _Shared:
     def dataset(self) -> Dataset:
         """The arrays as a Dataset, its names placeholders (a worker gets none of the user's)."""
         return Dataset("part", self.X, self.y, tuple(f"x{i}" for i in range(self.X.shape[1])),
-                       tuple(str(c) for c in range(self.n_classes)), content_hash="part")
+                       tuple(str(c) for c in range(self.n_classes)), content_hash="part", task=self.task)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,9 +266,12 @@ def _blocks_chunk(shared: _Shared, run_config: RunConfig, explain_config: Explai
 
 def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
                    address: str | None = None, chunk: int | None = None, num_cpus: int | None = None,
-                   progress: Progress | None = None) -> Comparison:
+                   progress: Progress | None = None, delta: float | None = None) -> Comparison:
     """compare() on a Ray cluster (address: see connect_ray; None starts a runtime on this machine with
     num_cpus CPUs), `chunk` models per task (None: default_chunk). The same Comparison as compare()."""
+    check_family(run_config.family, dataset.task)
+    if delta is not None and not delta > 0:
+        raise ConfigError(f"The tolerance must be positive, in the target's units; got {delta}.")
     usable, skipped = split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before any work
     if chunk is not None and chunk < 1:
         raise ConfigError(f"A chunk holds at least one model; got {chunk}.")
@@ -284,7 +288,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
     reach = _gcs_address(ray) or _joined.get("address")
     head = _host_port(reach) if reach not in (None, LOCAL, "auto") else None
     try:
-        shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, train_rows, val_rows, test_rows))
+        shared = ray.put(_Shared(dataset.X, dataset.y, dataset.n_classes, dataset.task, train_rows, val_rows, test_rows))
         trained_refs = [ray.remote(**task)(_train_chunk).remote(shared, run_config, r) for r in ranges]
         parts = _gather(ray, head, trained_refs, ranges, progress, 0.0, 0.4, f"Ray: trained {{}}/{n} models")
         libraries = same_libraries(library_versions(), [p.libraries for p in parts]) | {"ray": ray.__version__}
@@ -292,7 +296,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
                   tuple(f for p in parts for f in p.fingerprints),
                   join_histories([p.history for p in parts], run_config.mlp.patience) if parts[0].history else None)
         with deterministic():
-            evaluation = evaluate(run)
+            evaluation = evaluate(run, delta=delta)
             basis = explain_basis(run, evaluation.rows, explain_config)
         explain, basis_ref = ray.remote(**task)(_explain_chunk), ray.put(basis)
         explained_refs = [explain.remote(shared, run_config, explain_config, ref, basis_ref) for ref in trained_refs]

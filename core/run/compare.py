@@ -22,11 +22,11 @@ from ..errors import ConfigError
 from ..explainers.registry import MAX_DOUBLINGS, METHODS, ExplainConfig, split_methods
 from ..explainers.methods import Explanation, draw_lime_ahead, explain, explain_rows, model0_training_rows
 from ..agree.groups import GROUP_THRESHOLD, feature_groups, group_name, group_values
-from ..agree.scores import Evaluation, common_rows, evaluate
+from ..agree.scores import RMSE_TOLERANCE, Evaluation, common_rows, evaluate
 from ..agree.pairs import agreement_matrix, method_matrices, pair_summary
 from ..runtime import Progress, deterministic, library_versions, spread, stage, throttled
 from ..seeding import SOURCES, numpy_generator
-from ..training.config import MLPConfig, RunConfig
+from ..training.config import MLPConfig, RunConfig, check_family
 from ..training.fit import Run, split_rows, train
 
 
@@ -40,16 +40,20 @@ class Comparison:
 
     @property
     def predictions(self) -> np.ndarray:
-        """(model, explained row) predicted class on the explained rows."""
+        """(model, explained row) predicted class on the explained rows (regression: predicted value)."""
         rows = self.explanation.rows
         position = np.searchsorted(self.evaluation.rows, rows)
         return self.evaluation.predictions[:, position]
 
 
 def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConfig = ExplainConfig(), *,
-            progress: Progress | None = None) -> Comparison:
-    """Train, score and explain: the whole expensive part of a comparison."""
+            progress: Progress | None = None, delta: float | None = None) -> Comparison:
+    """Train, score and explain: the whole expensive part of a comparison. delta: for regression, how far
+    apart two predictions must be to differ, in the target's units (None: scores.default_delta)."""
+    check_family(run_config.family, dataset.task)
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
+    if delta is not None and not delta > 0:
+        raise ConfigError(f"The tolerance must be positive, in the target's units; got {delta}.")
     with deterministic():
         splits = split_rows(dataset, run_config)
         # The rows explain will explain: explain_rows of the rows every model is tested on (evaluate's).
@@ -60,7 +64,7 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
         finally:  # past training the draws would only take a core from the explainers; LIME draws the rest
             for stream in normals.values():
                 stream.stop()
-        evaluation = evaluate(run)
+        evaluation = evaluate(run, delta=delta)
         explanation = explain(run, evaluation.rows, explain_config, progress=stage(throttled(progress), 0.4, 1.0),
                               normals=normals)
     return Comparison(run, evaluation, explanation)
@@ -105,7 +109,7 @@ class Summary:
     method_matrices: dict[str, np.ndarray]  # metric -> (model, method, method), methods in by_method's order
     metric_labels: dict[str, str]  # agreement metric -> label for people
     null: dict[str, float]  # metric -> agreement two random rankings would have
-    accuracy: np.ndarray  # (model,) test accuracy
+    accuracy: np.ndarray  # (model,) test accuracy (regression: RMSE, in the target's units)
     accuracy_mean: float
     accuracy_std: float  # across models, ddof=1; nan for a single model
     all_pairs: pd.DataFrame  # every pair of models (agreement.model_pairs), headline method and metric
@@ -127,10 +131,34 @@ class Summary:
     headline_method: str
     headline: str
     precision: str  # the explanation's precision setting ("auto" or "fixed"), which the verdict's advice reads
+    delta: float | None = None  # regression: the tolerance in target units (Evaluation.delta); None classifies
+
+    @property
+    def regression(self) -> bool:
+        return self.delta is not None
+
+    @property
+    def quality_name(self) -> str:
+        return "RMSE" if self.regression else "accuracy"
 
     @property
     def accuracy_spread(self) -> str:
+        """'91.2% ± 1.3' (accuracy), or '54.1 ± 0.9' (RMSE, in the target's units)."""
+        if self.regression:
+            return fmt.error_spread(self.accuracy_mean, self.accuracy_std)
         return fmt.accuracy_spread(self.accuracy_mean, self.accuracy_std)
+
+    def quality(self, value: float) -> str:
+        """One model's accuracy or RMSE as shown: '93.0%' or '54.1'."""
+        return fmt.units(value) if self.regression else fmt.percent(value, 1)
+
+    @property
+    def tolerance_text(self) -> str:
+        """What equally accurate means: 'within 1% accuracy of each other', or 'within 2.9 RMSE of each
+        other (5% of the mean RMSE)'."""
+        if self.regression:
+            return f"within {fmt.units(self.tolerance)} RMSE of each other (5% of the mean RMSE)"
+        return f"within {fmt.percent(self.tolerance)} accuracy of each other"
 
 
 def method_agreement(attr, *, k: int) -> MethodAgreement:
@@ -160,6 +188,9 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     """Everything the app, the CLI and the report show, for agreement at top-k (None: default_k),
     with features grouped at |Spearman rho| >= group_threshold."""
     ex, ev, ds = comparison.explanation, comparison.evaluation, comparison.run.dataset
+    delta = ev.delta
+    if delta is not None:  # equal error: RMSEs within RMSE_TOLERANCE of the mean RMSE
+        tolerance = RMSE_TOLERANCE * float(np.mean(ev.accuracy))
     k = default_k(ds.n_features) if k is None else k
     check_k(k, ds.n_features)
     seed = ex.config.seed
@@ -182,7 +213,12 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
     multi = comparison.run.n_models > 1
     preds, row_agreement = comparison.predictions, head_agreement.per_row[HEADLINE_METRIC]
     all_pairs = agr.model_pairs(ev.accuracy, head_agreement.matrices[HEADLINE_METRIC], tolerance=tolerance)
-    accuracy = ev.scores.summary["accuracy"]
+    accuracy = ev.scores.summary["rmse" if delta is not None else "accuracy"]
+    if delta is None:
+        accuracy_ci = agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci"))
+    else:
+        squared = (ev.predictions - ds.y[ev.rows][None, :]) ** 2
+        accuracy_ci = agr.rmse_difference_ci(squared, rng=numpy_generator(seed, "accuracy_ci"))
     group_null = {m: agr.null_baseline(len(groups), metric=m, k=group_k, rng=numpy_generator(seed, "null_baseline"))
                   for m in agr.METRICS}
     group_names = tuple(group_name(g, ds.feature_names) for g in groups)
@@ -193,18 +229,19 @@ def summarize(comparison: Comparison, *, k: int | None = None, tolerance: float 
         accuracy=ev.accuracy, accuracy_mean=float(accuracy["mean"]),
         accuracy_std=float(accuracy["std"]) if multi else float("nan"),
         all_pairs=all_pairs, pairs=all_pairs[all_pairs["equal_accuracy"]].reset_index(drop=True),
-        accuracy_ci=agr.accuracy_difference_ci(ev.correct, rng=numpy_generator(seed, "accuracy_ci")),
-        contested=agr.contested_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
-        divergent=agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows) if multi else pd.DataFrame(),
+        accuracy_ci=accuracy_ci,
+        contested=agr.contested_rows(row_agreement, preds, ex.rows, delta) if multi else pd.DataFrame(),
+        divergent=(agr.same_prediction_divergent_rows(row_agreement, preds, ex.rows, delta) if multi
+                   else pd.DataFrame()),
         ranks=agr.rank_distribution(head_values, list(ds.feature_names)),
         sign_flips=agr.sign_flips(head_values),
         groups=groups, group_names=group_names, group_threshold=group_threshold, group_k=group_k,
         group_by_method=group_by_method, group_null=group_null,
         grouping=_grouping(by_method[head], group_by_method[head], groups, group_names, group_k, multi),
         budget=(seed_budget(head_agreement.matrices[HEADLINE_METRIC], ev.accuracy, ev.predictions,
-                            rng=numpy_generator(seed, "seed_budget")) if multi else None),
-        ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity")),
-        headline_method=head, headline="", precision=ex.config.precision,
+                            rng=numpy_generator(seed, "seed_budget"), delta=delta) if multi else None),
+        ambiguity=ambiguity_interval(ev.predictions, rng=numpy_generator(seed, "ambiguity"), delta=delta),
+        headline_method=head, headline="", precision=ex.config.precision, delta=delta,
     )
     return replace(summary, headline=_headline(summary, null[HEADLINE_METRIC]))
 
@@ -304,8 +341,9 @@ def _headline(s: Summary, null: float) -> str:
     n, k, agreement = len(s.accuracy), s.k, s.by_method[s.headline_method]
     label = METHODS[s.headline_method].label
     if n < 2:
-        return f"1 model, accuracy {fmt.percent(s.accuracy_mean, 1)}; train at least two models to compare their explanations."
-    spread = f"accuracy {s.accuracy_spread}"
+        return (f"1 model, {s.quality_name} {s.quality(s.accuracy_mean)}; train at least two models to compare "
+                "their explanations.")
+    spread = f"{s.quality_name} {s.accuracy_spread}"
     between, v = agreement.between[HEADLINE_METRIC], agreement.verdict
     if between >= 0.999:
         return f"{n} models, {spread}; their top-{k} {label} features agree completely."

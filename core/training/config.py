@@ -15,7 +15,21 @@ FAMILIES: dict[str, str] = {
     "logistic_regression": "Logistic regression",
     "random_forest": "Random forest",
     "gradient_boosting": "Gradient boosting",
+    "ridge": "Ridge regression",
 }
+# The families that predict each task: logistic regression classifies, ridge regresses, the rest do both.
+TASK_FAMILIES: dict[str, tuple[str, ...]] = {
+    "classification": ("mlp", "logistic_regression", "random_forest", "gradient_boosting"),
+    "regression": ("mlp", "ridge", "random_forest", "gradient_boosting"),
+}
+
+
+def check_family(family: str, task: str) -> None:
+    """A ConfigError when `family` cannot learn `task` (say, logistic regression on a numeric target)."""
+    if family not in TASK_FAMILIES[task]:
+        other = {"logistic_regression": "ridge", "ridge": "logistic_regression"}[family]
+        raise ConfigError(f"{FAMILIES[family]} cannot learn a {task} target; choose {FAMILIES[other].lower()} or "
+                          f"another of {', '.join(TASK_FAMILIES[task])}.")
 MAX_MODELS = 1000  # core, the CLI and the Ray engine; the app offers up to 200, with an estimate of the time it takes
 
 
@@ -59,6 +73,7 @@ class SklearnConfig:
     learning_rate: float = 0.1  # boosting only
     subsample: float = 0.8  # boosting only; < 1 makes boosting stochastic (Friedman 2002)
     C: float = 1.0  # logistic regression only
+    alpha: float = 1.0  # ridge only: the L2 penalty
 
     def __post_init__(self):
         if self.n_estimators < 1:
@@ -67,6 +82,8 @@ class SklearnConfig:
             raise ConfigError(f"Subsample must be in (0, 1]; got {self.subsample}.")
         if not self.C > 0:
             raise ConfigError(f"C must be positive; got {self.C}.")
+        if not self.alpha >= 0:
+            raise ConfigError(f"The ridge penalty alpha must be 0 or more; got {self.alpha}.")
 
 
 @dataclass(frozen=True)
@@ -105,12 +122,13 @@ def inert_sources(config: RunConfig) -> frozenset[str]:
     """The varied sources that cannot change this family's models.
 
     scikit-learn models see no mini-batches or dropout, and logistic regression's lbfgs solver
-    is deterministic, so its random_state (our `init`) changes nothing either; an MLP without
+    and ridge's closed form are deterministic, so its random_state (our `init`) changes nothing either; an MLP without
     dropout has no masks to vary. Varying only inert sources trains N identical models.
     """
     effective = {
         "mlp": set(SOURCES) - ({"dropout"} if config.mlp.dropout == 0 else set()),
         "logistic_regression": {"split", "bootstrap"},
+        "ridge": {"split", "bootstrap"},  # a closed-form fit: no seed
         "random_forest": {"init", "split", "bootstrap"},
         "gradient_boosting": {"init", "split", "bootstrap"},
     }[config.family]

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -39,10 +40,11 @@ MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A classification dataset ready for training.
+    """A dataset ready for training: classification or regression (`task`).
 
     X: (row, feature) float64, no missing values, not standardized.
-    y: (row,) int64 class index into `class_names`.
+    y: (row,) int64 class index into `class_names` (classification), or float64 values (regression).
+    A regression dataset has one "class": the target's name, which names the models' single output.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Dataset:
     image_shape: tuple[int, int] | None = None  # (height, width) when features are pixels
     notes: tuple[str, ...] = ()  # what loading changed (dropped columns, imputed values), for the user
     content_hash: str = field(default="")
+    task: str = "classification"  # or "regression"
 
     def __post_init__(self):
         if not self.content_hash:
@@ -71,6 +74,20 @@ class Dataset:
     def n_rows(self) -> int:
         return len(self.y)
 
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def target_std(self) -> float:
+        """A regression target's standard deviation over all rows (nan for classification)."""
+        return float(np.std(self.y)) if self.regression else float("nan")
+
+    @property
+    def target_name(self) -> str:
+        """What the models predict: a regression target's column name, or "class"."""
+        return self.class_names[0] if self.regression else "class"
+
     def loaded(self) -> Dataset:
         """The dataset itself (see Shape.loaded)."""
         return self
@@ -79,8 +96,10 @@ class Dataset:
 def _content_hash(ds: Dataset) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(ds.X, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(ds.y, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.regression else np.int64).tobytes())
     h.update("\x1f".join(ds.feature_names + ("|",) + ds.class_names).encode())
+    if ds.regression:  # classification hashes stay what they were
+        h.update(b"\x1fregression")
     return h.hexdigest()[:16]
 
 
@@ -122,12 +141,30 @@ def synthetic(n_rows: int = 600, n_features: int = 10, n_informative: int = 3, s
                    class_names=("0", "1"), informative=informative)
 
 
+def _diabetes() -> Dataset:
+    bunch = _sklearn_datasets().load_diabetes(scaled=False)
+    return Dataset(name="diabetes", X=np.asarray(bunch.data, dtype=np.float64),
+                   y=np.asarray(bunch.target, dtype=np.float64), feature_names=tuple(bunch.feature_names),
+                   class_names=("disease progression",), task="regression")
+
+
+def friedman1(n_rows: int = 600, noise: float = 1.0, seed: int = 0) -> Dataset:
+    """Friedman #1 (1991): y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + noise, with five more
+    uniform features that the target ignores: the known truth of a regression (informative: 0-4)."""
+    X, y = _sklearn_datasets().make_friedman1(n_samples=n_rows, n_features=10, noise=noise, random_state=seed)
+    names = tuple(f"{'signal' if j < 5 else 'noise'}_{j}" for j in range(10))
+    return Dataset(name="friedman1", X=X, y=y.astype(np.float64), feature_names=names, class_names=("y",),
+                   informative=(0, 1, 2, 3, 4), task="regression")
+
+
 BUILTIN_DATASETS = {
     "breast_cancer": lambda: _from_bunch("breast_cancer", _sklearn_datasets().load_breast_cancer()),
     "wine": lambda: _from_bunch("wine", _sklearn_datasets().load_wine()),
     "iris": lambda: _from_bunch("iris", _sklearn_datasets().load_iris()),
     "digits": _digits,
     "synthetic": synthetic,
+    "diabetes": _diabetes,
+    "friedman1": friedman1,
 }
 
 
@@ -141,10 +178,16 @@ class Shape:
     n_features: int
     class_names: tuple[str, ...]
     content_hash: str  # the loaded Dataset's (tests/training/test_data.py holds every field to the data)
+    task: str = "classification"
+    target_std: float = float("nan")  # a regression target's, over all rows
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
 
     def loaded(self) -> Dataset:
         return load_builtin(self.name)
@@ -156,6 +199,8 @@ BUILTIN_SHAPES = {shape.name: shape for shape in (
     Shape("iris", 150, 4, ("setosa", "versicolor", "virginica"), "70cfdface76edc32"),
     Shape("digits", 1797, 64, tuple("0123456789"), "0165bcdc40d828dc"),
     Shape("synthetic", 600, 10, ("0", "1"), "c873710178817d91"),
+    Shape("diabetes", 442, 10, ("disease progression",), "8988e85736168964", "regression", 77.00574586945044),
+    Shape("friedman1", 600, 10, ("y",), "f95d156c2ee24a66", "regression", 5.086615467024261),
 )}
 
 
@@ -255,13 +300,51 @@ def _unused_name(name: str, taken: set[str], notes: list[str]) -> str:
     return unique
 
 
-def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Dataset:
-    """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values."""
+TASKS = ("classification", "regression")
+
+
+def guess_task(frame: pd.DataFrame, target: str) -> str:
+    """"regression" for a numeric target with more distinct values than MAX_CLASSES, else "classification"."""
+    import pandas as pd
+    values = frame[target].dropna()
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    return "regression" if numeric and values.nunique() > MAX_CLASSES else "classification"
+
+
+def _regression_target(values: pd.Series, target: str) -> np.ndarray:
+    """A regression target as float64, or a DatasetError that says how to fix it."""
+    import pandas as pd
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.isna().any():
+        bad = values[numeric.isna()].iloc[0]
+        hint = (" It looks like a number written with thousands separators: remove them (1234.5, not 1,234.5)."
+                if re.fullmatch(r"\s*[-+]?[\d.,\s']+\s*", str(bad)) else "")
+        raise DatasetError(f"Target column {target!r} holds {bad!r}, which is not a number, so it cannot be "
+                           f"predicted as one.{hint} Or choose the classification task for a categorical target.")
+    y = numeric.to_numpy(dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise DatasetError(f"Target column {target!r} holds {int((~np.isfinite(y)).sum())} infinite values; "
+                           "replace or remove those rows and try again.")
+    if np.abs(y).max() > MAX_MAGNITUDE:
+        raise DatasetError(
+            f"Target column {target!r} holds values as large as {np.abs(y).max():.3g}, beyond the "
+            f"±{MAX_MAGNITUDE:.2g} the models compute with; rescale it (other units, or its logarithm) and try again.")
+    if len(y) < 2 or np.ptp(y) == 0:
+        raise DatasetError(f"Target column {target!r} has a single value ({y[0]:g}) in every row, so there is "
+                           "nothing to predict; pick a column whose values vary.")
+    return y
+
+
+def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv", task: str | None = None) -> Dataset:
+    """Turn a frame into a Dataset: encode the target, one-hot text columns, impute missing values.
+    task: "classification" or "regression"; None guesses it (guess_task)."""
     import pandas as pd
     if target not in frame.columns:
         raise DatasetError(
             f"Target column {target!r} is not in the file; its columns are: {', '.join(map(str, frame.columns))}."
         )
+    if task is not None and task not in TASKS:
+        raise DatasetError(f"Unknown task {task!r}; choose classification or regression.")
     notes: list[str] = list(frame.attrs.get("notes", []))
     frame = frame.copy()
     missing_target = frame[target].isna()
@@ -270,19 +353,23 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
     if missing_target.any():
         notes.append(f"Dropped {int(missing_target.sum())} rows with no value in target {target!r}.")
         frame = frame[~missing_target]
-    labels = frame[target].astype(str) if frame[target].dtype == object else frame[target]
-    classes = sorted(labels.unique(), key=lambda v: (str(type(v)), v))
-    if len(classes) < 2:
-        raise DatasetError(
-            f"Target column {target!r} has a single class ({classes[0]!r}); "
-            "pick a column with at least two classes."
-        )
-    if len(classes) > MAX_CLASSES:
-        raise DatasetError(
-            f"Target column {target!r} has {len(classes)} distinct values, more than {MAX_CLASSES} classes; "
-            "SeedScope compares classifiers, so pick a categorical target (or bin a numeric one)."
-        )
-    y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
+    task = task or guess_task(frame, target)
+    if task == "regression":
+        y, classes = _regression_target(frame[target], target), [str(target)]
+    else:
+        labels = frame[target].astype(str) if frame[target].dtype == object else frame[target]
+        classes = sorted(labels.unique(), key=lambda v: (str(type(v)), v))
+        if len(classes) < 2:
+            raise DatasetError(
+                f"Target column {target!r} has a single class ({classes[0]!r}); "
+                "pick a column with at least two classes."
+            )
+        if len(classes) > MAX_CLASSES:
+            raise DatasetError(
+                f"Target column {target!r} has {len(classes)} distinct values, more than {MAX_CLASSES} classes; "
+                "pick the regression task to predict it as a number, or a categorical target to classify."
+            )
+        y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int64)
 
     features = frame.drop(columns=[target])
     empty = [c for c in features.columns if features[c].isna().all()]
@@ -335,14 +422,14 @@ def from_frame(frame: pd.DataFrame, target: str, *, name: str = "csv") -> Datase
         )
     return Dataset(
         name=name, X=np.column_stack(columns), y=y, feature_names=tuple(names),
-        class_names=tuple(str(c) for c in classes), notes=tuple(notes),
+        class_names=tuple(str(c) for c in classes), notes=tuple(notes), task=task,
     )
 
 
 def load_csv(source: str | os.PathLike | BinaryIO, target: str, *, name: str | None = None,
-             max_bytes: int = MAX_CSV_BYTES) -> Dataset:
-    """Load a CSV path or uploaded file object with `target` as the label column."""
+             max_bytes: int = MAX_CSV_BYTES, task: str | None = None) -> Dataset:
+    """Load a CSV path or uploaded file object with `target` as the label column (task: see from_frame)."""
     if name is None:
         name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) \
             else getattr(source, "name", "uploaded.csv")
-    return from_frame(read_csv(source, max_bytes=max_bytes), target, name=name)
+    return from_frame(read_csv(source, max_bytes=max_bytes), target, name=name, task=task)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -26,11 +27,13 @@ from ..errors import ConfigError, DatasetError
 from .models import BatchedMLP, MLPBank, SklearnBank, init_mlp_layer
 from ..runtime import Progress, deterministic
 from ..seeding import SOURCES, int_seed, numpy_generator, source_index, torch_generator
-from .config import RunConfig
+from .config import RunConfig, check_family
 
 @dataclass(frozen=True, eq=False)
 class History:
-    """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); best_epoch: (model,) epoch kept."""
+    """Per-epoch learning curves. train_loss, val_accuracy: (model, epoch); best_epoch: (model,) epoch kept.
+    For regression the loss is the mean squared error on the standardized target, and val_accuracy holds
+    the validation rows' R² (higher is better there too, which early stopping reads)."""
 
     train_loss: np.ndarray
     val_accuracy: np.ndarray
@@ -85,14 +88,16 @@ def split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.
             tr = numpy_generator(cfg.seed, "bootstrap", m).choice(tr, size=len(tr), replace=True)
         if len(np.unique(ds.y[tr])) < 2:
             raise DatasetError(
-                f"Model {m}'s training rows hold a single class, so it cannot learn to classify; "
-                "use more rows, a smaller test fraction, or stop varying bootstrap."
+                f"Model {m}'s training rows hold a single {'value' if ds.regression else 'class'}, so it cannot "
+                "learn from them; use more rows, a smaller test fraction, or stop varying bootstrap."
             )
         train.append(np.sort(tr)), val.append(np.sort(va)), test.append(np.sort(te))
     return np.stack(train), np.stack(val), np.stack(test)
 
 
 def _stratified(rows, y, fraction, seed):
+    if y.dtype.kind == "f":  # a regression target: nothing to stratify on
+        return train_test_split(rows, test_size=fraction, random_state=seed)
     try:
         a, b = train_test_split(rows, test_size=fraction, random_state=seed, stratify=y)
     except ValueError:  # a class too rare to stratify: fall back to a plain random split
@@ -102,7 +107,7 @@ def _stratified(rows, y, fraction, seed):
 
 def _init_mlp(cfg: RunConfig, ds: Dataset, train_rows: np.ndarray, models: range | None = None) -> BatchedMLP:
     """Initial weights of models `models` (default: all), train_rows (model, rows) holding their rows."""
-    sizes = [ds.n_features, *cfg.mlp.hidden, ds.n_classes]
+    sizes = [ds.n_features, *cfg.mlp.hidden, ds.n_classes]  # a regression dataset has one "class"
     weights = [[] for _ in sizes[1:]]
     biases = [[] for _ in sizes[1:]]
     for m in models or range(cfg.n_models):
@@ -146,6 +151,10 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
     module = _init_mlp(cfg, ds, train_rows, models)
     X = torch.tensor(ds.X, dtype=torch.float32)
     y = torch.tensor(ds.y)
+    if ds.regression:  # each model learns its training rows' target standardized, folded back in at the end
+        y_mean = torch.tensor(np.stack([ds.y[rows].mean() for rows in train_rows]), dtype=torch.float32)
+        y_std = torch.tensor(np.stack([ds.y[rows].std() for rows in train_rows]), dtype=torch.float32)
+        y_scaled = (y.to(torch.float32)[None, :] - y_mean[:, None]) / y_std[:, None]  # (model, row)
     opt = torch.optim.Adam(module.parameters(), lr=mc.learning_rate, weight_decay=mc.weight_decay, fused=True)
     order_gens = [numpy_generator(cfg.seed, "order", source_index("order", m, cfg.vary)) for m in models]
     drop_gens = [torch_generator(cfg.seed, "dropout", m) for m in (models if "dropout" in cfg.vary else range(1))]
@@ -174,9 +183,12 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
                 block_masks, block_start = _dropout_masks(cfg, drop_gens, block_rows_now, n_models), start
             masks = [mk[:, start - block_start:stop - block_start] for mk in block_masks] if block_masks else None
             logits = module(X[rows], masks)  # (model, batch, class)
-            per_model = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), y[rows].reshape(-1), reduction="none"
-            ).view(n_models, -1).mean(dim=1)
+            if ds.regression:
+                per_model = ((logits[..., 0] - y_scaled[model_ix, rows]) ** 2).mean(dim=1)
+            else:
+                per_model = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), y[rows].reshape(-1), reduction="none"
+                ).view(n_models, -1).mean(dim=1)
             opt.zero_grad()
             per_model.sum().backward()  # models share no parameters, so each gets its own gradient
             opt.step()
@@ -188,8 +200,14 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
                     p[frozen] = best[frozen]
         loss_hist[:, epoch] = (epoch_loss / n_train).numpy()
         with torch.no_grad():
-            pred = module(X[val_t]).argmax(-1)  # (model, val)
-        val_hist[:, epoch] = (pred == y[val_t]).float().mean(dim=1).numpy()
+            out = module(X[val_t])  # (model, val, class)
+        if ds.regression:  # R² on the standardized scale: the same as on the target's
+            truth = y_scaled[model_ix, val_t]
+            residual = ((out[..., 0] - truth) ** 2).sum(dim=1)
+            spread = ((truth - truth.mean(dim=1, keepdim=True)) ** 2).sum(dim=1).clamp_min(1e-12)
+            val_hist[:, epoch] = (1 - residual / spread).numpy()
+        else:
+            val_hist[:, epoch] = (out.argmax(-1) == y[val_t]).float().mean(dim=1).numpy()
         if mc.patience is not None:
             improved = active & (val_hist[:, epoch] > best_acc)
             best_acc[improved], best_epoch[improved] = val_hist[improved, epoch], epoch
@@ -208,19 +226,25 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
                 p.copy_(best)
     else:
         best_epoch[:] = loss_hist.shape[1] - 1
+    if ds.regression:  # predictions in the target's units: the last layer times std, plus the mean
+        with torch.no_grad():
+            module.weights[-1].mul_(y_std[:, None, None])
+            module.biases[-1].mul_(y_std[:, None]).add_(y_mean[:, None])
     return MLPBank(module), History(loss_hist, val_hist, best_epoch)
 
 
-def _sklearn_estimator(cfg: RunConfig, random_state: int):
+def _sklearn_estimator(cfg: RunConfig, random_state: int, regression: bool = False):
     t = cfg.sklearn
     if cfg.family == "logistic_regression":
         return LogisticRegression(C=t.C, max_iter=2000, random_state=random_state)
+    if cfg.family == "ridge":
+        return Ridge(alpha=t.alpha)
     if cfg.family == "random_forest":
-        return RandomForestClassifier(n_estimators=t.n_estimators, max_depth=t.max_depth,
-                                      random_state=random_state, n_jobs=1)
-    return GradientBoostingClassifier(n_estimators=t.n_estimators, learning_rate=t.learning_rate,
-                                      max_depth=t.max_depth or 3, subsample=t.subsample,
-                                      random_state=random_state)
+        forest = RandomForestRegressor if regression else RandomForestClassifier
+        return forest(n_estimators=t.n_estimators, max_depth=t.max_depth, random_state=random_state, n_jobs=1)
+    boosting = GradientBoostingRegressor if regression else GradientBoostingClassifier
+    return boosting(n_estimators=t.n_estimators, learning_rate=t.learning_rate, max_depth=t.max_depth or 3,
+                    subsample=t.subsample, random_state=random_state)
 
 
 def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress | None,
@@ -230,7 +254,7 @@ def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress |
     if progress:  # before the first fit, as _train_mlp does
         progress(0.0, f"Training model 1/{len(models)}")
     for i, m in enumerate(models):
-        est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)))
+        est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)), ds.regression)
         pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[i]], ds.y[train_rows[i]]))
         if progress:
             progress((i + 1) / len(models), f"Training model {i + 1}/{len(models)}")
@@ -288,6 +312,7 @@ def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = No
           splits: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Run:
     """Train config.n_models models on dataset; bit-identical for equal (config, dataset).
     splits: split_rows(dataset, config), where the caller already has them."""
+    check_family(config.family, dataset.task)
     train_rows, val_rows, test_rows = split_rows(dataset, config) if splits is None else splits
     bank, history = train_models(dataset, config, train_rows, val_rows, progress=progress)
     return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,

@@ -1,7 +1,9 @@
 """Model banks: N models of one family that answer together.
 
 A bank maps raw feature rows (row, feature) to class probabilities
-(model, row, class) for all its models in one call. Each model standardizes
+(model, row, class) for all its models in one call; a regression bank to its
+predicted values in the target's units, (model, row, 1), through the same calls
+(its one "class" is the target), so that every explainer explains either. Each model standardizes
 inputs with its own training-row statistics, so every model, whatever its
 split, is explained in the same raw feature space.
 """
@@ -86,7 +88,8 @@ class BatchedMLP(nn.Module):
                 lin.weight.copy_(w[m].T)
                 lin.bias.copy_(b[m])
             layers.append(lin)
-            layers.append(nn.ReLU() if i < len(weights) - 1 else nn.Softmax(dim=-1))
+            layers.append(nn.ReLU() if i < len(weights) - 1 else
+                          nn.Softmax(dim=-1) if w.shape[2] > 1 else nn.Identity())
         return nn.Sequential(*layers).eval()
 
 
@@ -99,7 +102,8 @@ class _Passes:
       into memory allocated once;
     - the last layer runs transposed, (out, in) @ (in, point): with one or a few outputs the
       (point, in) @ (in, out) form is a matrix-vector product that took as long as layer 2;
-    - binary models answer p_1 = sigmoid(l_1 - l_0): one output row instead of two and a softmax.
+    - binary models answer p_1 = sigmoid(l_1 - l_0): one output row instead of two and a softmax;
+      a regression model (one output) answers its output itself, the predicted value.
     predict_proba, target_proba and coalition_proba all compute through here, so they agree exactly.
     No autograd: inference only.
     """
@@ -149,6 +153,8 @@ class _Passes:
         log loss warns beyond 1e-8 or so); the sampling explainers use target_proba instead.
         """
         logits = self._logits(h).double()
+        if self.n_classes == 1:  # regression: the value itself
+            return logits.transpose(1, 2)
         if self.n_classes == 2:
             return torch.stack([_sigmoid_(-logits[:, 0]), _sigmoid_(logits[:, 0].clone())], dim=-1)
         return self._softmax(logits)
@@ -156,14 +162,16 @@ class _Passes:
     def selector(self, target: torch.Tensor) -> torch.Tensor:
         """What target_proba picks each point's class with, from target (n,): computed once and reused
         by every pass over points of the same classes."""
-        if self.n_classes == 2:
-            return (2 * target - 1).to(torch.float64)  # p_t = sigmoid(+-(l_1 - l_0))
+        if self.n_classes <= 2:  # p_t = sigmoid(+-(l_1 - l_0)); regression ignores it
+            return (2 * target - 1).to(torch.float64)
         return target.expand(self.n_models, -1)[..., None]
 
     def target_proba(self, h: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
         """(model, n) float64 probability of each point's class (select: from `selector`) from layer-1
         activations, equal to the same column of proba."""
         logits = self._logits(h).double()
+        if self.n_classes == 1:  # regression: the predicted value
+            return logits[:, 0]
         if self.n_classes == 2:  # p_0 = sigmoid(-d): exact where 1 - p_1 would cancel
             return _sigmoid_(logits[:, 0].mul_(select))
         return torch.gather(self._softmax(logits), -1, select)[..., 0]
@@ -241,9 +249,15 @@ class MLPBank:
     def n_models(self) -> int:
         return self.module.n_models
 
+    @property
+    def regression(self) -> bool:
+        return self.module.weights[-1].shape[2] == 1
+
     def torch_proba(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable probabilities (model, row, class) for x (row, feature) or (model, row, feature)."""
-        return torch.softmax(self.module(x), dim=-1)
+        """Differentiable probabilities (model, row, class) for x (row, feature) or (model, row, feature);
+        a regression bank's predicted values (model, row, 1)."""
+        out = self.module(x)
+        return out if self.regression else torch.softmax(out, dim=-1)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities (model, row, class) for X (row, feature): a pass per group of models and chunk of rows."""
@@ -357,7 +371,7 @@ class MLPBank:
 
 @dataclass(frozen=True, eq=False)
 class SklearnBank:
-    """N fitted scikit-learn pipelines (StandardScaler + classifier)."""
+    """N fitted scikit-learn pipelines (StandardScaler + classifier or regressor; n_classes 1 for a regressor)."""
 
     pipelines: tuple
     n_classes: int
@@ -366,12 +380,19 @@ class SklearnBank:
     def n_models(self) -> int:
         return len(self.pipelines)
 
+    @property
+    def regression(self) -> bool:
+        return self.n_classes == 1
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         # scikit-learn estimators are separate objects, so this loop over models cannot
         # be batched; each call is itself vectorized over rows.
         out = np.zeros((self.n_models, len(X), self.n_classes))
         for m, pipe in enumerate(self.pipelines):
-            out[m][:, pipe.classes_] = pipe.predict_proba(X)
+            if self.regression:
+                out[m][:, 0] = pipe.predict(X)
+            else:
+                out[m][:, pipe.classes_] = pipe.predict_proba(X)
         return out
 
     def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -418,6 +439,8 @@ def _sklearn_fingerprint(pipe) -> str:
     def feed(obj):
         for attr in ("mean_", "scale_", "coef_", "intercept_", "init_"):
             value = getattr(obj, attr, None)
+            if isinstance(value, float):  # a single-output regressor's intercept
+                value = np.array([value])
             if isinstance(value, np.ndarray):
                 h.update(np.ascontiguousarray(value).tobytes())
         tree = getattr(obj, "tree_", None)

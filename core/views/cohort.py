@@ -98,19 +98,25 @@ class Cohort:
                 if value not in columns[c.column]:
                     raise ConfigError(f"Column {c.column!r} has no value {value!r}; its values are "
                                       f"{', '.join(map(repr, columns[c.column]))}.")
+        if self.predicted and dataset.regression:
+            raise ConfigError("A regression predicts numbers, not classes: filter its rows by feature values, or by "
+                              "whether the models' median prediction lies within the tolerance (outcome).")
         for name in self.predicted:
             if name not in dataset.class_names:
                 raise ConfigError(f"There is no class {name!r}; the classes are "
                                   f"{', '.join(map(repr, dataset.class_names))}.")
 
-    def describe(self) -> str:
-        """The cohort in one plain sentence."""
+    def describe(self, regression: bool = False) -> str:
+        """The cohort in one plain sentence (regression: the outcome speaks of the median prediction)."""
         parts = [_describe_bounds(f, [b for b in self.bounds if b.feature == f])
                  for f in dict.fromkeys(b.feature for b in self.bounds)]
         parts += [f"{c.column} is {' or '.join(c.values)}" for c in self.categories]
         if self.predicted:
             parts.append(f"the models' majority vote is {' or '.join(self.predicted)}")
-        if self.outcome != "any":
+        if self.outcome != "any" and regression:
+            parts.append(f"the models' median prediction lies {'within' if self.outcome == 'correct' else 'beyond'} "
+                         "the tolerance of the true value")
+        elif self.outcome != "any":
             subject = "that vote" if self.predicted else "the models' majority vote"
             parts.append(f"{subject} is {'right' if self.outcome == 'correct' else 'wrong'}")
         if not parts:
@@ -272,6 +278,11 @@ def cohort_mask(comparison: Comparison, cohort: Cohort) -> np.ndarray:
     columns = categorical_columns(ds)
     for c in cohort.categories:
         keep &= (X[:, [columns[c.column][v] for v in c.values]] == 1.0).any(axis=1)
+    if ds.regression:  # right: the models' median prediction within the tolerance of the truth
+        if cohort.outcome != "any":
+            right = np.abs(np.median(ev.predictions, axis=0) - ds.y[ev.rows]) <= ev.delta
+            keep &= right == (cohort.outcome == "correct")
+        return keep
     vote = majority_vote(ev.predictions, ds.n_classes)
     if cohort.predicted:
         keep &= np.isin(vote, [ds.class_names.index(name) for name in cohort.predicted])

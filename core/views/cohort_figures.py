@@ -56,7 +56,9 @@ class Figures:
     @property
     def accuracy(self) -> float:
         """Mean accuracy over models; nan without rows."""
-        return float(self.scores.summary.at["mean", "accuracy"]) if self.scores is not None else float("nan")
+        if self.scores is None:
+            return float("nan")
+        return float(self.scores.summary.at["mean", "rmse" if "rmse" in self.scores.summary else "accuracy"])
 
     def agreement_of(self, method: str, column: str = "agreement", metric: str = HEADLINE_METRIC) -> float:
         """One line of `agreement`: its agreement or noise_floor; nan where not measured."""
@@ -80,13 +82,17 @@ def cohort_figures(comparison: Comparison, summary: Summary, cohort: Cohort) -> 
     scores = ambiguity = None
     if len(rows):
         # Scored one model at a time, as metrics.evaluate does: scikit-learn's scores take one model's rows.
-        scores = score_models([ds.y[rows]] * n_models, list(ev.proba[:, keep]), n_classes=ds.n_classes)
-        ambiguity = ambiguity_interval(ev.predictions[:, keep], rng=numpy_generator(ex.config.seed, "ambiguity"))
-        if scores.per_model["roc_auc"].isna().all():
+        scores = score_models([ds.y[rows]] * n_models, list(ev.proba[:, keep]), n_classes=ds.n_classes,
+                              regression=ds.regression)
+        ambiguity = ambiguity_interval(ev.predictions[:, keep], rng=numpy_generator(ex.config.seed, "ambiguity"),
+                                       delta=ev.delta)
+        if not ds.regression and scores.per_model["roc_auc"].isna().all():
             notes.append("ROC AUC is n/a: it needs rows of every class, and this cohort lacks some.")
         if len(rows) < FEW_ROWS:
-            notes.append(f"Only {len(rows)} test row{'s' if len(rows) > 1 else ''}: each row moves the cohort's "
-                         f"accuracy by {fmt.percent(1 / len(rows))}, so read its figures as rough.")
+            notes.append(f"Only {len(rows)} test row{'s' if len(rows) > 1 else ''}: "
+                         + ("so few rows move its errors a lot" if ds.regression else
+                            f"each row moves the cohort's accuracy by {fmt.percent(1 / len(rows))}")
+                         + ", so read its figures as rough.")
     else:
         notes.append("No test row matches this cohort; widen a range or drop a condition.")
     if n_models < 2:
@@ -100,7 +106,7 @@ def cohort_figures(comparison: Comparison, summary: Summary, cohort: Cohort) -> 
     return Figures(
         cohort=cohort, n_test=len(ev.rows), n_explained=len(ex.rows), rows=rows, explained=ex.rows[in_explained],
         scores=scores, ambiguity=ambiguity,
-        discrepancy=discrepancy(ev.predictions[:, keep]) if len(rows) else float("nan"),
+        discrepancy=discrepancy(ev.predictions[:, keep], delta=ev.delta) if len(rows) else float("nan"),
         agreement=_agreement(comparison, summary, in_explained) if n_models > 1 and in_explained.any()
         else pd.DataFrame(columns=["method", "metric", "agreement", "noise_floor"]),
         contested=contested, notes=tuple(notes))
@@ -132,13 +138,20 @@ def side_by_side(cohort: Figures, whole: Figures, summary: Summary) -> pd.DataFr
         return fmt.percent(value, 1) if name == "accuracy" else fmt.number(value)
 
     lines = [("Test rows (seen by every model)", lambda f: f"{len(f.rows)} of {f.n_test}"),
-             ("Explained rows (explanations computed)", lambda f: f"{len(f.explained)} of {f.n_explained}"),
-             (f"Accuracy, mean of {n_models} models", lambda f: score(f, "accuracy")),
-             ("Accuracy, least to most accurate model", lambda f: fmt.NA if f.scores is None else
-              f"{score(f, 'accuracy', 'min')} to {score(f, 'accuracy', 'max')}")]
-    lines += [(f"{label}, mean", lambda f, name=name: score(f, name)) for name, label in _SCORE_LABELS.items()
-              if name in SCORES]
-    lines += [("Prediction ambiguity (some model disagrees with model 0)",
+             ("Explained rows (explanations computed)", lambda f: f"{len(f.explained)} of {f.n_explained}")]
+    if summary.regression:
+        lines += [(f"RMSE, mean of {n_models} models", lambda f: score(f, "rmse")),
+                  ("RMSE, most to least accurate model", lambda f: fmt.NA if f.scores is None else
+                   f"{score(f, 'rmse', 'min')} to {score(f, 'rmse', 'max')}"),
+                  ("MAE, mean", lambda f: score(f, "mae")), ("R², mean", lambda f: score(f, "r2"))]
+    else:
+        lines += [(f"Accuracy, mean of {n_models} models", lambda f: score(f, "accuracy")),
+                  ("Accuracy, least to most accurate model", lambda f: fmt.NA if f.scores is None else
+                   f"{score(f, 'accuracy', 'min')} to {score(f, 'accuracy', 'max')}")]
+        lines += [(f"{label}, mean", lambda f, name=name: score(f, name)) for name, label in _SCORE_LABELS.items()
+                  if name in SCORES]
+    lines += [(f"Prediction ambiguity (some model departs from model 0 by more than {fmt.units(summary.delta)})"
+               if summary.regression else "Prediction ambiguity (some model disagrees with model 0)",
                lambda f: fmt.NA if f.ambiguity is None else
                f"{fmt.percent(f.ambiguity.estimate, 1)} ({fmt.confidence(f.ambiguity)})"),
               ("Discrepancy (most rows a single model changes)", lambda f: fmt.percent(f.discrepancy, 1))]
@@ -167,5 +180,6 @@ def agreement_table(cohort: Figures, whole: Figures, summary: Summary) -> pd.Dat
 
 def per_model_accuracy(cohort: Figures, whole: Figures) -> pd.DataFrame:
     """(model) accuracy inside the cohort beside accuracy on all test rows; NaN for an empty cohort."""
-    inside = cohort.scores.per_model["accuracy"] if cohort.scores is not None else np.nan
-    return pd.DataFrame({"this cohort": inside, "all test rows": whole.scores.per_model["accuracy"]})
+    name = "rmse" if "rmse" in whole.scores.per_model else "accuracy"
+    inside = cohort.scores.per_model[name] if cohort.scores is not None else np.nan
+    return pd.DataFrame({"this cohort": inside, "all test rows": whole.scores.per_model[name]})

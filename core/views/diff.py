@@ -34,6 +34,7 @@ class RunDiff:
     rank_moves: pd.DataFrame  # feature, rank_a, rank_b (mean global-importance rank), move = rank_b - rank_a
     changed_rows: pd.DataFrame  # row (dataset row id), majority_a, majority_b: explained in both, majority changed
     settings: pd.DataFrame  # setting, a, b, differs
+    regression: bool = False  # accuracy then holds RMSE, and changed_rows the rows whose median prediction moved
 
 
 def _settings(c: Comparison) -> dict[str, str]:
@@ -57,6 +58,9 @@ def _majority(predictions: np.ndarray) -> np.ndarray:
 def diff_runs(a: Comparison, b: Comparison, *, k: int | None = None, method: str | None = None,
               metric: str = HEADLINE_METRIC) -> RunDiff:
     names_a, names_b = a.run.dataset.feature_names, b.run.dataset.feature_names
+    if a.run.dataset.task != b.run.dataset.task:
+        raise ConfigError(f"Run A is a {a.run.dataset.task} and run B a {b.run.dataset.task}: their models answer "
+                          "different questions, so their explanations cannot be compared.")
     if names_a != names_b:
         only_a = [n for n in names_a if n not in names_b]
         only_b = [n for n in names_b if n not in names_a]
@@ -87,7 +91,13 @@ def diff_runs(a: Comparison, b: Comparison, *, k: int | None = None, method: str
                           "move": ranks_b - ranks_a})
     moves = moves.reindex(moves["move"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
     changed = pd.DataFrame(columns=["row", "majority_a", "majority_b"])
-    if level == "rows":
+    regression = a.run.dataset.regression
+    if level == "rows" and regression:  # the models' median prediction moved by more than A's tolerance
+        median_a, median_b = np.median(a.predictions[:, pa], axis=0), np.median(b.predictions[:, pb], axis=0)
+        flip = np.abs(median_a - median_b) > a.evaluation.delta
+        changed = pd.DataFrame({"row": rows[flip], "majority_a": [f"{v:.4g}" for v in median_a[flip]],
+                                "majority_b": [f"{v:.4g}" for v in median_b[flip]]})
+    elif level == "rows":
         majority_a, majority_b = _majority(a.predictions[:, pa]), _majority(b.predictions[:, pb])
         flip = majority_a != majority_b
         classes_a, classes_b = a.run.dataset.class_names, b.run.dataset.class_names
@@ -100,4 +110,4 @@ def diff_runs(a: Comparison, b: Comparison, *, k: int | None = None, method: str
     settings["differs"] = settings["a"] != settings["b"]
     return RunDiff(method, metric, k, level, (a.evaluation.accuracy, b.evaluation.accuracy),
                    (agr.mean_off_diagonal(matrix[:n_a, :n_a]), agr.mean_off_diagonal(matrix[n_a:, n_a:])),
-                   float(matrix[:n_a, n_a:].mean()), moves, changed, settings)
+                   float(matrix[:n_a, n_a:].mean()), moves, changed, settings, regression)

@@ -82,8 +82,8 @@ def _listed(items: list[str], last: str = "and") -> str:
 def _question(c: Comparison) -> Step:
     cfg, ds = c.run.config, c.run.dataset
     models = f"{cfg.n_models} {FAMILY_NOUNS[cfg.family]}" if cfg.n_models > 1 else "a single model"
-    classes = (f"one of {ds.n_classes} classes" if ds.n_classes > 4 else
-               _listed(list(ds.class_names), "or"))
+    classes = (f"{ds.target_name}, a number" if ds.regression else
+               f"one of {ds.n_classes} classes" if ds.n_classes > 4 else _listed(list(ds.class_names), "or"))
     phrases = ["their random seed" if src == "init" and cfg.family != "mlp" else SOURCE_PHRASES[src]
                for src in SOURCES if src in cfg.vary]  # a forest's seed is no starting point
     varied = f"differ only in {_listed(phrases)}" if phrases else "are identical copies: nothing random varied"
@@ -96,30 +96,45 @@ def _question(c: Comparison) -> Step:
 
 
 def _accuracy(c: Comparison, s: Summary) -> Step:
-    n = len(s.accuracy)
+    """How accurate the models are (regression: how far off, by RMSE), and whether equally so."""
+    n, ds, ev = len(s.accuracy), c.run.dataset, c.evaluation
     # Models of equal accuracy stack up in the strip instead of hiding each other.
     stack = pd.Series(np.round(s.accuracy, 6)).groupby(np.round(s.accuracy, 6)).cumcount()
     data = pd.DataFrame({"model": np.arange(n), "accuracy": s.accuracy, "stack": stack.to_numpy()})
-    tests = f"On {len(c.evaluation.rows)} test cases"
-    if n < 2:
-        return Step("Accuracy", (f"{tests}, the model is right {fmt.percent(s.accuracy_mean, 1)} of the time.",
-                                 "Train at least two models to compare them."),
-                    chart="accuracy", data=data, chart_title="Test accuracy")
-    equal, pairs, tolerance = int(s.all_pairs["equal_accuracy"].sum()), len(s.all_pairs), fmt.percent(s.tolerance)
-    if equal == pairs:
-        title, verdict = "Same accuracy", (f"Every pair is within {tolerance} of each other: by accuracy alone, "
-                                           "none is better.")
-    elif equal:
-        title, verdict = "Similar accuracy", (f"{equal} of the {pairs} pairs of models are within {tolerance} of each "
-                                              "other: as good as equally accurate.")
+    tests = f"On {len(ev.rows)} test cases"
+    if s.regression:
+        quality, chart, shown = "error", "rmse", fmt.units
+        title_of = "Test RMSE"
+        alone = f"the model's predictions of {ds.target_name} are off by {fmt.units(s.accuracy_mean)} " \
+                "(root mean squared error)."
+        spread = (f"the {n} models' predictions of {ds.target_name} are off by {s.accuracy_spread} (root mean "
+                  f"squared error, from {shown(s.accuracy.min())} to {shown(s.accuracy.max())}).")
+        rows = (f" For one case, though, their predictions lie {fmt.units(float(np.median(ev.prediction_range)))} "
+                f"apart on a typical case and up to {fmt.units(float(ev.prediction_range.max()))}.")
+        within = f"{fmt.units(s.tolerance)} of each other (5% of the mean RMSE)"
     else:
-        title, verdict = "Different accuracy", (f"No two are within {tolerance} of each other, so this run has no "
-                                                "equally accurate pair to compare.")
-    return Step(title, (
-        f"{tests}, the {n} models are right {s.accuracy_spread} of the time "
-        f"(from {fmt.percent(s.accuracy.min(), 1)} to {fmt.percent(s.accuracy.max(), 1)}).", verdict,
-    ), chart="accuracy", data=data, chart_title=("Test accuracy: each dot is one model" if n <= STORY_DOTS
-                                                  else "Test accuracy: how many models reach each"))
+        quality, chart, shown = "accuracy", "accuracy", lambda v: fmt.percent(v, 1)
+        title_of = "Test accuracy"
+        alone = f"the model is right {fmt.percent(s.accuracy_mean, 1)} of the time."
+        spread = (f"the {n} models are right {s.accuracy_spread} of the time "
+                  f"(from {shown(s.accuracy.min())} to {shown(s.accuracy.max())}).")
+        rows, within = "", f"{fmt.percent(s.tolerance)} of each other"
+    if n < 2:
+        return Step(quality.capitalize(), (f"{tests}, {alone}", "Train at least two models to compare them."),
+                    chart=chart, data=data, chart_title=title_of)
+    equal, pairs = int(s.all_pairs["equal_accuracy"].sum()), len(s.all_pairs)
+    subject = "Every pair's RMSEs are" if s.regression else "Every pair is"
+    if equal == pairs:
+        title, verdict = f"Same {quality}", f"{subject} within {within}: by {quality} alone, none is better."
+    elif equal:
+        title, verdict = (f"Similar {quality}", f"{equal} of the {pairs} pairs of models are within {within}: as "
+                                                "good as equally accurate.")
+    else:
+        title, verdict = (f"Different {quality}", f"No two are within {within}, so this run has no equally accurate "
+                                                  "pair to compare.")
+    return Step(title, (f"{tests}, {spread}", verdict + rows), chart=chart, data=data,
+                chart_title=f"{title_of}: each dot is one model" if n <= STORY_DOTS else
+                f"{title_of}: how many models reach each")
 
 
 def _importance_shares(importance: np.ndarray, a: int, b: int, names: tuple[str, ...], shown: int = 6) -> pd.DataFrame:
@@ -141,7 +156,8 @@ def _reasons(c: Comparison, s: Summary) -> Step:
     importance = s.by_method[s.headline_method].importance
     pair = (s.pairs if not s.pairs.empty else s.all_pairs).iloc[0]
     a, b, agreement = int(pair.model_a), int(pair.model_b), float(pair.agreement)
-    who = (f"model {a} ({fmt.percent(pair.accuracy_a, 1)} accurate) and model {b} "
+    who = (f"model {a} (RMSE {s.quality(pair.accuracy_a)}) and model {b} ({s.quality(pair.accuracy_b)})"
+           if s.regression else f"model {a} ({fmt.percent(pair.accuracy_a, 1)} accurate) and model {b} "
            f"({fmt.percent(pair.accuracy_b, 1)})")
     data = _importance_shares(importance, a, b, names)
     ranks = data.pivot(index="feature", columns="model", values="rank")
@@ -160,7 +176,7 @@ def _reasons(c: Comparison, s: Summary) -> Step:
                     chart="pair", data=data, chart_title=title)
     shared = f"only {fmt.percent(agreement)} of the {k} features each relies on most are the same"
     if s.pairs.empty:
-        first = (f"No two models are within {fmt.percent(s.tolerance)} accuracy of each other. For the least alike "
+        first = (f"No two models are {s.tolerance_text}. For the least alike "
                  f"pair, {who}, {shared} on a typical case.")
     else:
         first = f"{who[0].upper()}{who[1:]} are equally accurate, yet on a typical case {shared}."
@@ -219,12 +235,23 @@ def _case(c: Comparison, s: Summary) -> Step:
     top = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]  # (model, rank)
     in_every = [ds.feature_names[f] for f in top[0] if (top == f).any(axis=1).all()]
     listed = len(np.unique(top))
-    truth = ds.class_names[ds.y[row]]
-    if unanimous:
-        answer = ds.class_names[int(s.divergent.prediction.iloc[0])]
+    if ds.regression:
+        truth = fmt.units(float(ds.y[row]))
+        column = c.evaluation.predictions[:, np.flatnonzero(c.evaluation.rows == row)[0]]
+        low, high = fmt.units(float(column.min())), fmt.units(float(column.max()))
+        if unanimous:
+            first = (f"Case {row}: all {n} models predict {ds.target_name} between {low} and {high}, within "
+                     f"{fmt.units(c.evaluation.delta)} of each other (the true value is {truth}).")
+        else:
+            first = (f"No case gets predictions within {fmt.units(c.evaluation.delta)} of each other from every "
+                     f"model. Case {row}, whose reasons differ most, gets predictions from {low} to {high} "
+                     f"(true value: {truth}).")
+    elif unanimous:
+        truth, answer = ds.class_names[ds.y[row]], ds.class_names[int(s.divergent.prediction.iloc[0])]
         outcome = "correctly" if answer == truth else f"while the true answer is {truth}"
         first = f"Case {row}: all {n} models predict {answer}, {outcome}."
     else:
+        truth = ds.class_names[ds.y[row]]
         votes = _listed([f"{ds.class_names[cls]} from {count} model{'s' * (count > 1)}"
                          for cls, count in s.contested.votes.iloc[0]])
         first = (f"No case gets the same answer from every model. Case {row}, whose reasons differ most, gets "
@@ -286,7 +313,11 @@ def _actions(c: Comparison, s: Summary) -> Step:
     elif np.isfinite(half):
         points.append(f"{len(s.accuracy)} models are enough to quote the agreement: it is known to "
                       f"{fmt.plus_minus(half)}.")
-    if s.ambiguity.estimate > 0:
+    if s.ambiguity.estimate > 0 and s.regression:
+        points.append(f"Where the models' predictions lie more than {fmt.units(s.delta)} apart "
+                      f"({fmt.percent(s.ambiguity.estimate)} of test cases here), show the range of several models' "
+                      "predictions, not one number.")
+    elif s.ambiguity.estimate > 0:
         points.append(f"Where the models give different answers ({fmt.percent(s.ambiguity.estimate)} of test cases "
                       "here), show the answers of several models, not one.")
     if found == "real" and not s.pairs.empty:

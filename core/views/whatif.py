@@ -34,6 +34,8 @@ class WhatIf:
     one, raw feature space. before, proba: (model, class) probabilities at the original row (as
     stored by the comparison) and at x; predicted_before, predicted: (model,) their classes.
     target: the class whose probability the attributions explain.
+    Regression: before and proba hold each model's predicted value (model, 1), and delta the comparison's
+    tolerance; a model "departs" when its prediction lies more than delta from the models' median.
     attributions: method -> (model, feature) attributions of x, the instant methods this family has.
     notes: what validating the edit changed (values clipped to the data's range).
     """
@@ -48,6 +50,13 @@ class WhatIf:
     target: int
     attributions: dict[str, np.ndarray]
     notes: tuple[str, ...]
+    delta: float | None = None  # regression only
+
+    @property
+    def departs(self) -> np.ndarray:
+        """Regression: (model,) whether its prediction lies more than delta from the median prediction."""
+        values = self.proba[:, 0]
+        return np.abs(values - np.median(values)) > self.delta
 
     @property
     def votes(self) -> tuple[tuple[int, int], ...]:
@@ -57,8 +66,8 @@ class WhatIf:
 
     @property
     def split(self) -> bool:
-        """Whether the models predict different classes for x."""
-        return len(self.votes) > 1
+        """Whether the models predict different classes for x (regression: some model departs from the median)."""
+        return bool(self.departs.any()) if self.delta is not None else len(self.votes) > 1
 
 
 def _bank(comparison: Comparison):
@@ -130,7 +139,7 @@ def what_if(comparison: Comparison, x, *, row: int, features: tuple[Feature, ...
     attributions = {m: attribute_row(run, x, row=row, target=target, method=m, config=comparison.explanation.config)
                     for m in methods}
     return WhatIf(row, run.dataset.X[row].copy(), x, before, proba, before.argmax(axis=-1), proba.argmax(axis=-1),
-                  target, attributions, notes)
+                  target, attributions, notes, comparison.evaluation.delta)
 
 
 def kernel_shap_row(comparison: Comparison, x: np.ndarray, *, row: int, target: int) -> np.ndarray:
@@ -161,6 +170,12 @@ def what_if_table(result: WhatIf, class_names: tuple[str, ...], feature_names: t
     original row, whether it parts from the class most models predict, and its top reasons when
     attributions of the edited row are given (values: (model, feature))."""
     models = np.arange(len(result.predicted))
+    if result.delta is not None:  # regression: each model's number, before and after, and who departs
+        table = pd.DataFrame({"model": models, "prediction": result.proba[:, 0], "before the edit": result.before[:, 0],
+                              f"departs from the median by more than {fmt.units(result.delta)}": result.departs})
+        if values is not None:
+            table["top reasons"] = reasons(values, feature_names, top=top)
+        return table
     table = pd.DataFrame({
         "model": models,
         "prediction": [class_names[c] for c in result.predicted],

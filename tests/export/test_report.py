@@ -92,7 +92,7 @@ def test_report_renders_a_single_model_without_training_history():
 
 def test_library_versions_name_the_format():
     versions = library_versions()
-    assert versions["seedscope-format"] == "1"
+    assert versions["seedscope-format"] == "2"
     assert {"python", "numpy", "pandas", "scikit-learn", "torch", "altair"} <= set(versions)
 
 
@@ -148,7 +148,7 @@ def test_write_report_puts_the_bundle_beside_the_page(comparison, summary, tmp_p
         assert {"manifest.json", "metrics.csv", "arrays.npz", "agreement.json"} <= set(zf.namelist())
         manifest = json.loads(zf.read("manifest.json"))
         agreement = json.loads(zf.read("agreement.json"))
-    assert manifest["format"] == "seedscope-bundle" and manifest["version"] == 1
+    assert manifest["format"] == "seedscope-bundle" and manifest["version"] == 2
     assert manifest["run_config"]["mlp"]["hidden"] == [8]
     assert agreement["k"] == summary.k and agreement["headline"] == summary.headline
     for name, result in summary.by_method.items():

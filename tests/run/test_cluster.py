@@ -242,7 +242,7 @@ def test_every_chunking_gives_each_model_its_attributions_of_the_whole_run():
     config = replace(EXPLAIN, kernel_samples=128, lime_samples=500, max_rows=5, precision="fixed")
     whole = compare(dataset, run_config, config)
     more = blocks_on(whole.run, explain_basis(whole.run, whole.evaluation.rows, config), config, "kernel_shap", range(1, 3))
-    shared = _Shared(dataset.X, dataset.y, dataset.n_classes, whole.run.train_rows, whole.run.val_rows,
+    shared = _Shared(dataset.X, dataset.y, dataset.n_classes, dataset.task, whole.run.train_rows, whole.run.val_rows,
                      whole.run.test_rows)
     basis = explain_basis(whole.run, whole.evaluation.rows, config)
     for size in (1, 2, 3):
@@ -277,3 +277,22 @@ def test_workers_with_other_library_versions_are_refused_by_name():
         same_libraries(here, [dict(here), {**here, "torch": "2.12.0"}])
     with pytest.raises(ConfigError, match=r"runs shap \(none\), this machine 0.51.0"):
         same_libraries(here, [{"python": "3.11.9", "torch": "2.13.0"}])
+
+
+def test_a_regression_on_the_cluster_gives_the_in_process_comparison(local_ray):
+    """Diabetes with a tolerance of its own: models, predictions in the target's units, KernelSHAP and the
+    regression ambiguity are the in-process ones bit for bit; integrated gradients, in float64, to the last
+    bits (as test_every_chunking_... says, its matmuls take the chunk's shape)."""
+    dataset = load_builtin("diabetes")
+    run_config = RunConfig(n_models=5, mlp=MLPConfig(hidden=(8,), epochs=5))
+    config = ExplainConfig(methods=("kernel_shap", "integrated_gradients"), max_rows=8, kernel_samples=64)
+    on_ray = compare_on_ray(dataset, run_config, config, chunk=2, delta=5.0)
+    here = compare(dataset, run_config, config, delta=5.0)
+    assert on_ray.run.fingerprints == here.run.fingerprints
+    np.testing.assert_array_equal(on_ray.evaluation.predictions, here.evaluation.predictions)
+    for name in ("values", "halves"):
+        np.testing.assert_array_equal(getattr(on_ray.explanation.by_method["kernel_shap"], name),
+                                      getattr(here.explanation.by_method["kernel_shap"], name))
+    np.testing.assert_allclose(on_ray.explanation.by_method["integrated_gradients"].values,
+                               here.explanation.by_method["integrated_gradients"].values, rtol=1e-12, atol=1e-12)
+    assert on_ray.evaluation.delta == 5.0 and on_ray.evaluation.multiplicity.ambiguity == here.evaluation.multiplicity.ambiguity

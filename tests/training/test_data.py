@@ -38,14 +38,15 @@ def test_builtin_dataset_loads_offline_with_expected_shapes(name, n_rows, n_feat
 def test_a_builtin_s_shape_is_what_loading_it_gives(name):
     """Setup shows rows, features, classes and the time estimate from the shape, before scikit-learn loads."""
     shape, ds = BUILTIN_SHAPES[name], load_builtin(name)
-    assert (shape.n_rows, shape.n_features, shape.class_names, shape.content_hash) == (
-        ds.n_rows, ds.n_features, ds.class_names, ds.content_hash)
+    assert (shape.n_rows, shape.n_features, shape.class_names, shape.content_hash, shape.task) == (
+        ds.n_rows, ds.n_features, ds.class_names, ds.content_hash, ds.task)
+    assert shape.target_std == ds.target_std or np.isnan(shape.target_std) and np.isnan(ds.target_std)
     assert shape.loaded().content_hash == ds.content_hash and ds.loaded() is ds
 
 
 def test_every_registered_builtin_is_covered_by_the_shape_test():
     assert set(BUILTIN_SHAPES) == set(BUILTIN_DATASETS)
-    assert set(BUILTIN_DATASETS) == {"iris", "wine", "breast_cancer", "digits", "synthetic"}
+    assert set(BUILTIN_DATASETS) == {"iris", "wine", "breast_cancer", "digits", "synthetic", "diabetes", "friedman1"}
 
 
 def test_digits_records_8x8_image_shape_and_row_major_pixel_names():
@@ -237,9 +238,13 @@ def test_single_class_target_raises_dataset_error():
 
 def test_target_with_more_than_max_classes_raises_dataset_error():
     n = MAX_CLASSES + 1
-    text = "a,y\n" + "".join(f"{i},{i}\n" for i in range(n))
-    with pytest.raises(DatasetError, match=f"{n} distinct values, more than {MAX_CLASSES} classes"):
+    text = "a,y\n" + "".join(f"{i},c{i}\n" for i in range(n))  # text labels: a numeric one is a regression
+    with pytest.raises(DatasetError, match=f"{n} distinct values, more than {MAX_CLASSES} classes.*regression task"):
         load_csv(upload(text), "y")
+    numeric = "a,y\n" + "".join(f"{i},{i}\n" for i in range(n))
+    assert load_csv(upload(numeric), "y").regression
+    with pytest.raises(DatasetError, match="more than 20 classes"):
+        load_csv(upload(numeric), "y", task="classification")
 
 
 def test_target_with_exactly_max_classes_is_accepted():
