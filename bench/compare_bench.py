@@ -17,12 +17,17 @@ turns so that each pair ran under the same load ((c), a minute long, is measured
 divides one measurement by a median): on a shared 2-core
 machine a neighbour can halve one core's speed for seconds at a time (the engine shares its work
 out among its threads as each is free, see core.runtime.spread, so a slowed core does less of it).
+(f) reg_s: regression, the default comparison on every diabetes test row (10 MLPs, the default methods),
+    median of REPEATS; reg_speedup: the naive notebook on the same work (its MLPs trained on squared error
+    one after another, then per model and row shap.KernelExplainer plus LimeTabularExplainer(mode=
+    "regression") at their defaults, timed on a sample of rows) over reg_s. Target: reg_speedup >= 30.
 fidelity: Pearson correlation of (a)'s KernelSHAP with a 10x-sample reference (explain_bench's).
 peak_mb: the peak resident memory of this whole process.
 Targets: speedup = naive_s / full_s >= 30, demo_s <= 6, linearity = n200_s / full_s / 20 <= 1.1,
 peak_mb <= 1500, fidelity >= 0.97. --quick runs 20 models instead of 200 (n200_s scaled linearly)
 and a smaller naive sample, as a smoke test.
-Last line: `full_s=<f> demo_s=<f> n200_s=<f> speedup=<f> linearity=<f> peak_mb=<f> fidelity=<f> rows_ratio=<f>`
+Last line: `full_s=<f> demo_s=<f> n200_s=<f> speedup=<f> linearity=<f> peak_mb=<f> fidelity=<f> rows_ratio=<f>
+coalitions=<n> reg_s=<f> reg_speedup=<f>`
 (rows_ratio: (e)'s 100,000-row time over its 20,000-row time).
 """
 from __future__ import annotations
@@ -96,6 +101,59 @@ def naive_pair_seconds(full, sample_rows: int) -> float:
     return seconds / (2 * sample_rows)
 
 
+def naive_regression_training_seconds(full) -> float:
+    """The notebook's regression training: one nn.Sequential after another, the same architecture, epochs and
+    batches as (f)'s models, mean squared error on the target standardized on each model's training rows."""
+    from torch import nn
+
+    ds, mlp = full.run.dataset, full.run.config.mlp
+    X, y = torch.tensor(ds.X, dtype=torch.float32), torch.tensor(ds.y, dtype=torch.float32)
+    start = time.perf_counter()
+    for m in range(full.run.n_models):
+        rows = torch.tensor(full.run.train_rows[m])
+        mean, std = X[rows].mean(0), X[rows].std(0).clamp_min(1e-12)
+        y_mean, y_std = y[rows].mean(), y[rows].std()
+        torch.manual_seed(m)
+        sizes = [ds.n_features, *mlp.hidden]
+        layers = [layer for a, b in zip(sizes[:-1], sizes[1:]) for layer in (nn.Linear(a, b), nn.ReLU(),
+                                                                             nn.Dropout(mlp.dropout))]
+        model = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
+        opt = torch.optim.Adam(model.parameters(), lr=mlp.learning_rate)
+        for _ in range(mlp.epochs):
+            perm = rows[torch.randperm(len(rows))]
+            for s in range(0, len(perm), mlp.batch_size):
+                b = perm[s:s + mlp.batch_size]
+                loss = nn.functional.mse_loss(model((X[b] - mean) / std)[:, 0], (y[b] - y_mean) / y_std)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    return time.perf_counter() - start
+
+
+def naive_regression_pair_seconds(full, sample_rows: int) -> float:
+    """The notebook's regression explaining cost per (model, row), on two of (f)'s models: KernelExplainer
+    (default samples, a k-means background as explain_bench's) and LimeTabularExplainer in regression mode."""
+    import shap
+    from lime.lime_tabular import LimeTabularExplainer
+
+    ds, rows = full.run.dataset, full.explanation.rows[:sample_rows]
+    train_X = ds.X[np.unique(full.run.train_rows[0])]
+    start = time.perf_counter()
+    background = shap.kmeans(train_X, explain_bench.BACKGROUND)
+    for m in range(2):
+        model = full.run.bank.module.single(m)
+
+        def predict(points, model=model):
+            with torch.no_grad():
+                return model(torch.as_tensor(points, dtype=torch.float32))[:, 0].double().numpy()
+
+        shap.KernelExplainer(predict, background).shap_values(ds.X[rows], silent=True)
+        lime = LimeTabularExplainer(train_X, feature_names=list(ds.feature_names), mode="regression", random_state=m)
+        for x in ds.X[rows]:
+            lime.explain_instance(x, predict)
+    return (time.perf_counter() - start) / (2 * len(rows))
+
+
 def median_comparison(label, ds, run: RunConfig, explain: ExplainConfig, after=None):
     """comparison() REPEATS times, calling after(result) after each: the median seconds, and the last
     result (all are bit-identical)."""
@@ -153,6 +211,21 @@ def main():
     print(f"(d) naive notebook on (a)'s work ({len(full.explanation.rows)} rows): {naive_s:.2f} s (training "
           f"{train_s:.2f} s one model at a time, explaining {np.median(pair_times):.3f} s per (model, row))")
 
+    reg_data = load_builtin("diabetes")
+    reg_pairs = []
+
+    def naive_regression_right_after(reg):
+        reg_pairs.append(naive_regression_pair_seconds(reg, 3 if args.quick else 10))
+        print(f"(f) naive regression explaining right after: {reg_pairs[-1]:.3f} s per (model, row)")
+
+    reg_s, reg = median_comparison("(f) regression, 10 models x all diabetes test rows", reg_data, RunConfig(),
+                                   ExplainConfig(methods=default_methods("mlp", 1), max_rows=ALL_ROWS),
+                                   after=naive_regression_right_after)
+    reg_train_s = naive_regression_training_seconds(reg)
+    reg_naive_s = reg_train_s + float(np.median(reg_pairs)) * reg.run.n_models * len(reg.explanation.rows)
+    print(f"(f) naive notebook on the regression's work ({len(reg.explanation.rows)} rows): {reg_naive_s:.2f} s "
+          f"(training {reg_train_s:.2f} s, explaining {np.median(reg_pairs):.3f} s per (model, row))")
+
     by_size = explain_seconds_by_training_rows()
     sample = full.explanation.rows[:explain_bench.N_ROWS]  # the reference is costly: explain_bench's 50 rows
     reference = explain_bench.reference(full.run, sample)
@@ -163,7 +236,8 @@ def main():
     print(f"full_s={full_s:.2f} demo_s={demo_s:.2f} n200_s={n200_s:.2f} speedup={naive_s / full_s:.2f} "
           f"linearity={n200_s / full_s / 20:.2f} peak_mb={peak_mb:.2f} fidelity={fidelity:.2f} "
           f"rows_ratio={by_size[100_000] / by_size[20_000]:.2f} "
-          f"coalitions={full.explanation.by_method['kernel_shap'].samples}")
+          f"coalitions={full.explanation.by_method['kernel_shap'].samples} "
+          f"reg_s={reg_s:.2f} reg_speedup={reg_naive_s / reg_s:.2f}")
 
 
 if __name__ == "__main__":

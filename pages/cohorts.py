@@ -58,6 +58,9 @@ def cohort_inputs(comp: core.Comparison, previous: core.Cohort) -> core.Cohort:
     with right:
         st.markdown("**Predictions**")
         if ds.regression:
+            if core.PREDICTION not in names:  # a range of the median prediction, in place of predicted classes
+                st.caption(f"The models' median prediction of {_state.escape_md(ds.target_name)}")
+                bounds += _range(core.PREDICTION, -1, np.median(comp.evaluation.predictions, axis=0), previous)
             delta = fmt.units(comp.evaluation.delta)
             outcome = st.radio(f"The models' median prediction lies", list(_OUTCOMES),
                                format_func={"any": "anywhere", "correct": f"within {delta} of the truth",

@@ -29,8 +29,10 @@ if comp is not None:
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Models", comp.run.n_models)
     if summary.regression:
-        c2.metric("RMSE", summary.accuracy_spread, help="Mean ± standard deviation across models of the test root mean "
-                  f"squared error, in {_state.escape_md(comp.run.dataset.target_name)}'s units.")
+        c2.metric("RMSE", fmt.units(summary.accuracy_mean), delta=f"± {fmt.units(summary.accuracy_std)} across models",
+                  delta_color="off", delta_arrow="off",
+                  help="Mean and standard deviation across models of the test root mean squared error, in "
+                       f"{_state.escape_md(comp.run.dataset.target_name)}'s units.")
     else:
         c2.metric("Accuracy", summary.accuracy_spread, help="Mean ± standard deviation of test accuracy across models.")
     c3.metric(f"Top-{summary.k} agreement", fmt.percent(head.between[metric]),

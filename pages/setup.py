@@ -179,7 +179,8 @@ def explain_inputs(family: str, seed: int, dataset: core.Dataset | None) -> tupl
     rows = c1.slider("Test rows to explain", 5, 300, defaults.max_rows, 5, key="rows")
     background = c2.slider("SHAP background size (k-means)", 5, 100, defaults.background_size, key="background")
     n_features = dataset.n_features if dataset is not None else 10
-    k = c3.number_input("k (top features compared)", 1, max(n_features, 2), core.default_k(n_features), key="k_setup")
+    k = c3.number_input("k (top features compared)", 1, max(n_features, 2), core.default_k(n_features),
+                        key=f"k_setup_{n_features}")  # another number of features starts at its own default
     with st.expander("Explainer settings"):
         e1, e2, e3 = st.columns(3)
         kernel = e1.number_input("KernelSHAP coalitions", 10, 20000, defaults.kernel_samples, key="kernel_samples",

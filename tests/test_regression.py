@@ -285,3 +285,24 @@ def test_the_cli_takes_a_numeric_csv_through_to_a_report_and_a_gate(tmp_path, ca
     assert main(["compare", "--csv", str(path), "--target", "price", "--family", "logistic_regression",
                  "--out", str(tmp_path / "r2.html")]) == 2
     assert "cannot learn a regression" in capsys.readouterr().err
+
+
+def test_a_regression_cohort_reads_the_median_prediction_and_the_tolerance(comparison):
+    from core.views.cohort import cohort_mask
+
+    ev, ds = comparison.evaluation, comparison.run.dataset
+    median = np.median(ev.predictions, axis=0)
+    cut = float(np.median(median))
+    cohort = core.Cohort.parse(f"predicted>={cut},outcome=correct")
+    assert cohort.describe(regression=True) == (f"Test rows where the models' median prediction ≥ {cut:g} and the "
+                                                "models' median prediction lies within the tolerance of the true "
+                                                "value.")
+    expected = (median >= cut) & (np.abs(median - ds.y[ev.rows]) <= ev.delta)
+    np.testing.assert_array_equal(cohort_mask(comparison, cohort), expected)
+    figures = core.cohort_figures(comparison, core.summarize(comparison), cohort)
+    assert len(figures.rows) == expected.sum() and figures.scores is not None and "rmse" in figures.scores.summary
+    with pytest.raises(ConfigError, match="numbers, not classes"):
+        core.cohort_figures(comparison, core.summarize(comparison), core.Cohort.parse("predicted=y"))
+    with pytest.raises(ConfigError, match="is for regression"):
+        cohort_mask(core.compare(load_builtin("iris"), RunConfig(n_models=2, mlp=MLPConfig(hidden=(4,), epochs=1)),
+                                 ExplainConfig(methods=("gradient",), max_rows=2)), core.Cohort.parse("predicted>=1"))

@@ -28,6 +28,9 @@ OPERATORS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": 
 OUTCOMES = ("any", "correct", "incorrect")
 _SYMBOLS = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 _KEYS = ("bounds", "categories", "predicted", "outcome")
+# A regression's bound on "predicted" reads the models' median prediction (unless the data has a feature of
+# that name): predicted ranges take the place of a classifier's predicted classes.
+PREDICTION = "predicted"
 # The name is greedy, so the operator is the last one: a feature named "a<b" still reads "a<b>=3".
 _BOUND = re.compile(r"^(.*)(>=|<=|>|<)\s*([^<>=]*)$")
 
@@ -86,6 +89,11 @@ class Cohort:
     def check(self, dataset: Dataset) -> None:
         """ConfigError unless every feature, column, value and class named exists in `dataset`."""
         for b in self.bounds:
+            if b.feature == PREDICTION and dataset.regression and PREDICTION not in dataset.feature_names:
+                continue
+            if b.feature == PREDICTION and PREDICTION not in dataset.feature_names:
+                raise ConfigError("A range on the prediction is for regression; to filter by a predicted class, "
+                                  "write predicted=class.")
             if b.feature not in dataset.feature_names:
                 raise ConfigError(f"The data has no feature {b.feature!r}{_close(b.feature, dataset.feature_names)}.")
         columns = categorical_columns(dataset)
@@ -108,7 +116,8 @@ class Cohort:
 
     def describe(self, regression: bool = False) -> str:
         """The cohort in one plain sentence (regression: the outcome speaks of the median prediction)."""
-        parts = [_describe_bounds(f, [b for b in self.bounds if b.feature == f])
+        parts = [_describe_bounds(f, [b for b in self.bounds if b.feature == f],
+                                  "the models' median prediction" if regression and f == PREDICTION else f)
                  for f in dict.fromkeys(b.feature for b in self.bounds)]
         parts += [f"{c.column} is {' or '.join(c.values)}" for c in self.categories]
         if self.predicted:
@@ -170,7 +179,8 @@ class Cohort:
 
         Conditions are separated by commas: `feature>=1.5`, `feature<3` (also > and <=),
         `column=value|value` for a categorical column, `predicted=class|class` (the majority
-        vote) and `outcome=correct` or `outcome=incorrect`.
+        vote; for regression `predicted>=100`, `predicted<200`: the models' median prediction)
+        and `outcome=correct` or `outcome=incorrect`.
         """
         if text.lstrip().startswith("{"):
             return Cohort.from_json(text)
@@ -210,7 +220,8 @@ def _check_not_empty(feature: str, bounds: list[Bound]) -> None:
         raise ConfigError(f"The conditions on {feature!r} ({shown}) leave no value; widen the range or drop one.")
 
 
-def _describe_bounds(feature: str, bounds: list[Bound]) -> str:
+def _describe_bounds(feature: str, bounds: list[Bound], name: str | None = None) -> str:
+    feature = name or feature
     lower = [b for b in bounds if b.op in (">=", ">")]
     upper = [b for b in bounds if b.op in ("<=", "<")]
     if len(lower) == 1 and len(upper) == 1:
@@ -274,6 +285,9 @@ def cohort_mask(comparison: Comparison, cohort: Cohort) -> np.ndarray:
     cohort.check(ds)
     X, keep = ds.X[ev.rows], np.ones(len(ev.rows), dtype=bool)
     for b in cohort.bounds:
+        if b.feature not in ds.feature_names:  # PREDICTION, checked above: a regression's median prediction
+            keep &= OPERATORS[b.op](np.median(ev.predictions, axis=0), b.value)
+            continue
         keep &= OPERATORS[b.op](X[:, ds.feature_names.index(b.feature)], b.value)
     columns = categorical_columns(ds)
     for c in cohort.categories:
