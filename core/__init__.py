@@ -38,6 +38,7 @@ _FROM = {  # room module -> the public names it gives
         "RunConfig", "SklearnConfig", "TASK_FAMILIES", "check_family",
     ),
     ".training.fit": ("History", "Run", "train"),
+    ".training.estimators": ("allowed_packages", "check_allowed", "parse_param", "PACKAGES_VARIABLE"),
     ".views.cohort": ("Bound", "categorical_columns", "Category", "Cohort", "PREDICTION"),
     ".views.cohort_figures": (
         "agreement_table", "cohort_figures", "Figures", "per_model_accuracy", "side_by_side",

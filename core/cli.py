@@ -28,6 +28,7 @@ from .views.cohort import Cohort
 from .views.cohort_figures import cohort_figures
 from .run.compare import HEADLINE_METRIC, compare, summarize, verdict_text
 from .training.data import BUILTIN_DATASETS, MAX_CLASSES, load_builtin, load_csv
+from .training.estimators import parse_param
 from .views.diff import diff_runs
 from .errors import BundleError, ConfigError, DatasetError
 from .explainers.registry import MAX_DOUBLINGS, METHODS, PRECISIONS, ExplainConfig, default_methods
@@ -77,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--learning-rate", type=float, default=_MLP.learning_rate, help="MLP Adam learning rate")
     runs.add_argument("--patience", type=int, default=0, help="MLP early-stopping patience in epochs (0 = off)")
     runs.add_argument("--trees", type=int, default=_SKLEARN.n_estimators, help="trees per forest / boosting model")
+    runs.add_argument("--estimator", metavar="PATH",
+                      help="any scikit-learn estimator by import path, e.g. sklearn.ensemble.ExtraTreesClassifier "
+                           "(sets --family estimator; its random_state comes from the init source)")
+    runs.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="a parameter of --estimator, repeatable: --param n_estimators=300 --param max_features=0.5")
+    runs.add_argument("--subsample", type=float, default=_SKLEARN.subsample,
+                      help="boosting (gradient_boosting, xgboost, lightgbm): share of rows each tree sees")
+    runs.add_argument("--colsample", type=float, default=_SKLEARN.colsample,
+                      help="xgboost, lightgbm: share of features each tree sees (both 1.0: the seed changes nothing)")
     runs.add_argument("--tolerance", type=float,
                       help="regression: how far apart two predictions must be to differ, in the target's units "
                            "(default: 10%% of the target's standard deviation on the training rows)")
@@ -192,12 +202,19 @@ def build(args: argparse.Namespace):
     if args.tolerance is not None and not args.tolerance > 0:
         raise ConfigError(f"--tolerance must be positive, in the target's units; got {args.tolerance}.")
     hidden = parse_hidden(args.hidden)
+    if args.param and not args.estimator:
+        raise ConfigError("--param sets a parameter of --estimator; name the estimator too.")
+    if args.estimator:
+        if args.family not in (_RUN.family, "estimator"):
+            raise ConfigError(f"--estimator names the model itself; drop --family {args.family}.")
+        args.family = "estimator"
     run_config = RunConfig(
         family=args.family, n_models=args.models, seed=args.seed, vary=frozenset(_csv_list(args.vary)),
         test_fraction=args.test_fraction,
         mlp=MLPConfig(hidden=hidden, dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, patience=args.patience or None),
-        sklearn=replace(_SKLEARN, n_estimators=args.trees),
+        sklearn=replace(_SKLEARN, n_estimators=args.trees, subsample=args.subsample, colsample=args.colsample,
+                        estimator=args.estimator, params=tuple(parse_param(p) for p in args.param)),
     )
     methods = tuple(_csv_list(args.methods)) if args.methods else default_methods(args.family, dataset.n_classes)
     explain_config = ExplainConfig(methods=methods, max_rows=args.rows, background_size=args.background,

@@ -37,7 +37,7 @@ JOB_NEWS = "job_news"  # how the last work ended, when not with a result: (kind 
 QUEUED = "queued_run"  # (label, start) of a comparison asked for while other work ran: started when it ends
 # Setup's widgets whose values must outlive a visit to another page (buttons and uploaders cannot be set).
 SETUP_WIDGETS = ("preset", "data_source", "builtin", "target", "family", "hidden", "epochs", "batch", "lr", "dropout",
-                 "patience", "C", "alpha", "family_regression", "n_trees", "depth", "gb_lr", "subsample", "n_models", "seed", "test_fraction",
+                 "patience", "C", "alpha", "family_regression", "n_trees", "depth", "gb_lr", "subsample", "colsample", "n_models", "seed", "test_fraction",
                  "rows", "background", "kernel_samples", "lime_samples", "ig_steps", "precision", "target_class",
                  COMPUTE, RAY_ADDRESS)
 
@@ -433,7 +433,8 @@ def file_stem(name: str) -> str:
 def keep_setup_widgets() -> None:
     """Streamlit drops a widget's value when its page is not drawn; re-assigning it keeps Setup as the user left it."""
     for key in list(st.session_state):
-        if key in SETUP_WIDGETS or key.startswith(("vary_", "methods_", "k_setup_", "task_", "own_delta_", "delta_")):
+        if key in SETUP_WIDGETS or key.startswith(("vary_", "methods_", "k_setup_", "task_", "own_delta_", "delta_",
+                                                  "estimator_")):
             st.session_state[key] = st.session_state[key]
 
 

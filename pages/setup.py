@@ -125,9 +125,28 @@ def dataset_inputs() -> core.Dataset | core.Shape | None:
     return dataset
 
 
-def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.SklearnConfig]:
+ESTIMATOR_EXAMPLES = {"classification": "sklearn.ensemble.ExtraTreesClassifier",
+                      "regression": "sklearn.ensemble.ExtraTreesRegressor"}
+
+
+def estimator_inputs(task: str) -> core.SklearnConfig:
+    """An estimator by import path and its parameters. Refused before anything is imported unless it lies in
+    a package the server allows (core.check_allowed): a visitor never has the server import a module they name."""
+    st.caption("Any scikit-learn-compatible estimator by its import path, from "
+               f"{', '.join(core.allowed_packages())} (whoever runs the server can allow more with "
+               f"{core.PACKAGES_VARIABLE}). Its random_state, if it has one, is drawn from the init source.")
+    path = st.text_input("Estimator (import path)", ESTIMATOR_EXAMPLES[task], key=f"estimator_{task}").strip()
+    lines = st.text_area("Parameters, one name=value per line", "n_estimators=100", key=f"estimator_params_{task}")
+    core.check_allowed(path)
+    params = tuple(core.parse_param(line) for line in lines.splitlines() if line.strip())
+    return core.SklearnConfig(estimator=path, params=params)
+
+
+def hyperparameter_inputs(family: str, task: str = "classification") -> tuple[core.MLPConfig, core.SklearnConfig]:
     """The family's hyperparameters; raises ConfigError for a value a model cannot take."""
     mlp, sk = core.MLPConfig(), core.SklearnConfig()  # the defaults the CLI uses too
+    if family == "estimator":
+        return mlp, estimator_inputs(task)
     with st.expander("Hyperparameters", expanded=False):
         if family == "mlp":
             hidden = st.text_input("Hidden layer sizes (comma-separated)", ",".join(map(str, mlp.hidden)), key="hidden")
@@ -146,11 +165,19 @@ def hyperparameter_inputs(family: str) -> tuple[core.MLPConfig, core.SklearnConf
         else:
             c1, c2 = st.columns(2)
             n_trees = c1.number_input("Trees", 1, 1000, sk.n_estimators, key="n_trees")
-            depth = c2.number_input("Max depth (0 = unlimited for forests, 3 for boosting)", 0, 50, 0, key="depth")
+            depth = c2.number_input("Max depth (0: unlimited for forests and LightGBM, 3 for boosting, 6 for "
+                                    "XGBoost)", 0, 50, 0, key="depth")
             lr = c1.number_input("Learning rate (boosting)", 0.001, 1.0, sk.learning_rate, key="gb_lr")
-            sub = c2.slider("Subsample (boosting)", 0.1, 1.0, sk.subsample, 0.05, key="subsample")
+            sub = c2.slider("Row subsample (boosting)", 0.1, 1.0, sk.subsample, 0.05, key="subsample",
+                            help="The share of training rows each tree sees, drawn from the seed: below 1, seeds "
+                                 "matter.")
+            col = sk.colsample
+            if family in ("xgboost", "lightgbm"):
+                col = c1.slider("Column subsample", 0.1, 1.0, sk.colsample, 0.05, key="colsample",
+                                help="The share of features each tree draws from the seed. With both subsamples "
+                                     "at 1.0, the seed changes nothing.")
             sk = core.SklearnConfig(n_estimators=int(n_trees), max_depth=int(depth) or None, learning_rate=float(lr),
-                                    subsample=float(sub))
+                                    subsample=float(sub), colsample=float(col))
     return mlp, sk
 
 
@@ -226,7 +253,7 @@ dataset = dataset_inputs()
 task = dataset.task if dataset is not None else "classification"
 family = st.selectbox("Model family", core.TASK_FAMILIES[task], format_func=core.FAMILIES.get,
                       key="family" if task == "classification" else "family_regression")
-hyper = shown_errors(hyperparameter_inputs, family)
+hyper = shown_errors(hyperparameter_inputs, family, task)
 n_models, seed, test_fraction, vary = randomness_inputs()
 explained = shown_errors(explain_inputs, family, seed, dataset)
 run_config = hyper and shown_errors(lambda: core.RunConfig(

@@ -134,3 +134,14 @@ def test_the_first_page_loads_without_the_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_family_has_its_words_costs_and_hyperparameters():
+    """A family added to FAMILIES needs its noun in the story, its costs in the estimate and its
+    hyperparameters in the report; every view reads them."""
+    from core.export.report import _HYPERPARAMETERS
+    from core.run.estimate import _SKLEARN_FIT, _SKLEARN_POINT
+    from core.views.story import FAMILY_NOUNS
+
+    assert set(FAMILY_NOUNS) == set(_HYPERPARAMETERS) == set(core.FAMILIES)
+    assert set(_SKLEARN_FIT) == set(_SKLEARN_POINT) == set(core.FAMILIES) - {"mlp"}

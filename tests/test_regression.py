@@ -259,6 +259,17 @@ def test_the_report_and_the_bundle_speak_regression_and_the_bundle_loads_back(co
     np.testing.assert_array_equal(loaded.evaluation.predictions, comparison.evaluation.predictions)
 
 
+@pytest.mark.parametrize("family", ["ridge", "random_forest", "gradient_boosting"])
+def test_every_regression_family_goes_through_the_story_and_the_report(family, small):
+    comparison = core.compare(small, RunConfig(family=family, n_models=3, vary=frozenset({"init", "bootstrap"}),
+                                               sklearn=SklearnConfig(n_estimators=10)),
+                              ExplainConfig(methods=methods_for(family, 1), max_rows=5, kernel_samples=64,
+                                            lime_samples=200))
+    summary = core.summarize(comparison)
+    assert summary.headline.startswith("3 models, RMSE")
+    assert len(core.story(comparison, summary)) == 6 and "RMSE" in core.render_html(comparison, summary)
+
+
 def test_a_classification_and_a_regression_cannot_be_diffed(comparison):
     iris = core.compare(load_builtin("iris"), RunConfig(n_models=2, mlp=MLPConfig(hidden=(4,), epochs=2)),
                         ExplainConfig(methods=("integrated_gradients",), max_rows=3))

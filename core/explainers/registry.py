@@ -121,7 +121,8 @@ _SAMPLING, _METHODS = "core.explainers.shap_lime", "core.explainers.methods"
 METHODS: dict[str, Method] = {
     "kernel_shap": Method("KernelSHAP", _ALL, f"{_SAMPLING}:kernel_shap_values", samples=kernel_samples,
                           pools=f"{_SAMPLING}:kernel_shap_run", unit="coalitions"),
-    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting"}), f"{_METHODS}:_tree_shap_values"),
+    "tree_shap": Method("TreeSHAP", frozenset({"random_forest", "gradient_boosting", "xgboost", "lightgbm"}),
+                        f"{_METHODS}:_tree_shap_values"),
     "deep_shap": Method("DeepSHAP", _TORCH, f"{_METHODS}:_deep_shap_values"),
     "lime": Method("LIME", _ALL, f"{_SAMPLING}:lime_values", samples=lime_samples, halves=f"{_SAMPLING}:lime_halved",
                    unit="samples per row", background=False),
@@ -136,8 +137,8 @@ def supports(method: str, family: str, n_classes: int = 2) -> bool:
     """Whether `method` can explain a `family` model on an n_classes problem."""
     if family not in METHODS[method].families:
         return False
-    # shap's TreeExplainer handles scikit-learn gradient boosting for binary problems only.
-    return not (method == "tree_shap" and family == "gradient_boosting" and n_classes > 2)
+    # shap's TreeExplainer explains boosting's probability for binary problems only (and regression's value).
+    return not (method == "tree_shap" and family in ("gradient_boosting", "xgboost", "lightgbm") and n_classes > 2)
 
 
 def default_methods(family: str, n_classes: int = 2) -> tuple[str, ...]:

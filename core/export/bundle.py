@@ -294,7 +294,15 @@ def _typed(value, hint, what: str):
     if origin in (tuple, frozenset):
         if not isinstance(value, list):
             raise _bad(f"{what} must be a list, not {type(value).__name__}")
+        if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:  # a pair: (name, value)
+            if len(value) != len(args):
+                raise _bad(f"{what} must hold {len(args)} items, not {len(value)}")
+            return tuple(_typed(v, a, f"{what}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         return origin(_typed(v, args[0], f"{what}[{i}]") for i, v in enumerate(value))
+    if hint is object:  # an estimator's parameter: a number, true/false, null or text
+        if value is None or type(value) is bool or (type(value) in (int, float) and abs(value) < 2**63):
+            return value
+        return _text(value, what)
     if dataclasses.is_dataclass(hint):
         return _config(hint, value, what)
     if hint is str:
@@ -347,12 +355,14 @@ def _explain_defaults(explain_config):
 
 def _renamed(run_config):
     """run_config with the field names of this version: bundles from before SklearnConfig call it "trees",
-    and those from before regression have no ridge penalty (alpha)."""
+    and those from before regression, XGBoost, LightGBM and any estimator lack the fields added for them
+    (alpha, colsample, estimator, params), which took their defaults' values then too."""
     if isinstance(run_config, dict) and "trees" in run_config and "sklearn" not in run_config:
         run_config = {("sklearn" if name == "trees" else name): value for name, value in run_config.items()}
-    if isinstance(run_config, dict) and isinstance(run_config.get("sklearn"), dict) \
-            and "alpha" not in run_config["sklearn"]:
-        run_config = run_config | {"sklearn": run_config["sklearn"] | {"alpha": SklearnConfig().alpha}}
+    if isinstance(run_config, dict) and isinstance(run_config.get("sklearn"), dict):
+        added = {"alpha": SklearnConfig().alpha, "colsample": SklearnConfig().colsample, "estimator": None,
+                 "params": []}
+        run_config = run_config | {"sklearn": added | run_config["sklearn"]}
     return run_config
 
 

@@ -48,6 +48,10 @@ _HYPERPARAMETERS = {
     "logistic_regression": ("C",),
     "random_forest": ("n_estimators", "max_depth"),
     "gradient_boosting": ("n_estimators", "max_depth", "learning_rate", "subsample"),
+    "ridge": ("alpha",),
+    "xgboost": ("n_estimators", "max_depth", "learning_rate", "subsample", "colsample"),
+    "lightgbm": ("n_estimators", "max_depth", "learning_rate", "subsample", "colsample"),
+    "estimator": ("estimator", "params"),
 }
 
 

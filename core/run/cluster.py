@@ -46,8 +46,8 @@ from ..explainers.shap_lime import Normal
 from ..agree.scores import evaluate
 from ..training.models import BatchedMLP, MLPBank, SklearnBank
 from ..runtime import WORKERS, Progress, deterministic, library_versions, stage
-from ..training.config import RunConfig, check_family
-from ..training.fit import MODEL_BLOCK, History, Run, join_histories, split_rows, train_models
+from ..training.config import RunConfig
+from ..training.fit import MODEL_BLOCK, History, Run, check_model, join_histories, split_rows, train_models
 
 LOCAL = "local"  # the address of a Ray runtime started on this machine
 RETRIES = 3  # reruns of a task whose worker or machine died
@@ -269,7 +269,7 @@ def compare_on_ray(dataset: Dataset, run_config: RunConfig, explain_config: Expl
                    progress: Progress | None = None, delta: float | None = None) -> Comparison:
     """compare() on a Ray cluster (address: see connect_ray; None starts a runtime on this machine with
     num_cpus CPUs), `chunk` models per task (None: default_chunk). The same Comparison as compare()."""
-    check_family(run_config.family, dataset.task)
+    check_model(run_config, dataset.task)
     if delta is not None and not delta > 0:
         raise ConfigError(f"The tolerance must be positive, in the target's units; got {delta}.")
     usable, skipped = split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before any work

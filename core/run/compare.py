@@ -26,8 +26,8 @@ from ..agree.scores import RMSE_TOLERANCE, Evaluation, common_rows, evaluate
 from ..agree.pairs import agreement_matrix, method_matrices, pair_summary
 from ..runtime import Progress, deterministic, library_versions, spread, stage, throttled
 from ..seeding import SOURCES, numpy_generator
-from ..training.config import MLPConfig, RunConfig, check_family
-from ..training.fit import Run, split_rows, train
+from ..training.config import MLPConfig, RunConfig
+from ..training.fit import Run, check_model, split_rows, train
 
 
 
@@ -50,7 +50,7 @@ def compare(dataset: Dataset, run_config: RunConfig, explain_config: ExplainConf
             progress: Progress | None = None, delta: float | None = None) -> Comparison:
     """Train, score and explain: the whole expensive part of a comparison. delta: for regression, how far
     apart two predictions must be to differ, in the target's units (None: scores.default_delta)."""
-    check_family(run_config.family, dataset.task)
+    check_model(run_config, dataset.task)
     split_methods(explain_config.methods, run_config.family, dataset.n_classes)  # before training, not after
     if delta is not None and not delta > 0:
         raise ConfigError(f"The tolerance must be positive, in the target's units; got {delta}.")

@@ -31,9 +31,11 @@ _LIME_NUMBER = 2.4e-8
 # Seconds per (pair of models, row, method) of summarize's agreement metrics.
 _PAIR_ROW = 8.6e-7
 # Seconds per (model, point) evaluated by a scikit-learn model, per 100 trees for the ensembles.
-_SKLEARN_POINT = {"logistic_regression": 2e-7, "random_forest": 2.2e-6, "gradient_boosting": 9e-7}
+_SKLEARN_POINT = {"logistic_regression": 2e-7, "ridge": 2e-7, "random_forest": 2.2e-6, "gradient_boosting": 9e-7,
+                  "xgboost": 9e-7, "lightgbm": 9e-7, "estimator": 9e-7}
 # Seconds to fit one scikit-learn model on 1,000 rows, per 100 trees for the ensembles.
-_SKLEARN_FIT = {"logistic_regression": 0.03, "random_forest": 2.0, "gradient_boosting": 0.85}
+_SKLEARN_FIT = {"logistic_regression": 0.03, "ridge": 0.01, "random_forest": 2.0, "gradient_boosting": 0.85,
+                "xgboost": 0.2, "lightgbm": 0.1, "estimator": 0.85}  # any estimator: priced as boosting  # the last two train side by side: per model, on 2 cores
 _PER_ROW = {"integrated_gradients": 3.2e-4, "gradient": 2e-5, "gradient_x_input": 2e-5, "deep_shap": 2e-3,
             "tree_shap": 2e-3}  # seconds per (model, row) of the methods that evaluate few points
 _FIXED = 0.5  # seconds of set-up: k-means background, scoring, drawing
@@ -74,7 +76,7 @@ def _reference_seconds(dataset: Dataset, run: RunConfig, explain: ExplainConfig)
     n_models, n_rows = run.n_models, dataset.n_rows
     train_rows = n_rows * (1 - run.test_fraction)
     rows = min(explain.max_rows, max(1, round(n_rows * run.test_fraction)))
-    trees = run.sklearn.n_estimators / 100 if run.family != "logistic_regression" else 1.0
+    trees = run.sklearn.n_estimators / 100 if run.family not in ("logistic_regression", "ridge") else 1.0
     if run.family == "mlp":
         sizes = [dataset.n_features, *run.mlp.hidden, dataset.n_classes]
         macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))

@@ -16,11 +16,15 @@ FAMILIES: dict[str, str] = {
     "random_forest": "Random forest",
     "gradient_boosting": "Gradient boosting",
     "ridge": "Ridge regression",
+    "xgboost": "XGBoost",
+    "lightgbm": "LightGBM",
+    "estimator": "Any scikit-learn estimator",
 }
 # The families that predict each task: logistic regression classifies, ridge regresses, the rest do both.
 TASK_FAMILIES: dict[str, tuple[str, ...]] = {
-    "classification": ("mlp", "logistic_regression", "random_forest", "gradient_boosting"),
-    "regression": ("mlp", "ridge", "random_forest", "gradient_boosting"),
+    "classification": ("mlp", "logistic_regression", "random_forest", "gradient_boosting", "xgboost", "lightgbm",
+                       "estimator"),
+    "regression": ("mlp", "ridge", "random_forest", "gradient_boosting", "xgboost", "lightgbm", "estimator"),
 }
 
 
@@ -72,18 +76,30 @@ class SklearnConfig:
     max_depth: int | None = None  # None: unlimited for forests; 3 is used for boosting
     learning_rate: float = 0.1  # boosting only
     subsample: float = 0.8  # boosting only; < 1 makes boosting stochastic (Friedman 2002)
+    colsample: float = 0.8  # XGBoost and LightGBM: the share of features each tree draws (< 1: seeds matter)
     C: float = 1.0  # logistic regression only
     alpha: float = 1.0  # ridge only: the L2 penalty
+    estimator: str | None = None  # "estimator" only: the class's import path (core.training.estimators)
+    params: tuple[tuple[str, object], ...] = ()  # "estimator" only: (name, value) pairs passed to the class
 
     def __post_init__(self):
         if self.n_estimators < 1:
             raise ConfigError("The number of trees must be at least 1.")
         if not 0 < self.subsample <= 1:
             raise ConfigError(f"Subsample must be in (0, 1]; got {self.subsample}.")
+        if not 0 < self.colsample <= 1:
+            raise ConfigError(f"Column subsample must be in (0, 1]; got {self.colsample}.")
         if not self.C > 0:
             raise ConfigError(f"C must be positive; got {self.C}.")
         if not self.alpha >= 0:
             raise ConfigError(f"The ridge penalty alpha must be 0 or more; got {self.alpha}.")
+        params = tuple((str(name), value) for name, value in (self.params.items() if isinstance(self.params, dict)
+                                                               else self.params))  # from JSON: lists
+        if any(not isinstance(value, (bool, int, float, str, type(None))) for _, value in params):
+            raise ConfigError("Estimator parameters are numbers, True/False, None or text.")
+        if len({name for name, _ in params}) < len(params):
+            raise ConfigError("Each estimator parameter may be given once.")
+        object.__setattr__(self, "params", params)
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,10 @@ def inert_sources(config: RunConfig) -> frozenset[str]:
         "mlp": set(SOURCES) - ({"dropout"} if config.mlp.dropout == 0 else set()),
         "logistic_regression": {"split", "bootstrap"},
         "ridge": {"split", "bootstrap"},  # a closed-form fit: no seed
+        # XGBoost and LightGBM draw from their seed only to subsample rows or columns
+        **{lib: {"split", "bootstrap"} | ({"init"} if min(config.sklearn.subsample, config.sklearn.colsample) < 1
+                                          else set()) for lib in ("xgboost", "lightgbm")},
+        "estimator": {"init", "split", "bootstrap"},  # init: through its random_state, when it has one
         "random_forest": {"init", "split", "bootstrap"},
         "gradient_boosting": {"init", "split", "bootstrap"},
     }[config.family]
@@ -144,6 +164,8 @@ def inert_note(config: RunConfig) -> str | None:
     """A sentence for the user when some (or all) varied sources cannot change the models, else None."""
     inert, family = inert_sources(config), FAMILIES[config.family].lower()
     no_effect = f"{', '.join(sorted(inert))} {'has' if len(inert) == 1 else 'have'} no effect on {family}"
+    if "init" in inert and config.family in ("xgboost", "lightgbm"):
+        no_effect += " (its seed only subsamples rows and columns, and both subsamples are 1.0)"
     if identical_models(config):
         cause = f" ({no_effect})" if inert else " (no source varies)"
         return (f"Nothing that varies can change these models{cause}, so all {config.n_models} will be identical; "

@@ -25,9 +25,10 @@ from sklearn.preprocessing import StandardScaler
 from .data import Dataset
 from ..errors import ConfigError, DatasetError
 from .models import BatchedMLP, MLPBank, SklearnBank, init_mlp_layer
-from ..runtime import Progress, deterministic
+from ..runtime import Progress, deterministic, spread
 from ..seeding import SOURCES, int_seed, numpy_generator, source_index, torch_generator
-from .config import RunConfig, check_family
+from .config import FAMILIES, RunConfig, check_family
+from .estimators import build_estimator, check_estimator
 
 @dataclass(frozen=True, eq=False)
 class History:
@@ -61,6 +62,13 @@ class Run:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(model, row, class) probabilities of every model for X (row, feature)."""
         return self.bank.predict_proba(X)
+
+
+def check_model(config: RunConfig, task: str) -> None:
+    """ConfigError before any training when the family cannot learn `task`, or its estimator cannot be built."""
+    check_family(config.family, task)
+    if config.family == "estimator":
+        check_estimator(config.sklearn, task)
 
 
 def split_rows(ds: Dataset, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,8 +241,33 @@ def _train_mlp(cfg: RunConfig, ds: Dataset, train_rows, val_rows, progress: Prog
     return MLPBank(module), History(loss_hist, val_hist, best_epoch)
 
 
+def _boosting_library(cfg: RunConfig, random_state: int, regression: bool):
+    """XGBoost or LightGBM through their scikit-learn interfaces, one thread each (models train side by side,
+    see _train_sklearn) and bit-stable: XGBoost's exact CPU histogram is deterministic at a fixed thread count;
+    LightGBM needs deterministic=True, force_row_wise and a fixed thread count. Subsampling draws from the
+    `init` seed; LightGBM bags rows only with a bagging frequency, so it bags every iteration."""
+    t = cfg.sklearn
+    if cfg.family == "xgboost":
+        import xgboost
+
+        kind = xgboost.XGBRegressor if regression else xgboost.XGBClassifier
+        return kind(n_estimators=t.n_estimators, learning_rate=t.learning_rate, max_depth=t.max_depth or 6,
+                    subsample=t.subsample, colsample_bytree=t.colsample, random_state=random_state, n_jobs=1,
+                    tree_method="hist", verbosity=0)
+    import lightgbm
+
+    kind = lightgbm.LGBMRegressor if regression else lightgbm.LGBMClassifier
+    return kind(n_estimators=t.n_estimators, learning_rate=t.learning_rate, max_depth=t.max_depth or -1,
+                subsample=t.subsample, subsample_freq=1 if t.subsample < 1 else 0, colsample_bytree=t.colsample,
+                random_state=random_state, n_jobs=1, deterministic=True, force_row_wise=True, verbose=-1)
+
+
 def _sklearn_estimator(cfg: RunConfig, random_state: int, regression: bool = False):
     t = cfg.sklearn
+    if cfg.family in ("xgboost", "lightgbm"):
+        return _boosting_library(cfg, random_state, regression)
+    if cfg.family == "estimator":
+        return build_estimator(t.estimator, t.params, random_state, regression)
     if cfg.family == "logistic_regression":
         return LogisticRegression(C=t.C, max_iter=2000, random_state=random_state)
     if cfg.family == "ridge":
@@ -253,11 +286,26 @@ def _train_sklearn(cfg: RunConfig, ds: Dataset, train_rows, progress: Progress |
     # scikit-learn has no batched fit; each model is its own estimator.
     if progress:  # before the first fit, as _train_mlp does
         progress(0.0, f"Training model 1/{len(models)}")
-    for i, m in enumerate(models):
-        est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", m, cfg.vary)), ds.regression)
-        pipes.append(make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[i]], ds.y[train_rows[i]]))
-        if progress:
-            progress((i + 1) / len(models), f"Training model {i + 1}/{len(models)}")
+
+    def fit(i: int):
+        est = _sklearn_estimator(cfg, int_seed(cfg.seed, "init", source_index("init", models[i], cfg.vary)),
+                                 ds.regression)
+        try:
+            return make_pipeline(StandardScaler(), est).fit(ds.X[train_rows[i]], ds.y[train_rows[i]])
+        except ValueError as exc:  # XGBoost wants every class in every model's training rows
+            if "classes" not in str(exc).lower():
+                raise
+            raise DatasetError(f"Model {models[i]}'s training rows lack a class, which {FAMILIES[cfg.family]} "
+                               "cannot learn without; use more rows, a smaller test fraction, or stop varying "
+                               "bootstrap.") from None
+    if cfg.family in ("xgboost", "lightgbm"):  # one thread each, side by side: they release the GIL as they fit
+        pipes = spread(fit, range(len(models)), done=progress and (
+            lambda n: progress(n / len(models), f"Training model {n}/{len(models)}")))
+    else:
+        for i in range(len(models)):
+            pipes.append(fit(i))
+            if progress:
+                progress((i + 1) / len(models), f"Training model {i + 1}/{len(models)}")
     return SklearnBank(tuple(pipes), ds.n_classes)
 
 
@@ -312,7 +360,7 @@ def train(dataset: Dataset, config: RunConfig, *, progress: Progress | None = No
           splits: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Run:
     """Train config.n_models models on dataset; bit-identical for equal (config, dataset).
     splits: split_rows(dataset, config), where the caller already has them."""
-    check_family(config.family, dataset.task)
+    check_model(config, dataset.task)
     train_rows, val_rows, test_rows = split_rows(dataset, config) if splits is None else splits
     bank, history = train_models(dataset, config, train_rows, val_rows, progress=progress)
     return Run(config=config, dataset=dataset, bank=bank, train_rows=train_rows, val_rows=val_rows,

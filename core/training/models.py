@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -392,7 +393,11 @@ class SklearnBank:
             if self.regression:
                 out[m][:, 0] = pipe.predict(X)
             else:
-                out[m][:, pipe.classes_] = pipe.predict_proba(X)
+                proba = pipe.predict_proba(X)
+                if proba.dtype == np.float32:  # XGBoost, LightGBM: rows that sum to 1 in float64 too
+                    proba = proba.astype(np.float64)
+                    proba /= proba.sum(axis=1, keepdims=True)
+                out[m][:, pipe.classes_] = proba
         return out
 
     def target_proba(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -443,6 +448,10 @@ def _sklearn_fingerprint(pipe) -> str:
                 value = np.array([value])
             if isinstance(value, np.ndarray):
                 h.update(np.ascontiguousarray(value).tobytes())
+        if hasattr(obj, "get_booster"):  # XGBoost: its trees as saved, byte for byte
+            h.update(bytes(obj.get_booster().save_raw("ubj")))
+        if hasattr(obj, "booster_"):  # LightGBM: its trees (its model text also holds the seeds it was given)
+            h.update(json.dumps(obj.booster_.dump_model()["tree_info"], sort_keys=True).encode())
         tree = getattr(obj, "tree_", None)
         if tree is not None:
             for arr in (tree.feature, tree.threshold, tree.value):

@@ -27,7 +27,9 @@ CASE_RANKS = 5  # the case chart shows at most this many of each model's top fea
 CASE_MODELS = 10  # ... for at most this many models, so that a name still fits a cell
 
 FAMILY_NOUNS = {"mlp": "neural networks", "logistic_regression": "logistic regression models",
-                "random_forest": "random forests", "gradient_boosting": "gradient-boosted tree models"}
+                "random_forest": "random forests", "gradient_boosting": "gradient-boosted tree models",
+                "ridge": "ridge regressions", "xgboost": "XGBoost models", "lightgbm": "LightGBM models",
+                "estimator": "models"}  # an estimator's: "<its class> models"
 SOURCE_PHRASES = {  # what differs between the models when a source of randomness varies, in plain words
     "init": "their random starting point",
     "order": "the order in which they saw the training cases",
@@ -81,7 +83,9 @@ def _listed(items: list[str], last: str = "and") -> str:
 
 def _question(c: Comparison) -> Step:
     cfg, ds = c.run.config, c.run.dataset
-    models = f"{cfg.n_models} {FAMILY_NOUNS[cfg.family]}" if cfg.n_models > 1 else "a single model"
+    noun = (f"{cfg.sklearn.estimator.rsplit('.', 1)[-1]} models" if cfg.family == "estimator"
+            else FAMILY_NOUNS[cfg.family])
+    models = f"{cfg.n_models} {noun}" if cfg.n_models > 1 else "a single model"
     classes = (f"{ds.target_name}, a number" if ds.regression else
                f"one of {ds.n_classes} classes" if ds.n_classes > 4 else _listed(list(ds.class_names), "or"))
     phrases = ["their random seed" if src == "init" and cfg.family != "mlp" else SOURCE_PHRASES[src]

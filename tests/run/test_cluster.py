@@ -19,6 +19,7 @@ from core import (
     ExplainConfig,
     MLPConfig,
     RunConfig,
+    SklearnConfig,
     compare,
     compare_on_ray,
     connect_ray,
@@ -296,3 +297,16 @@ def test_a_regression_on_the_cluster_gives_the_in_process_comparison(local_ray):
     np.testing.assert_allclose(on_ray.explanation.by_method["integrated_gradients"].values,
                                here.explanation.by_method["integrated_gradients"].values, rtol=1e-12, atol=1e-12)
     assert on_ray.evaluation.delta == 5.0 and on_ray.evaluation.multiplicity.ambiguity == here.evaluation.multiplicity.ambiguity
+
+
+def test_xgboost_and_lightgbm_on_the_cluster_give_the_in_process_comparison(local_ray):
+    dataset = load_builtin("breast_cancer")
+    config = ExplainConfig(methods=("tree_shap", "kernel_shap"), max_rows=6, kernel_samples=64)
+    for family in ("xgboost", "lightgbm"):
+        run_config = RunConfig(family=family, n_models=4, sklearn=SklearnConfig(n_estimators=10))
+        on_ray, here = compare_on_ray(dataset, run_config, config, chunk=2), compare(dataset, run_config, config)
+        assert on_ray.run.fingerprints == here.run.fingerprints and len(set(here.run.fingerprints)) == 4
+        np.testing.assert_array_equal(on_ray.evaluation.proba, here.evaluation.proba)
+        for name in config.methods:
+            np.testing.assert_array_equal(on_ray.explanation.by_method[name].values,
+                                          here.explanation.by_method[name].values)
